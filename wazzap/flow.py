@@ -1,0 +1,73 @@
+"""
+Pacing of traffic in both directions: output gathered and written once per
+reactor turn, and a per-connection allowance of lines that lets a paste through
+but slows a flood down.
+
+Both take an L{IReactorTime} so tests can drive them with a L{Clock}.
+"""
+
+
+class TurnFlusher:
+    """
+    Writes each connection's queued output once per reactor turn.
+
+    A broadcast to N people queues a reference to the same bytes N times; at
+    the end of the turn every connection that received anything joins what it
+    has and writes it in one call, so one send() carries all the lines that
+    arrived for it in that turn, in the order they were queued.
+    """
+
+    def __init__(self, clock):
+        self._clock = clock
+        self._dirty = []
+        self._call = None
+
+    def schedule(self, connection):
+        """
+        Call C{connection.flush_output()} at the end of this turn.  Each
+        connection is expected to ask at most once per turn.
+        """
+        self._dirty.append(connection)
+        if self._call is None:
+            self._call = self._clock.callLater(0, self.flush)
+
+    def flush(self):
+        """
+        Write everything queued so far, now.
+        """
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        dirty, self._dirty = self._dirty, []
+        for connection in dirty:
+            connection.flush_output()
+
+
+class LineAllowance:
+    """
+    A token bucket of lines: C{burst} lines at once, then C{rate} a second.
+
+    A C{rate} of 0 turns it off.
+    """
+
+    def __init__(self, clock, burst, rate):
+        self._clock = clock
+        self._burst = float(burst)
+        self._rate = float(rate)
+        self._tokens = self._burst
+        self._updated = clock.seconds()
+
+    def wait(self):
+        """
+        Take a line from the allowance and return 0, or return how many seconds
+        to wait until one is there (taking nothing).
+        """
+        if not self._rate:
+            return 0
+        now = self._clock.seconds()
+        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0
+        return (1 - self._tokens) / self._rate

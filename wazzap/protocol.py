@@ -1,0 +1,463 @@
+"""
+The line protocol spoken by nc, telnet and the wazzap client.
+
+Wire grammar (UTF-8 text; invalid bytes become U+FFFD):
+
+    line      = *OCTET ( LF / CR LF )        ; at most MAX_LINE_BYTES, CR included
+    server    = "[Server] " text             ; notices and prompts, one per line
+    prompt    = first line after connect asks for a nickname; the client answers
+                with a bare nickname line, then every line is a chat line
+    chat-line = "/" command [ SP args ]      ; see wazzap.commands and /help
+              / "//" text                    ; text that starts with "/"
+              / "@" nickname SP text         ; a private message
+              / text                         ; a public message
+
+The protocol owns one connection: framing, decoding, pacing and the login
+prompt.  What a line means is left to L{wazzap.commands}; who hears it to
+L{wazzap.chat}.
+"""
+
+import re
+from dataclasses import dataclass
+
+from twisted.internet import defer, error
+from twisted.internet.interfaces import IPushProducer, ITCPTransport
+from twisted.internet.protocol import ServerFactory
+from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
+from zope.interface import implementer
+
+from wazzap import text
+from wazzap.chat import IMember
+from wazzap.commands import Commands
+from wazzap.flow import LineAllowance, TurnFlusher
+from wazzap.framing import TOO_LONG, LineFramer
+
+SECOND = 1
+MINUTE = 60 * SECOND
+KIB = 1024
+
+NICKNAME_PROMPT = "Choose a nickname (1 to 16 letters, digits, _ or -):"
+
+# Telnet clients send IAC commands (Ctrl+C becomes IAC IP); 0xFF never occurs in
+# UTF-8, so they can be cut out of the bytes before decoding.
+_TELNET_COMMAND = re.compile(rb"\xff[\xfb-\xfe].|\xff[\xf0-\xfa\xff]", re.DOTALL)
+_HTTP_REQUEST = re.compile(r"[A-Z]{3,7} \S+ HTTP/\d")
+_TLS_HANDSHAKE = b"\x16\x03"
+
+_NOT_CHAT = (
+    "This is a wazzap chat server, not a web or TLS server: "
+    "connect with nc, telnet or python -m wazzap.client.\r\n"
+)
+
+
+@dataclass
+class Limits:
+    """
+    What one connection may do; every value is a documented server option.
+    """
+
+    #: Longest line accepted, in bytes, line ending included.
+    max_line_bytes: int = 4 * KIB
+    #: Output queued for a client that stopped reading, beyond the kernel's and
+    #: Twisted's buffers, before it is disconnected as too slow.
+    max_queued_output_bytes: int = 256 * KIB
+    #: How long a client may leave its output blocked before it is disconnected.
+    slow_timeout_seconds: float = 30 * SECOND
+    #: How long a new connection has to choose a nickname.
+    login_timeout_seconds: float = 60 * SECOND
+    #: Silence after which a joined user is disconnected; 0 for never.
+    idle_timeout_seconds: float = 0
+    #: Lines a connection may send at once before being slowed down.
+    flood_burst_lines: int = 20
+    #: Lines per second allowed after the burst; 0 turns flood control off.
+    flood_rate_lines_per_second: float = 5
+    #: Connections allowed from one address; 0 for no limit.
+    max_connections_per_address: int = 50
+
+
+@implementer(IPushProducer)
+class _OutputGate:
+    """
+    Registered with the transport so it tells us when the peer stops reading:
+    from then on output is held, and counted, by the protocol instead.
+    """
+
+    def __init__(self, protocol):
+        self._protocol = protocol
+
+    def pauseProducing(self):
+        self._protocol.output_blocked()
+
+    def resumeProducing(self):
+        self._protocol.output_unblocked()
+
+    def stopProducing(self):
+        pass
+
+
+@implementer(IMember)
+class ChatProtocol(LineReceiver):
+    """
+    One connection: from the nickname prompt, through the chat, to leaving.
+    """
+
+    delimiter = b"\n"
+    log = Logger()
+
+    nickname = None
+    color = None
+
+    def __init__(self):
+        self._outbox = []
+        self._flush_scheduled = False
+        self._variant = text.COLORED
+        self._backlog = []
+        self._backlog_bytes = 0
+        self._blocked = False
+        self._slow_timer = None
+        self._login_timer = None
+        self._idle_timer = None
+        self._resume_timer = None
+        self._held_line = None
+        self._told_to_slow_down = False
+        self._joined = False
+        self._leave_reason = None
+        self._handle_line = self._choose_nickname
+
+    # Protocol API
+
+    def connectionMade(self):
+        factory = self.factory
+        limits = factory.limits
+        self.peer = _address_of(self.transport.getPeer())
+        self.MAX_LENGTH = limits.max_line_bytes
+        self._framer = LineFramer(limits.max_line_bytes, self.delimiter)
+        self._allowance = LineAllowance(
+            factory.clock, limits.flood_burst_lines, limits.flood_rate_lines_per_second
+        )
+        self.transport.registerProducer(_OutputGate(self), True)
+        if ITCPTransport.providedBy(self.transport):
+            # Nagle's algorithm against the client's delayed ACK costs ~40 ms a
+            # line; keepalive finds peers that vanished without a FIN.
+            self.transport.setTcpNoDelay(True)
+            self.transport.setTcpKeepAlive(True)
+        refusal = factory.connection_opened(self)
+        if refusal is not None:
+            self._close_with(refusal)
+            return
+        self.log.info("connection from {peer}", peer=self.peer)
+        self.notice("Welcome to wazzap, the terminal chat.")
+        self.notice(NICKNAME_PROMPT)
+        self._login_timer = factory.clock.callLater(
+            limits.login_timeout_seconds, self._login_timed_out
+        )
+
+    def dataReceived(self, data):
+        if self._handle_line == self._choose_nickname and not self._framer.pending():
+            if data.startswith(_TLS_HANDSHAKE):
+                self._close_with(_NOT_CHAT)
+                return
+        self._framer.feed(data)
+        self._process_lines()
+
+    def connectionLost(self, reason=error.ConnectionDone):
+        for timer in (self._login_timer, self._idle_timer, self._resume_timer, self._slow_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        if self._leave_reason is None:
+            self._leave_reason = (
+                "connection closed" if reason.check(error.ConnectionDone) else "connection lost"
+            )
+        if self._joined:
+            self._joined = False
+            self.log.info(
+                "{nickname} left ({reason})", nickname=self.nickname, reason=self._leave_reason
+            )
+            self.factory.chat.leave(self, self._leave_reason)
+        self.factory.connection_closed(self)
+
+    # LineReceiver API
+
+    def lineReceived(self, line):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if b"\xff" in line:
+            line = _TELNET_COMMAND.sub(b"", line)
+        line = text.sanitize(line.decode("utf-8", "replace")).rstrip()
+        if line.strip():
+            self._handle_line(line)
+
+    def lineLengthExceeded(self, line):
+        self.notice(
+            "that line was longer than %d bytes and was not sent" % (self.MAX_LENGTH,)
+        )
+
+    # IMember
+
+    def deliver(self, line):
+        self._outbox.append(line.variants[self._variant])
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.factory.flusher.schedule(self)
+
+    def disconnect(self, reason):
+        self.notice(reason)
+        self._leave_reason = reason
+        self._close()
+
+    # The session API of wazzap.commands
+
+    def notice(self, message):
+        self.deliver(text.server_line(message))
+
+    def set_colors(self, on):
+        self._variant = text.COLORED if on else text.PLAIN
+
+    def quit(self, reason=None):
+        self.notice("Goodbye!")
+        self._leave_reason = "quit: " + reason if reason else "quit"
+        self._close()
+
+    # Output
+
+    def flush_output(self):
+        """
+        Write what was queued in this turn, or hold it while the peer is not
+        reading; called by the factory's L{TurnFlusher}.
+        """
+        self._flush_scheduled = False
+        outbox = self._outbox
+        if not outbox:
+            return
+        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+        outbox.clear()
+        if not self._blocked:
+            self.transport.write(data)
+            return
+        self._backlog.append(data)
+        self._backlog_bytes += len(data)
+        if self._backlog_bytes > self.factory.limits.max_queued_output_bytes:
+            self._drop_slow_consumer()
+
+    def output_blocked(self):
+        """
+        The transport's buffer is full: the peer is not reading fast enough.
+        """
+        self._blocked = True
+        if self._slow_timer is None or not self._slow_timer.active():
+            self._slow_timer = self.factory.clock.callLater(
+                self.factory.limits.slow_timeout_seconds, self._drop_slow_consumer
+            )
+
+    def output_unblocked(self):
+        self._blocked = False
+        if self._slow_timer is not None and self._slow_timer.active():
+            self._slow_timer.cancel()
+        backlog, self._backlog, self._backlog_bytes = self._backlog, [], 0
+        if backlog:
+            self.transport.writeSequence(backlog)
+
+    def _drop_slow_consumer(self):
+        self.log.info("{peer} is not reading its output: disconnecting", peer=self.peer)
+        self._leave_reason = "too slow: stopped reading"
+        self._outbox.clear()
+        self._backlog.clear()
+        self.transport.unregisterProducer()
+        self.transport.abortConnection()
+
+    def _close(self):
+        """
+        Write what is queued and close the connection, once.
+        """
+        if self.transport.disconnecting:
+            return
+        self._handle_line = _ignore
+        self.flush_output()
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+
+    def _close_with(self, message):
+        self._leave_reason = self._leave_reason or message.strip()
+        self.transport.write(message.encode("utf-8"))
+        self._close()
+
+    # Input
+
+    def _process_lines(self):
+        """
+        Hand complete lines to L{lineReceived}, pausing reading while the
+        connection is over its line allowance.
+        """
+        framer = self._framer
+        while not self.paused and not self.transport.disconnecting:
+            line = self._held_line
+            if line is None:
+                line = framer.next_line()
+                if line is None:
+                    return
+            wait = self._allowance.wait()
+            if wait:
+                self._held_line = line
+                self._slow_down(wait)
+                return
+            self._held_line = None
+            if line is TOO_LONG:
+                self.lineLengthExceeded(line)
+            else:
+                self.lineReceived(line)
+
+    def _slow_down(self, seconds):
+        if not self._told_to_slow_down:
+            self._told_to_slow_down = True
+            self.notice("you are sending too fast: your lines are being slowed down")
+        self.pauseProducing()
+        self._resume_timer = self.factory.clock.callLater(seconds, self._resume)
+
+    def _resume(self):
+        self._resume_timer = None
+        if self._framer.pending() == 0 and self._held_line is None:
+            self._told_to_slow_down = False
+        self.resumeProducing()
+
+    # Login
+
+    def _choose_nickname(self, line):
+        if _HTTP_REQUEST.match(line):
+            self._close_with(
+                "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n\r\n" + _NOT_CHAT
+            )
+            return
+        nickname = line.strip()
+        problem = self.factory.chat.nickname_problem(nickname)
+        if problem is not None:
+            self.notice("Sorry, " + problem + ".")
+            self.notice(NICKNAME_PROMPT)
+            return
+        self._join(nickname)
+
+    def _join(self, nickname):
+        factory = self.factory
+        chat = factory.chat
+        self._login_timer.cancel()
+        self.nickname = nickname
+        self.color = chat.pick_color()
+        room = chat.join(self)
+        self._joined = True
+        self._handle_line = self._chat
+        self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
+        others = [name for name in room.nicknames() if name != nickname]
+        self.notice(
+            "Welcome, %s! %s Type /help for commands, /quit to leave."
+            % (
+                nickname,
+                "Also here: %s." % (", ".join(others),) if others else "You are the first one here.",
+            )
+        )
+        if factory.limits.idle_timeout_seconds:
+            self._last_heard = factory.clock.seconds()
+            self._idle_timer = factory.clock.callLater(
+                factory.limits.idle_timeout_seconds, self._check_idle
+            )
+
+    def _login_timed_out(self):
+        self.notice("no nickname chosen in time: goodbye")
+        self._leave_reason = "login timeout"
+        self._close()
+
+    # Chat
+
+    def _chat(self, line):
+        if self._idle_timer is not None:
+            self._last_heard = self.factory.clock.seconds()
+        self.factory.commands.handle(self, line)
+
+    def _check_idle(self):
+        clock = self.factory.clock
+        idle_for = clock.seconds() - self._last_heard
+        limit = self.factory.limits.idle_timeout_seconds
+        if idle_for >= limit:
+            self.disconnect("disconnected after %d seconds of silence" % (idle_for,))
+        else:
+            self._idle_timer = clock.callLater(limit - idle_for, self._check_idle)
+
+
+def _ignore(line):
+    """
+    Lines that arrive after a connection began to close mean nothing.
+    """
+
+
+def _address_of(address):
+    """
+    The host part of a peer's address: the key for per-address limits.
+    """
+    return getattr(address, "host", None) or "local"
+
+
+class ChatFactory(ServerFactory):
+    """
+    The state shared by all connections of one server: the chat, its commands,
+    limits and clock, and every open connection (for limits and shutdown).
+    """
+
+    protocol = ChatProtocol
+    log = Logger()
+
+    def __init__(self, chat, limits=None, clock=None):
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.chat = chat
+        self.commands = Commands(chat)
+        self.limits = limits or Limits()
+        self.clock = clock
+        self.flusher = TurnFlusher(clock)
+        self.connections = set()
+        self._per_address = {}
+        self._all_closed = None
+
+    def connection_opened(self, connection):
+        """
+        Count a new connection; return why it is refused, or L{None}.
+        """
+        self.connections.add(connection)
+        count = self._per_address.get(connection.peer, 0) + 1
+        self._per_address[connection.peer] = count
+        limit = self.limits.max_connections_per_address
+        if limit and count > limit:
+            self.log.warn(
+                "refused {peer}: over {limit} connections", peer=connection.peer, limit=limit
+            )
+            return "[Server] Too many connections from your address (limit %d).\r\n" % (limit,)
+        return None
+
+    def connection_closed(self, connection):
+        if connection in self.connections:
+            self.connections.discard(connection)
+            count = self._per_address[connection.peer] - 1
+            if count:
+                self._per_address[connection.peer] = count
+            else:
+                del self._per_address[connection.peer]
+        if self._all_closed is not None and not self.connections:
+            self._all_closed.callback(None)
+
+    def shut_down(self, notice, grace_seconds=0.5):
+        """
+        Tell every connection C{notice}, close them all, and return a Deferred
+        that fires once they are closed; any still open after C{grace_seconds}
+        are aborted.
+        """
+        if not self.connections:
+            return defer.succeed(None)
+        self._all_closed = defer.Deferred()
+        for connection in list(self.connections):
+            connection.disconnect(notice)
+        self.flusher.flush()
+        abort = self.clock.callLater(grace_seconds, self._abort_all)
+        self._all_closed.addBoth(lambda result: abort.cancel() if abort.active() else None)
+        return self._all_closed
+
+    def _abort_all(self):
+        for connection in list(self.connections):
+            connection.transport.abortConnection()

@@ -1,0 +1,124 @@
+"""
+Command-line options of C{twistd wazzap} and the service they build.
+
+Every option is checked here, so a bad value ends in a one-line usage error
+from twistd rather than a traceback from deep inside the server.
+"""
+
+from twisted.application.service import MultiService
+from twisted.internet.endpoints import serverFromString
+from twisted.python import usage
+
+from wazzap.chat import Chat
+from wazzap.protocol import ChatFactory, Limits
+from wazzap.service import ChatServerService
+
+DEFAULT_PORT = 5555
+
+
+def _number(kind, minimum, name):
+    """
+    A converter for an option that must be a C{kind} of at least C{minimum}.
+    """
+
+    def convert(value):
+        try:
+            number = kind(value)
+        except ValueError:
+            raise usage.UsageError("--%s must be a number, not %r" % (name, value))
+        if not number >= minimum:
+            raise usage.UsageError("--%s must be at least %s, not %s" % (name, minimum, value))
+        return number
+
+    return convert
+
+
+# (option, Limits field, kind, minimum, help)
+_LIMIT_OPTIONS = [
+    ("max-line-bytes", "max_line_bytes", int, 64,
+     "Longest line accepted, in bytes; longer lines are refused with a notice."),
+    ("max-queued-output", "max_queued_output_bytes", int, 1024,
+     "Bytes of output held for a client that stopped reading before it is dropped."),
+    ("slow-timeout", "slow_timeout_seconds", float, 0.1,
+     "Seconds a client may leave its output blocked before it is dropped."),
+    ("login-timeout", "login_timeout_seconds", float, 0.1,
+     "Seconds a new connection has to choose a nickname."),
+    ("idle-timeout", "idle_timeout_seconds", float, 0,
+     "Seconds of silence after which a user is disconnected (0: never)."),
+    ("flood-burst", "flood_burst_lines", int, 1,
+     "Lines a connection may send at once before it is slowed down."),
+    ("flood-rate", "flood_rate_lines_per_second", float, 0,
+     "Lines per second a connection may keep sending (0: no flood control)."),
+    ("max-per-address", "max_connections_per_address", int, 0,
+     "Connections allowed from one address (0: no limit)."),
+]
+
+
+class Options(usage.Options):
+    synopsis = "[options]"
+    longdesc = (
+        "Run a wazzap chat server. Users connect with nc, telnet or "
+        "python -m wazzap.client. --port takes a port number (all IPv4 "
+        "interfaces) or a Twisted endpoint such as tcp:5555:interface=127.0.0.1, "
+        "tcp6:5555 or unix:/run/wazzap.sock, and may be given several times."
+    )
+
+    optParameters = [
+        (name, None, getattr(Limits, field), help, _number(kind, minimum, name))
+        for name, field, kind, minimum, help in _LIMIT_OPTIONS
+    ]
+
+    def __init__(self):
+        usage.Options.__init__(self)
+        self["port"] = []
+
+    def parseOptions(self, options=None):
+        # twistd answers a UsageError with its whole help text; one line that
+        # names the problem and where help is serves a user better.
+        try:
+            usage.Options.parseOptions(self, options)
+        except usage.UsageError as e:
+            raise SystemExit("twistd wazzap: %s (see: twistd wazzap --help)" % (e,))
+
+    def opt_port(self, value):
+        """
+        Where to listen: a port number or an endpoint string (repeatable; default 5555).
+        """
+        description = "tcp:%s" % (value,) if value.isdigit() else value
+        try:
+            from twisted.internet import reactor
+
+            serverFromString(reactor, description)
+        except Exception as e:
+            raise usage.UsageError("--port %r is not a port or endpoint: %s" % (value, e))
+        self["port"].append(description)
+
+    opt_p = opt_port
+
+    def postOptions(self):
+        if not self["port"]:
+            self["port"] = ["tcp:%d" % (DEFAULT_PORT,)]
+
+    def limits(self):
+        """
+        The per-connection L{Limits} these options ask for.
+        """
+        return Limits(**{field: self[name] for name, field, _, _, _ in _LIMIT_OPTIONS})
+
+
+def makeService(config, reactor=None):
+    """
+    Build the wazzap service from parsed L{Options}.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    parent = config.parent or {}
+    factory = ChatFactory(Chat(), config.limits(), clock=reactor)
+    top = MultiService()
+    ChatServerService(
+        factory,
+        config["port"],
+        reactor=reactor,
+        foreground=bool(parent.get("nodaemon", True)),
+    ).setServiceParent(top)
+    return top

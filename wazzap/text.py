@@ -1,0 +1,158 @@
+"""
+Text in and out of wazzap: sanitising what users send, nickname rules, and the
+colours and layouts of every line the server writes.
+
+Everything a user typed passes through L{sanitize} before anybody sees it, so
+nobody can recolour, clear, retitle or visually reverse another terminal; the
+server's own colours are added afterwards by L{Line}.  A L{Line} is rendered and
+encoded once, in two variants (with and without colour), however many people
+receive it.
+"""
+
+import re
+
+from colorama import Fore, Style
+
+#: Longest nickname, in characters.
+MAX_NICKNAME_CHARS = 16
+
+#: Letters, digits, underscore and hyphen, ASCII only, so that two names that
+#: look the same on screen are the same name.
+NICKNAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,%d}\Z" % MAX_NICKNAME_CHARS)
+
+#: Names that would let a user pass for the server itself.
+RESERVED_NICKNAMES = frozenset({"server", "admin", "wazzap", "root"})
+
+#: Colours handed out to users; yellow and magenta are kept for the server's
+#: notices and for private messages so those never look like someone talking.
+USER_PALETTE = (
+    Fore.RED,
+    Fore.GREEN,
+    Fore.BLUE,
+    Fore.CYAN,
+    Fore.LIGHTRED_EX,
+    Fore.LIGHTGREEN_EX,
+    Fore.LIGHTBLUE_EX,
+    Fore.LIGHTCYAN_EX,
+    Fore.WHITE,
+)
+SERVER_STYLE = Style.BRIGHT + Fore.YELLOW
+PRIVATE_STYLE = Style.BRIGHT + Fore.MAGENTA
+RESET = Style.RESET_ALL
+
+#: The colours a user may pick by name with /color.
+NAMED_COLORS = {
+    "red": Fore.RED,
+    "green": Fore.GREEN,
+    "yellow": Fore.YELLOW,
+    "blue": Fore.BLUE,
+    "magenta": Fore.MAGENTA,
+    "cyan": Fore.CYAN,
+    "white": Fore.WHITE,
+}
+
+# Whole escape sequences go first (CSI, OSC/DCS/APC/PM/SOS strings, two-byte
+# escapes), so their parameters do not linger as litter; lone control characters,
+# C1 controls, bidirectional overrides and line separators go next.
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    r"|\x1b[\]P_^X][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[\x20-\x2f]*[\x30-\x7e]?"
+    r"|\x9b[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+)
+_UNSAFE_CHARACTERS = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f"
+    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+)
+
+
+def sanitize(text):
+    """
+    Return C{text} with every terminal control removed and tabs made spaces, so
+    that it shows as the characters it is and nothing else.
+    """
+    text = _ESCAPE_SEQUENCE.sub("", text)
+    return _UNSAFE_CHARACTERS.sub("", text).replace("\t", " ")
+
+
+def nickname_problem(nickname):
+    """
+    Return why C{nickname} cannot be used, or L{None} if it can.
+    """
+    if not NICKNAME_PATTERN.match(nickname):
+        return (
+            "a nickname is 1 to %d characters: letters, digits, _ or -"
+            % (MAX_NICKNAME_CHARS,)
+        )
+    if nickname.lower() in RESERVED_NICKNAMES:
+        return "%s is reserved" % (nickname,)
+    return None
+
+
+def nickname_key(nickname):
+    """
+    The form under which nicknames are compared: alice, Alice and ALICE are one.
+    """
+    return nickname.lower()
+
+
+class Line:
+    """
+    One line of output, rendered and encoded once per variant.
+
+    C{variants[0]} carries colour, C{variants[1]} is plain; a connection picks
+    one by index, which is the cheapest choice to make once per recipient.
+    """
+
+    __slots__ = ("variants",)
+
+    def __init__(self, spans):
+        """
+        @param spans: pairs of (style or C{""}, text); text is shown as given,
+            so anything a user typed must already be sanitised.
+        """
+        colored = "".join(style + text + RESET if style else text for style, text in spans)
+        plain = "".join(text for _, text in spans)
+        self.variants = ((colored + "\r\n").encode("utf-8"), (plain + "\r\n").encode("utf-8"))
+
+    @property
+    def plain_text(self):
+        """
+        The line as a user without colours sees it, without its line ending.
+        """
+        return self.variants[1][:-2].decode("utf-8")
+
+
+COLORED = 0
+PLAIN = 1
+
+
+def server_line(text):
+    """
+    A notice from the server itself: C{[Server] text}.
+    """
+    return Line([(SERVER_STYLE, "[Server]"), ("", " " + text)])
+
+
+def chat_line(nickname, color, text, text_style=""):
+    """
+    A public message: the sender's nickname in its colour, then the text (in
+    C{text_style} when it was sent with C{/color}).
+    """
+    return Line([(color, nickname), ("", ": "), (text_style, text)])
+
+
+def action_line(nickname, color, action):
+    """
+    A C{/me} action: C{* alice waves}.
+    """
+    return Line([("", "* "), (color, nickname), ("", " " + action)])
+
+
+def private_line(direction, nickname, text, text_style=""):
+    """
+    A private message as one side sees it: C{[PM from alice] hi}, C{[PM to bob] hi}.
+    """
+    return Line(
+        [(PRIVATE_STYLE, "[PM %s %s]" % (direction, nickname)), ("", " "), (text_style, text)]
+    )
