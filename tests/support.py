@@ -56,7 +56,10 @@ class ServerProcess:
         self.host = host
         self.port = free_port(host)
         self.workdir = Path(workdir)
-        self.log_path = self.workdir / "twistd.log"
+        self.log_path = self.workdir / ("twistd-%d.log" % (self.port,))
+        self.db_path = self.workdir / "wazzap.sqlite3"
+        if not any(option.startswith("--db") for option in options):
+            options = ("--db=%s" % (self.db_path,),) + options
         interface = host.replace(":", "\\:")
         kind = "tcp6" if ":" in host else "tcp"
         self.args = [

@@ -11,6 +11,7 @@ import random
 from zope.interface import Attribute, Interface
 
 from wazzap import text
+from wazzap.consent import PrivateChats
 
 #: The room everybody joins until there are more rooms to choose from.
 LOBBY = "lobby"
@@ -23,6 +24,8 @@ class IMember(Interface):
 
     nickname = Attribute("The nickname shown to others, as the user typed it.")
     color = Attribute("The colour (an ANSI style string) of this member's nickname.")
+    is_admin = Attribute("True once the member logged in to an admin account.")
+    peer = Attribute("The address the member connects from, shown to admins.")
 
     def deliver(line):
         """
@@ -30,10 +33,16 @@ class IMember(Interface):
         the current reactor turn, after every line queued before it.
         """
 
-    def disconnect(reason):
+    def disconnect(reason, notice=None):
         """
-        End this member's connection, telling them C{reason}.  The member's
-        session reports the departure through L{Chat.leave}.
+        End this member's connection, telling them C{notice} (by default,
+        that they were disconnected for C{reason}).  The member's session
+        reports the departure, with C{reason}, through L{Chat.leave}.
+        """
+
+    def admit():
+        """
+        Let a member who was waiting for approval join.
         """
 
 
@@ -105,11 +114,15 @@ class Chat:
     case-insensitively (L{wazzap.text.nickname_key}).
     """
 
-    def __init__(self, rng=None):
+    def __init__(self, clock, rng=None, consent_by_default=False):
+        self._clock = clock
         self._rng = rng or random.Random()
         self._members = {}
         self._rooms = {LOBBY: Room(LOBBY)}
         self._room_of = {}
+        self._waiting = {}
+        self._muted_until = {}
+        self.private_chats = PrivateChats(consent_by_default)
 
     def __len__(self):
         return len(self._members)
@@ -122,7 +135,8 @@ class Chat:
         problem = text.nickname_problem(nickname)
         if problem is not None:
             return problem
-        holder = self._members.get(text.nickname_key(nickname))
+        key = text.nickname_key(nickname)
+        holder = self._members.get(key) or self._waiting.get(key)
         if holder is not None and holder is not member:
             return "%s is already online" % (holder.nickname,)
         return None
@@ -135,6 +149,57 @@ class Chat:
 
     def members(self):
         return list(self._members.values())
+
+    def admins(self):
+        return [member for member in self._members.values() if member.is_admin]
+
+    def wait_for_approval(self, member):
+        """
+        Hold C{member}'s nickname while an admin decides whether it may join,
+        and ask every admin online.  Return how many admins were asked.
+        """
+        self._waiting[text.nickname_key(member.nickname)] = member
+        admins = self.admins()
+        for admin in admins:
+            admin.deliver(text.server_line(_approval_request(member)))
+        return len(admins)
+
+    def waiting(self):
+        """
+        The members waiting for approval, longest-waiting first.
+        """
+        return list(self._waiting.values())
+
+    def stop_waiting(self, nickname):
+        """
+        Take the member called C{nickname} off the approval queue and return it,
+        or L{None} if nobody by that name is waiting.
+        """
+        return self._waiting.pop(text.nickname_key(nickname), None)
+
+    def mute(self, member, seconds=None):
+        """
+        Keep C{member} from talking for C{seconds}, or until L{unmute}.
+        """
+        until = self._clock.seconds() + seconds if seconds else float("inf")
+        self._muted_until[text.nickname_key(member.nickname)] = until
+
+    def unmute(self, member):
+        """
+        Lift a mute; return whether there was one.
+        """
+        return self._muted_until.pop(text.nickname_key(member.nickname), None) is not None
+
+    def muted_for(self, member):
+        """
+        Seconds C{member} stays muted (infinite until lifted), 0 if it may speak.
+        """
+        key = text.nickname_key(member.nickname)
+        remaining = self._muted_until.get(key, 0) - self._clock.seconds()
+        if remaining > 0:
+            return remaining
+        self._muted_until.pop(key, None)
+        return 0
 
     def room_of(self, member):
         return self._room_of[member]
@@ -153,8 +218,11 @@ class Chat:
         room and tell the room; return the room.
         """
         room = self._rooms[room_name]
-        self._members[text.nickname_key(member.nickname)] = member
+        key = text.nickname_key(member.nickname)
+        self._waiting.pop(key, None)
+        self._members[key] = member
         self._room_of[member] = room
+        self.private_chats.add_member(member)
         room.announce("%s joined the chat" % (member.nickname,), exclude=member)
         room.add(member)
         return room
@@ -164,15 +232,33 @@ class Chat:
         Take C{member} out of the chat, free its nickname at once, and tell the
         room why it left.  Leaving twice is harmless.
         """
+        if member.nickname is None:
+            return
+        key = text.nickname_key(member.nickname)
+        if self._waiting.get(key) is member:
+            del self._waiting[key]
         room = self._room_of.pop(member, None)
         if room is None:
             return
-        del self._members[text.nickname_key(member.nickname)]
+        del self._members[key]
         room.remove(member)
         notice = "%s left the chat" % (member.nickname,)
         if reason:
             notice += " (%s)" % (reason,)
         room.announce(notice)
+        partners, asked_it, it_asked = self.private_chats.remove_member(member)
+        for partner in partners:
+            partner.deliver(
+                text.server_line("your private chat with %s ended: they left" % (member.nickname,))
+            )
+        for other in asked_it:
+            other.deliver(
+                text.server_line("your request to %s was cancelled: they left" % (member.nickname,))
+            )
+        for other in it_asked:
+            other.deliver(
+                text.server_line("%s withdrew their private chat request: they left" % (member.nickname,))
+            )
 
     def rename(self, member, nickname):
         """
@@ -184,9 +270,12 @@ class Chat:
             return problem
         old_nickname = member.nickname
         old_key = text.nickname_key(old_nickname)
+        new_key = text.nickname_key(nickname)
         del self._members[old_key]
         member.nickname = nickname
-        self._members[text.nickname_key(nickname)] = member
+        self._members[new_key] = member
+        if old_key in self._muted_until:
+            self._muted_until[new_key] = self._muted_until.pop(old_key)
         room = self._room_of[member]
         room.rekey(old_key, member)
         room.announce("%s is now known as %s" % (old_nickname, nickname))
@@ -204,6 +293,11 @@ class Chat:
             return "that is you: a private message needs someone else"
         if not message:
             return "the message is empty: say something after the nickname"
+        if not self.private_chats.may_message(sender, target):
+            return (
+                "%s takes private messages only in a private chat: ask with /request %s"
+                % (target.nickname, target.nickname)
+            )
         target.deliver(text.private_line("from", sender.nickname, message, text_style))
         sender.deliver(text.private_line("to", target.nickname, message, text_style))
         return None
@@ -214,3 +308,12 @@ class Chat:
         """
         for room in self._rooms.values():
             room.announce(notice)
+
+
+def _approval_request(member):
+    return "%s (%s) asks to join: /approve %s or /deny %s" % (
+        member.nickname,
+        member.peer,
+        member.nickname,
+        member.nickname,
+    )

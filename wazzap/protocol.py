@@ -18,11 +18,13 @@ L{wazzap.chat}.
 """
 
 import re
+import time
 from dataclasses import dataclass
 
 from twisted.internet import defer, error
 from twisted.internet.interfaces import IPushProducer, ITCPTransport
 from twisted.internet.protocol import ServerFactory
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
@@ -38,6 +40,9 @@ MINUTE = 60 * SECOND
 KIB = 1024
 
 NICKNAME_PROMPT = "Choose a nickname (1 to 16 letters, digits, _ or -):"
+
+#: Wrong passwords a connection may give before it is closed.
+MAX_PASSWORD_ATTEMPTS = 3
 
 # Telnet clients send IAC commands (Ctrl+C becomes IAC IP); 0xFF never occurs in
 # UTF-8, so they can be cut out of the bytes before decoding.
@@ -74,6 +79,8 @@ class Limits:
     flood_rate_lines_per_second: float = 5
     #: Connections allowed from one address; 0 for no limit.
     max_connections_per_address: int = 50
+    #: How long a newcomer waits for an admin's approval (--approve-joins).
+    approval_timeout_seconds: float = 10 * MINUTE
 
 
 @implementer(IPushProducer)
@@ -100,6 +107,9 @@ class _OutputGate:
 class ChatProtocol(LineReceiver):
     """
     One connection: from the nickname prompt, through the chat, to leaving.
+
+    Class attributes hold the defaults of per-connection state, so an idle
+    connection's instance dictionary keeps only what differs.
     """
 
     delimiter = b"\n"
@@ -107,22 +117,30 @@ class ChatProtocol(LineReceiver):
 
     nickname = None
     color = None
+    account = None
+    is_admin = False
+    peer = None
+    _variant = text.COLORED
+    _flush_scheduled = False
+    _blocked = False
+    _backlog = ()
+    _backlog_bytes = 0
+    _slow_timer = None
+    _login_timer = None
+    _idle_timer = None
+    _resume_timer = None
+    _held_line = None
+    _holds = frozenset()
+    _told_to_slow_down = False
+    _joined = False
+    _gone = False
+    _leave_reason = None
+    _session = None
+    _failed_logins = 0
+    _answer = None
 
     def __init__(self):
         self._outbox = []
-        self._flush_scheduled = False
-        self._variant = text.COLORED
-        self._backlog = []
-        self._backlog_bytes = 0
-        self._blocked = False
-        self._slow_timer = None
-        self._login_timer = None
-        self._idle_timer = None
-        self._resume_timer = None
-        self._held_line = None
-        self._told_to_slow_down = False
-        self._joined = False
-        self._leave_reason = None
         self._handle_line = self._choose_nickname
 
     # Protocol API
@@ -147,10 +165,12 @@ class ChatProtocol(LineReceiver):
             self._close_with(refusal)
             return
         self.log.info("connection from {peer}", peer=self.peer)
-        self.notice("Welcome to wazzap, the terminal chat.")
-        self.notice(NICKNAME_PROMPT)
         self._login_timer = factory.clock.callLater(
             limits.login_timeout_seconds, self._login_timed_out
+        )
+        self._await(
+            factory.accounts.store.find_ban(None, self.peer, factory.clock.seconds()),
+            self._greet,
         )
 
     def dataReceived(self, data):
@@ -162,6 +182,7 @@ class ChatProtocol(LineReceiver):
         self._process_lines()
 
     def connectionLost(self, reason=error.ConnectionDone):
+        self._gone = True
         for timer in (self._login_timer, self._idle_timer, self._resume_timer, self._slow_timer):
             if timer is not None and timer.active():
                 timer.cancel()
@@ -169,13 +190,18 @@ class ChatProtocol(LineReceiver):
             self._leave_reason = (
                 "connection closed" if reason.check(error.ConnectionDone) else "connection lost"
             )
+        factory = self.factory
+        factory.chat.leave(self, self._leave_reason)
         if self._joined:
-            self._joined = False
             self.log.info(
                 "{nickname} left ({reason})", nickname=self.nickname, reason=self._leave_reason
             )
-            self.factory.chat.leave(self, self._leave_reason)
-        self.factory.connection_closed(self)
+            self._session.addCallback(
+                factory.accounts.store.session_ended,
+                factory.clock.seconds(),
+                self._leave_reason,
+            ).addErrback(self._log_failure, "recording the end of a session")
+        factory.connection_closed(self)
 
     # LineReceiver API
 
@@ -186,7 +212,8 @@ class ChatProtocol(LineReceiver):
             line = _TELNET_COMMAND.sub(b"", line)
         line = text.sanitize(line.decode("utf-8", "replace")).rstrip()
         if line.strip():
-            self._handle_line(line)
+            answer, self._answer = self._answer, None
+            (answer or self._handle_line)(line)
 
     def lineLengthExceeded(self, line):
         self.notice(
@@ -201,15 +228,27 @@ class ChatProtocol(LineReceiver):
             self._flush_scheduled = True
             self.factory.flusher.schedule(self)
 
-    def disconnect(self, reason):
-        self.notice(reason)
+    def disconnect(self, reason, notice=None):
+        self.notice(notice or "disconnected: " + reason)
         self._leave_reason = reason
         self._close()
+
+    def admit(self):
+        if self._login_timer is not None and self._login_timer.active():
+            self._login_timer.cancel()
+        self._join()
 
     # The session API of wazzap.commands
 
     def notice(self, message):
         self.deliver(text.server_line(message))
+
+    def ask(self, prompt, answer):
+        """
+        Show C{prompt} and hand the next line to C{answer} instead of the chat.
+        """
+        self.notice(prompt)
+        self._answer = answer
 
     def set_colors(self, on):
         self._variant = text.COLORED if on else text.PLAIN
@@ -245,6 +284,7 @@ class ChatProtocol(LineReceiver):
         The transport's buffer is full: the peer is not reading fast enough.
         """
         self._blocked = True
+        self._backlog = []
         if self._slow_timer is None or not self._slow_timer.active():
             self._slow_timer = self.factory.clock.callLater(
                 self.factory.limits.slow_timeout_seconds, self._drop_slow_consumer
@@ -254,7 +294,7 @@ class ChatProtocol(LineReceiver):
         self._blocked = False
         if self._slow_timer is not None and self._slow_timer.active():
             self._slow_timer.cancel()
-        backlog, self._backlog, self._backlog_bytes = self._backlog, [], 0
+        backlog, self._backlog, self._backlog_bytes = self._backlog, (), 0
         if backlog:
             self.transport.writeSequence(backlog)
 
@@ -262,7 +302,7 @@ class ChatProtocol(LineReceiver):
         self.log.info("{peer} is not reading its output: disconnecting", peer=self.peer)
         self._leave_reason = "too slow: stopped reading"
         self._outbox.clear()
-        self._backlog.clear()
+        self._backlog = ()
         self.transport.unregisterProducer()
         self.transport.abortConnection()
 
@@ -273,6 +313,7 @@ class ChatProtocol(LineReceiver):
         if self.transport.disconnecting:
             return
         self._handle_line = _ignore
+        self._answer = None
         self.flush_output()
         self.transport.unregisterProducer()
         self.transport.loseConnection()
@@ -286,11 +327,11 @@ class ChatProtocol(LineReceiver):
 
     def _process_lines(self):
         """
-        Hand complete lines to L{lineReceived}, pausing reading while the
-        connection is over its line allowance.
+        Hand complete lines to L{lineReceived} until reading is held: while
+        the connection is over its line allowance, or waits for the database.
         """
         framer = self._framer
-        while not self.paused and not self.transport.disconnecting:
+        while not self._holds and not self.transport.disconnecting:
             line = self._held_line
             if line is None:
                 line = framer.next_line()
@@ -307,20 +348,66 @@ class ChatProtocol(LineReceiver):
             else:
                 self.lineReceived(line)
 
+    def _hold(self, reason):
+        """
+        Stop reading (and handling buffered lines) until every reason given
+        here is L{_release}d.
+        """
+        if not self._holds:
+            self.transport.pauseProducing()
+        self._holds = self._holds | {reason}
+
+    def _release(self, reason):
+        self._holds = self._holds - {reason}
+        if not self._holds and not self._gone:
+            self.transport.resumeProducing()
+            self._process_lines()
+
     def _slow_down(self, seconds):
         if not self._told_to_slow_down:
             self._told_to_slow_down = True
             self.notice("you are sending too fast: your lines are being slowed down")
-        self.pauseProducing()
+        self._hold("flood")
         self._resume_timer = self.factory.clock.callLater(seconds, self._resume)
 
     def _resume(self):
         self._resume_timer = None
         if self._framer.pending() == 0 and self._held_line is None:
             self._told_to_slow_down = False
-        self.resumeProducing()
+        self._release("flood")
+
+    def _await(self, deferred, then, *args):
+        """
+        Hold input until C{deferred} fires, then call C{then(result, *args)}
+        if the connection is still open.  A failure is logged and ends the
+        connection with an apology: the user never sees a traceback.
+        """
+        token = object()
+        self._hold(token)
+
+        def done(result):
+            if not self._gone:
+                then(result, *args)
+                self._release(token)
+
+        deferred.addCallback(done).addErrback(self._broke)
+
+    def _broke(self, failure):
+        self._log_failure(failure, "serving " + (self.nickname or self.peer or "a connection"))
+        if not self._gone:
+            self.disconnect("server error", "sorry, something went wrong on the server")
+
+    def _log_failure(self, failure, doing):
+        self.log.failure("failed {doing}", failure, doing=doing)
 
     # Login
+
+    def _greet(self, ban):
+        if ban is not None:
+            self._close_with("[Server] This address is banned%s.\r\n" % (_ban_details(ban),))
+            return
+        self.notice("Welcome to wazzap, the terminal chat.")
+        self.notice(NICKNAME_PROMPT)
 
     def _choose_nickname(self, line):
         if _HTTP_REQUEST.match(line):
@@ -331,20 +418,94 @@ class ChatProtocol(LineReceiver):
         nickname = line.strip()
         problem = self.factory.chat.nickname_problem(nickname)
         if problem is not None:
-            self.notice("Sorry, " + problem + ".")
-            self.notice(NICKNAME_PROMPT)
+            self._ask_nickname_again("Sorry, " + problem + ".")
             return
-        self._join(nickname)
+        self._await(self._look_up(nickname), self._nickname_checked, nickname)
 
-    def _join(self, nickname):
+    @defer.inlineCallbacks
+    def _look_up(self, nickname):
+        accounts = self.factory.accounts
+        ban = yield accounts.store.find_ban(nickname, self.peer, self.factory.clock.seconds())
+        account = yield accounts.lookup(nickname)
+        return ban, account
+
+    def _nickname_checked(self, found, nickname):
+        ban, account = found
+        if ban is not None:
+            self.disconnect("banned", "%s is banned%s." % (nickname, _ban_details(ban)))
+        elif account is not None:
+            self.ask(
+                "%s is registered. Password:" % (account.nickname,),
+                lambda password: self._check_password(nickname, password),
+            )
+        else:
+            self._admit_or_wait(nickname)
+
+    def _ask_nickname_again(self, why):
+        self.notice(why)
+        self.notice(NICKNAME_PROMPT)
+
+    def _check_password(self, nickname, password):
+        factory = self.factory
+        delay = factory.throttle.delay(nickname, self.peer)
+        check = deferLater(factory.clock, delay, factory.accounts.verify, nickname, password)
+        self._await(check, self._password_checked, nickname)
+
+    def _password_checked(self, account, nickname):
+        throttle = self.factory.throttle
+        if account is None:
+            throttle.failed(nickname, self.peer)
+            self._failed_logins += 1
+            self.log.info("wrong password for {nickname} from {peer}", nickname=nickname, peer=self.peer)
+            if self._failed_logins >= MAX_PASSWORD_ATTEMPTS:
+                self.disconnect("too many wrong passwords", "wrong nickname or password: goodbye")
+            else:
+                self._ask_nickname_again("Wrong nickname or password.")
+            return
+        throttle.succeeded(nickname, self.peer)
+        self.account = account.nickname
+        self.is_admin = account.is_admin
+        self._admit_or_wait(nickname)
+
+    def _admit_or_wait(self, nickname):
+        factory = self.factory
+        problem = factory.chat.nickname_problem(nickname)
+        if problem is not None:
+            self._ask_nickname_again("Sorry, " + problem + ".")
+            return
+        self.nickname = nickname
+        if not factory.approve_joins or self.is_admin:
+            self.admit()
+            return
+        self._login_timer.cancel()
+        self._handle_line = self._wait_for_approval
+        self.log.info("{nickname} from {peer} waits for approval", nickname=nickname, peer=self.peer)
+        admins = factory.chat.wait_for_approval(self)
+        self.notice("This room needs an admin's approval to join; please wait.")
+        if not admins:
+            self.notice("No admin is online right now: you will be let in or turned away when one decides.")
+        self._login_timer = factory.clock.callLater(
+            factory.limits.approval_timeout_seconds, self._approval_timed_out
+        )
+
+    def _wait_for_approval(self, line):
+        self.notice("still waiting for an admin's approval")
+
+    def _approval_timed_out(self):
+        self.factory.chat.stop_waiting(self.nickname)
+        self.disconnect("no approval in time", "no admin approved you in time: goodbye")
+
+    def _join(self):
         factory = self.factory
         chat = factory.chat
-        self._login_timer.cancel()
-        self.nickname = nickname
+        nickname = self.nickname
+        clock = factory.clock
         self.color = chat.pick_color()
         room = chat.join(self)
         self._joined = True
         self._handle_line = self._chat
+        self._session = factory.accounts.store.session_started(nickname, self.peer, clock.seconds())
+        self._session.addErrback(self._log_failure, "recording a session")
         self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
         others = [name for name in room.nicknames() if name != nickname]
         self.notice(
@@ -354,16 +515,19 @@ class ChatProtocol(LineReceiver):
                 "Also here: %s." % (", ".join(others),) if others else "You are the first one here.",
             )
         )
+        if self.is_admin:
+            self.notice("You are an admin: /help lists your commands.")
+            waiting = chat.waiting()
+            if waiting:
+                self.notice("%d waiting to join: /pending" % (len(waiting),))
         if factory.limits.idle_timeout_seconds:
-            self._last_heard = factory.clock.seconds()
-            self._idle_timer = factory.clock.callLater(
+            self._last_heard = clock.seconds()
+            self._idle_timer = clock.callLater(
                 factory.limits.idle_timeout_seconds, self._check_idle
             )
 
     def _login_timed_out(self):
-        self.notice("no nickname chosen in time: goodbye")
-        self._leave_reason = "login timeout"
-        self._close()
+        self.disconnect("login timeout", "no nickname chosen in time: goodbye")
 
     # Chat
 
@@ -377,9 +541,14 @@ class ChatProtocol(LineReceiver):
         idle_for = clock.seconds() - self._last_heard
         limit = self.factory.limits.idle_timeout_seconds
         if idle_for >= limit:
-            self.disconnect("disconnected after %d seconds of silence" % (idle_for,))
+            self.disconnect("idle for %d seconds" % (idle_for,))
         else:
             self._idle_timer = clock.callLater(limit - idle_for, self._check_idle)
+
+
+def _ban_details(ban):
+    until = " until %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ban.until)),) if ban.until else ""
+    return until + (": " + ban.reason if ban.reason else "")
 
 
 def _ignore(line):
@@ -404,13 +573,16 @@ class ChatFactory(ServerFactory):
     protocol = ChatProtocol
     log = Logger()
 
-    def __init__(self, chat, limits=None, clock=None):
+    def __init__(self, chat, accounts, throttle, limits=None, clock=None, approve_joins=False):
         if clock is None:
             from twisted.internet import reactor as clock
         self.chat = chat
-        self.commands = Commands(chat)
+        self.accounts = accounts
+        self.throttle = throttle
+        self.commands = Commands(chat, accounts, clock)
         self.limits = limits or Limits()
         self.clock = clock
+        self.approve_joins = approve_joins
         self.flusher = TurnFlusher(clock)
         self.connections = set()
         self._per_address = {}
@@ -439,8 +611,8 @@ class ChatFactory(ServerFactory):
                 self._per_address[connection.peer] = count
             else:
                 del self._per_address[connection.peer]
-        if self._all_closed is not None and not self.connections:
-            self._all_closed.callback(None)
+        if not self.connections:
+            self._finish_shutdown()
 
     def shut_down(self, notice, grace_seconds=0.5):
         """
@@ -452,7 +624,7 @@ class ChatFactory(ServerFactory):
             return defer.succeed(None)
         self._all_closed = defer.Deferred()
         for connection in list(self.connections):
-            connection.disconnect(notice)
+            connection.disconnect(notice, notice)
         self.flusher.flush()
         abort = self.clock.callLater(grace_seconds, self._abort_all)
         self._all_closed.addBoth(lambda result: abort.cancel() if abort.active() else None)
@@ -461,3 +633,10 @@ class ChatFactory(ServerFactory):
     def _abort_all(self):
         for connection in list(self.connections):
             connection.transport.abortConnection()
+        # Aborting closes a connection in the next turn; after that, shutting
+        # down goes on even if one of them never reported being lost.
+        self.clock.callLater(0.1, self._finish_shutdown)
+
+    def _finish_shutdown(self):
+        if self._all_closed is not None and not self._all_closed.called:
+            self._all_closed.callback(None)

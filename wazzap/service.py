@@ -75,6 +75,12 @@ class ChatServerService(Service):
             self.log.info("listening on {endpoint}", endpoint=description)
         Service.privilegedStartService(self)
 
+    def startService(self):
+        Service.startService(self)
+        self.factory.accounts.start(self._reactor.seconds(), self.log).addErrback(
+            lambda failure: self.log.failure("preparing the database", failure)
+        )
+
     def _fail(self, description, reason):
         for port in self._ports:
             port.stopListening()
@@ -89,6 +95,7 @@ class ChatServerService(Service):
         ports, self._ports = self._ports, []
         yield defer.gatherResults([defer.maybeDeferred(port.stopListening) for port in ports])
         yield self.factory.shut_down(SHUTDOWN_NOTICE)
+        yield self.factory.accounts.close()
 
 
 def _plain_reason(error):

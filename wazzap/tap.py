@@ -9,9 +9,13 @@ from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
+from wazzap.accounts import Accounts
 from wazzap.chat import Chat
+from wazzap.passwords import LoginThrottle, PasswordHasher
 from wazzap.protocol import ChatFactory, Limits
 from wazzap.service import ChatServerService
+from wazzap.store import Store, StoreError, default_db_path
+from wazzap.text import nickname_problem
 
 DEFAULT_PORT = 5555
 
@@ -51,6 +55,8 @@ _LIMIT_OPTIONS = [
      "Lines per second a connection may keep sending (0: no flood control)."),
     ("max-per-address", "max_connections_per_address", int, 0,
      "Connections allowed from one address (0: no limit)."),
+    ("approval-timeout", "approval_timeout_seconds", float, 1,
+     "Seconds a newcomer waits for an admin's approval (with --approve-joins)."),
 ]
 
 
@@ -63,7 +69,17 @@ class Options(usage.Options):
         "tcp6:5555 or unix:/run/wazzap.sock, and may be given several times."
     )
 
+    optFlags = [
+        ("approve-joins", None, "Newcomers wait until an admin lets them in (/approve)."),
+        ("private-consent", None,
+         "Users take private messages only in accepted private chats unless they /consent off."),
+    ]
+
     optParameters = [
+        ("db", None, None,
+         "The SQLite database of accounts, login history and bans "
+         "[default: %s]." % (default_db_path(),)),
+    ] + [
         (name, None, getattr(Limits, field), help, _number(kind, minimum, name))
         for name, field, kind, minimum, help in _LIMIT_OPTIONS
     ]
@@ -71,6 +87,16 @@ class Options(usage.Options):
     def __init__(self):
         usage.Options.__init__(self)
         self["port"] = []
+        self["admin"] = []
+
+    def opt_admin(self, nickname):
+        """
+        A registered nickname with admin rights once logged in (repeatable).
+        """
+        problem = nickname_problem(nickname)
+        if problem is not None and not problem.endswith("is reserved"):
+            raise usage.UsageError("--admin %r: %s" % (nickname, problem))
+        self["admin"].append(nickname)
 
     def parseOptions(self, options=None):
         # twistd answers a UsageError with its whole help text; one line that
@@ -113,7 +139,19 @@ def makeService(config, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
     parent = config.parent or {}
-    factory = ChatFactory(Chat(), config.limits(), clock=reactor)
+    try:
+        store = Store.open(config["db"], reactor)
+    except StoreError as e:
+        raise SystemExit("wazzap: %s" % (e,))
+    accounts = Accounts(store, PasswordHasher(reactor), config["admin"])
+    factory = ChatFactory(
+        Chat(reactor, consent_by_default=config["private-consent"]),
+        accounts,
+        LoginThrottle(reactor),
+        config.limits(),
+        clock=reactor,
+        approve_joins=config["approve-joins"],
+    )
     top = MultiService()
     ChatServerService(
         factory,

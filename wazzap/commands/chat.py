@@ -1,0 +1,146 @@
+"""
+Talking: public and private messages, actions, colours, nicknames, leaving.
+"""
+
+from wazzap import text
+from wazzap.commands.base import format_duration, split_word
+
+
+class ChatCommands:
+    """
+    The commands every joined user has from the start.
+    """
+
+    def say(self, user, message):
+        """
+        Send C{message} to the room, unless C{user} is muted.
+        """
+        message, style = self._styled(user, message)
+        if message is not None and self._may_speak(user):
+            self.chat.room_of(user).say(user, message, style)
+
+    def private(self, user, nickname, message):
+        """
+        Send C{message} to C{nickname} alone, or tell C{user} why not.
+        """
+        message, style = self._styled(user, message)
+        if message is None or not self._may_speak(user):
+            return
+        problem = self.chat.send_private(user, nickname, message, style)
+        if problem is not None:
+            user.notice(problem)
+
+    def _may_speak(self, user):
+        muted_for = self.chat.muted_for(user)
+        if muted_for == float("inf"):
+            user.notice("you are muted until an admin lifts it")
+        elif muted_for:
+            user.notice("you are muted for another %s" % (format_duration(muted_for),))
+        return not muted_for
+
+    def _styled(self, user, message):
+        """
+        Read a leading C{/color NAME} off a message; return the text and its
+        style, or C{(None, None)} after telling the user what was wrong.
+        """
+        if not message.lower().startswith("/color "):
+            return message, ""
+        name, rest = split_word(message[len("/color ") :])
+        style = text.NAMED_COLORS.get(name.lower())
+        if style is None or not rest:
+            user.notice(
+                "usage: /color NAME TEXT, where NAME is one of: %s"
+                % (", ".join(text.NAMED_COLORS),)
+            )
+            return None, None
+        return rest, style
+
+    def cmd_who(self, user, args):
+        """
+        /who -- list who is online (also /users, /online).
+        """
+        nicknames = self.chat.room_of(user).nicknames()
+        user.notice("%d online: %s" % (len(nicknames), ", ".join(nicknames)))
+
+    def cmd_nick(self, user, args):
+        """
+        /nick NEW -- change your nickname; everyone is told.
+
+        A nickname is 1 to 16 characters: letters, digits, _ or -.  A nickname
+        registered by someone else cannot be taken; yours stays registered
+        under its old name.
+        """
+        nickname = args.strip()
+        if not nickname:
+            user.notice("usage: /nick NEW")
+            return None
+        if nickname == user.nickname:
+            user.notice("you are already %s" % (nickname,))
+            return None
+        problem = self.chat.nickname_problem(nickname, user)
+        if problem is not None:
+            user.notice("cannot change nickname: " + problem)
+            return None
+        return self.accounts.lookup(nickname).addCallback(self._rename, user, nickname)
+
+    def _rename(self, account, user, nickname):
+        if account is not None and account.nickname.lower() != (user.account or "").lower():
+            user.notice("cannot change nickname: %s is registered to someone else" % (nickname,))
+            return
+        old_nickname = user.nickname
+        problem = self.chat.rename(user, nickname)
+        if problem is not None:
+            user.notice("cannot change nickname: " + problem)
+        else:
+            self.log.info("{old} is now {new}", old=old_nickname, new=nickname)
+
+    def cmd_me(self, user, args):
+        """
+        /me ACTION -- show an action: /me waves shows "* you waves".
+        """
+        if not args.strip():
+            user.notice("usage: /me ACTION")
+        elif self._may_speak(user):
+            self.chat.room_of(user).emote(user, args.strip())
+
+    def cmd_msg(self, user, args):
+        """
+        /msg NICK TEXT -- a private message only NICK sees (also @NICK TEXT).
+        """
+        nickname, message = split_word(args)
+        if not nickname:
+            user.notice("usage: /msg NICK TEXT")
+            return
+        self.private(user, nickname, message)
+
+    def cmd_private(self, user, args):
+        """
+        /private NICK TEXT -- the same as /msg.
+        """
+        self.cmd_msg(user, args)
+
+    def cmd_color(self, user, args):
+        """
+        /color NAME TEXT -- send TEXT in a colour: red, green, yellow, blue, magenta, cyan or white.
+
+        Works in private messages too: @bob /color red hi, or
+        /private bob /color red hi.
+        """
+        self.say(user, "/color " + args)
+
+    def cmd_colors(self, user, args):
+        """
+        /colors off|on -- switch colours off (plain text) or back on for you.
+        """
+        setting = args.strip().lower()
+        if setting not in ("on", "off"):
+            user.notice("usage: /colors off|on")
+            return
+        user.set_colors(setting == "on")
+        user.notice("colours are %s" % (setting,))
+
+    def cmd_quit(self, user, args):
+        """
+        /quit [REASON] -- leave the chat (also /leave, /exit).
+        """
+        user.quit(args.strip() or None)
