@@ -1,0 +1,517 @@
+"""
+Tests for L{wazzap.store}: the Database on real SQLite files in a temporary
+directory, and the Store's worker thread with a reactor stand-in that only
+carries results back to the test's thread.
+"""
+
+import os
+import queue
+import sqlite3
+import tempfile
+import threading
+
+import pytest
+from twisted.python.failure import Failure
+
+from wazzap import store
+from wazzap.store import (
+    ADDRESS,
+    APPLICATION_ID,
+    NICKNAME,
+    SCHEMA_VERSION,
+    Account,
+    Ban,
+    Database,
+    Session,
+    Store,
+    StoreError,
+    default_db_path,
+)
+
+WAIT_SECONDS = 10
+
+
+@pytest.fixture
+def path(tmp_path):
+    return str(tmp_path / "wazzap.sqlite3")
+
+
+@pytest.fixture
+def db(path):
+    database = Database.open(path)
+    yield database
+    database.close()
+
+
+# Opening and the schema
+
+
+def test_creates_schema(path):
+    """A new file gets the current schema version, wazzap's application id and WAL."""
+    Database.open(path).close()
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert connection.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    finally:
+        connection.close()
+    assert {"accounts", "sessions", "bans"} <= tables
+
+
+def test_migrations_are_ordered_additions():
+    """Every schema version is one entry of statements in MIGRATIONS."""
+    assert SCHEMA_VERSION == len(store.MIGRATIONS) >= 1
+    assert all(isinstance(statements, tuple) for statements in store.MIGRATIONS)
+
+
+def test_reopen_keeps_data(path):
+    """What one connection wrote is there when the file is opened again."""
+    with Database.open(path) as first:
+        first.create_account("Alice", "hash", at=10)
+        first.add_ban("10.0.0.1", ADDRESS, None, "spam", "Alice", 11)
+    with Database.open(path) as second:
+        assert second.get_account("alice") == Account("Alice", "hash", False, 10)
+        assert second.schema_version() == SCHEMA_VERSION
+        assert [b.target for b in second.active_bans(12)] == ["10.0.0.1"]
+
+
+def test_newer_schema_refused(path):
+    """A file from a newer wazzap is refused rather than misread."""
+    Database.open(path).close()
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA user_version = %d" % (SCHEMA_VERSION + 1,))
+    connection.close()
+    with pytest.raises(StoreError, match="newer"):
+        Database.open(path)
+
+
+def test_foreign_sqlite_file_refused(path):
+    """Another program's SQLite database is refused instead of having tables added."""
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE recipes (name TEXT)")
+    connection.commit()
+    connection.close()
+    with pytest.raises(StoreError, match="not wazzap's"):
+        Database.open(path)
+
+
+def test_missing_directory(tmp_path):
+    """A path in a directory that does not exist is a clear error, and nothing is created."""
+    path = tmp_path / "no" / "such" / "wazzap.sqlite3"
+    with pytest.raises(StoreError, match="directory .* does not exist") as raised:
+        Database.open(path)
+    assert "\n" not in str(raised.value)
+    assert not (tmp_path / "no").exists()
+
+
+def test_directory_as_path(tmp_path):
+    """A directory given as the database is a clear error."""
+    with pytest.raises(StoreError, match="is a directory"):
+        Database.open(tmp_path)
+
+
+def test_missing_file_without_create(path):
+    """With create=False a missing file is an error, not a new database."""
+    with pytest.raises(StoreError, match="no database at"):
+        Database.open(path, create=False)
+    assert not os.path.exists(path)
+
+
+def test_garbage_file(path):
+    """A file of garbage is reported as not a SQLite database."""
+    with open(path, "wb") as f:
+        f.write(os.urandom(8192))
+    with pytest.raises(StoreError, match="not a SQLite database") as raised:
+        Database.open(path)
+    assert path in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_damaged_file(path):
+    """A SQLite file with a damaged page fails the check made at open."""
+    with Database.open(path) as database:
+        for i in range(200):
+            database.session_started("user%d" % (i,), "10.0.0.%d" % (i % 250,), i)
+    with open(path, "r+b") as f:
+        f.seek(4096 * 2)
+        f.write(b"\xa5" * 4096)
+    with pytest.raises(StoreError, match="corrupt") as raised:
+        Database.open(path)
+    assert "\n" not in str(raised.value)
+
+
+def _as_nobody(function):
+    """
+    Run C{function} in a child process without root's privileges, which
+    ignore file permissions; return what it returned or raised, as a string.
+    """
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 0
+        try:
+            os.close(reader)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                result = "returned %r" % (function(),)
+            except Exception as e:
+                result = "%s: %s" % (type(e).__name__, e)
+            os.write(writer, result.encode("utf-8"))
+        except BaseException:
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        result = pipe.read().decode("utf-8")
+    _, status = os.waitpid(pid, 0)
+    assert status == 0, "the unprivileged child failed"
+    return result
+
+
+def test_read_only_file():
+    """A read-only file in a read-only directory is refused with a clear message."""
+    # Not tmp_path: pytest's directories are private to root, and as root the
+    # open has to happen in a child that has given up root's privileges.
+    directory = tempfile.mkdtemp(prefix="wazzap-test-")
+    path = os.path.join(directory, "wazzap.sqlite3")
+    try:
+        with Database.open(path) as database:
+            database.create_account("alice", "hash", at=1)
+        os.chmod(path, 0o444)
+        os.chmod(directory, 0o555)
+
+        def open_it():
+            Database.open(path).close()
+
+        if os.geteuid() == 0:
+            outcome = _as_nobody(open_it)
+        else:
+            try:
+                open_it()
+                outcome = "returned None"
+            except StoreError as e:
+                outcome = "StoreError: %s" % (e,)
+        assert outcome.startswith("StoreError: ")
+        assert "read-only" in outcome and path in outcome
+    finally:
+        os.chmod(directory, 0o755)
+        os.chmod(path, 0o644)
+        for name in os.listdir(directory):
+            os.remove(os.path.join(directory, name))
+        os.rmdir(directory)
+
+
+def test_default_path_xdg(monkeypatch, tmp_path):
+    """The default path follows XDG_DATA_HOME when it is absolute."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_db_path() == str(tmp_path / "data" / "wazzap" / "wazzap.sqlite3")
+
+
+def test_default_path_home(monkeypatch, tmp_path):
+    """Without an absolute XDG_DATA_HOME the default path is under ~/.local/share."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", "relative/ignored")
+    assert default_db_path() == str(tmp_path / ".local" / "share" / "wazzap" / "wazzap.sqlite3")
+
+
+def test_default_path_directory_created(monkeypatch, tmp_path):
+    """Opening the default path creates its directory; no other path gets that."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    Database.open(None).close()
+    assert os.path.isfile(default_db_path())
+
+
+# Accounts
+
+
+def test_create_and_get_account(db):
+    """An account is found under any case and keeps the nickname as typed."""
+    assert db.create_account("Alice", "hash", at=5)
+    assert db.get_account("ALICE") == Account("Alice", "hash", False, 5)
+    assert db.get_account("bob") is None
+
+
+def test_create_account_taken(db):
+    """A nickname taken in another case cannot be created again."""
+    assert db.create_account("Alice", "one", at=1)
+    assert not db.create_account("alice", "two", at=2)
+    assert db.get_account("alice").password_hash == "one"
+
+
+def test_create_account_default_time(db):
+    """Without a time the account is created now."""
+    db.create_account("alice", "hash")
+    assert db.get_account("alice").created_at > 1_600_000_000
+
+
+def test_set_password(db):
+    """The password hash can be replaced, for existing accounts only."""
+    db.create_account("Alice", "old", at=1)
+    assert db.set_password("aLiCe", "new")
+    assert db.get_account("alice").password_hash == "new"
+    assert not db.set_password("bob", "new")
+
+
+def test_delete_account(db):
+    """A deleted account is gone; deleting it again says so."""
+    db.create_account("Alice", "hash", at=1)
+    assert db.delete_account("ALICE")
+    assert db.get_account("alice") is None
+    assert not db.delete_account("alice")
+
+
+def test_set_admin(db):
+    """The admin flag can be set and cleared, for existing accounts only."""
+    db.create_account("Alice", "hash", at=1)
+    assert db.set_admin("alice", True)
+    assert db.get_account("Alice").is_admin is True
+    assert db.set_admin("ALICE", False)
+    assert db.get_account("Alice").is_admin is False
+    assert not db.set_admin("bob", True)
+
+
+def test_list_accounts(db):
+    """Accounts are listed case-insensitively by nickname."""
+    db.create_account("bob", "b", at=2)
+    db.create_account("Alice", "a", at=1)
+    db.create_account("carol", "c", at=3)
+    db.set_admin("carol", True)
+    assert db.list_accounts() == [
+        Account("Alice", "a", False, 1),
+        Account("bob", "b", False, 2),
+        Account("carol", "c", True, 3),
+    ]
+
+
+# Sessions
+
+
+def test_sessions(db):
+    """A session is recorded at login and closed once at logout."""
+    first = db.session_started("Alice", "127.0.0.1", 100)
+    assert db.last_seen("alice") == Session("Alice", "127.0.0.1", 100, None, None)
+    assert db.session_ended(first, 160, "quit")
+    assert not db.session_ended(first, 170, "again")
+    assert db.last_seen("ALICE") == Session("Alice", "127.0.0.1", 100, 160, "quit")
+    assert db.last_seen("bob") is None
+
+
+def test_history(db):
+    """History is newest first, limited, and only the nickname's own."""
+    for i in range(5):
+        session = db.session_started("alice" if i % 2 else "Alice", "::%d" % (i,), 10 * i)
+        db.session_ended(session, 10 * i + 5, "quit")
+    db.session_started("bob", "::9", 15)
+    history = db.history("ALICE")
+    assert [s.login_at for s in history] == [40, 30, 20, 10, 0]
+    assert [s.nickname for s in history[:2]] == ["Alice", "alice"]
+    assert [s.login_at for s in db.history("alice", limit=2)] == [40, 30]
+    assert db.history("nobody") == []
+
+
+def test_close_dangling_sessions(db):
+    """Sessions a crashed server left open are closed; ended ones are untouched."""
+    ended = db.session_started("alice", "::1", 1)
+    db.session_ended(ended, 2, "quit")
+    db.session_started("bob", "::2", 3)
+    db.session_started("carol", "::3", 4)
+    assert db.close_dangling_sessions(100, "server stopped") == 2
+    assert db.last_seen("bob") == Session("bob", "::2", 3, 100, "server stopped")
+    assert db.last_seen("alice").reason == "quit"
+    assert db.close_dangling_sessions(200, "server stopped") == 0
+
+
+# Bans
+
+
+def test_ban_expires(db):
+    """A timed ban is found until it ends, and then no longer."""
+    db.add_ban("Mallory", NICKNAME, 100, "spam", "alice", 10)
+    ban = Ban("Mallory", NICKNAME, 100, "spam", "alice", 10)
+    assert db.find_ban("mallory", "10.0.0.1", 99.5) == ban
+    assert db.active_bans(99.5) == [ban]
+    assert db.find_ban("mallory", "10.0.0.1", 100) is None
+    assert db.active_bans(100) == []
+
+
+def test_permanent_address_ban(db):
+    """An address ban with no end is found for anyone from that address."""
+    db.add_ban("2001:DB8::1", ADDRESS, None, "abuse", None, 10)
+    assert db.find_ban("anyone", "2001:db8::1", 1e12).target == "2001:DB8::1"
+    assert db.find_ban(None, "2001:db8::1", 1e12).until is None
+    assert db.find_ban("anyone", "2001:db8::2", 1e12) is None
+
+
+def test_ban_kinds_do_not_mix(db):
+    """A nickname ban does not match an address of the same text, nor the reverse."""
+    db.add_ban("alice", NICKNAME, None, "", None, 1)
+    db.add_ban("10.0.0.1", ADDRESS, None, "", None, 1)
+    assert db.find_ban("bob", "alice", 2) is None
+    assert db.find_ban("10.0.0.1", "10.0.0.2", 2) is None
+
+
+def test_find_ban_prefers_longest(db):
+    """When both the nickname and the address are banned, the longer ban is reported."""
+    db.add_ban("mallory", NICKNAME, 500, "nick", None, 1)
+    db.add_ban("10.0.0.1", ADDRESS, 900, "address", None, 1)
+    assert db.find_ban("mallory", "10.0.0.1", 2).reason == "address"
+    db.add_ban("MALLORY", NICKNAME, None, "for ever", None, 3)
+    assert db.find_ban("mallory", "10.0.0.1", 4).reason == "for ever"
+
+
+def test_ban_replaced(db):
+    """Banning a target again replaces its ban."""
+    db.add_ban("mallory", NICKNAME, None, "first", "alice", 1)
+    db.add_ban("Mallory", NICKNAME, 50, "second", "bob", 2)
+    assert db.active_bans(3) == [Ban("Mallory", NICKNAME, 50, "second", "bob", 2)]
+
+
+def test_remove_ban(db):
+    """A ban can be lifted once, in any case."""
+    db.add_ban("mallory", NICKNAME, None, "", None, 1)
+    assert db.remove_ban("MALLORY")
+    assert db.find_ban("mallory", "::1", 2) is None
+    assert not db.remove_ban("mallory")
+
+
+def test_bad_ban_kind(db):
+    """A ban on anything but a nickname or an address is a programming error."""
+    with pytest.raises(ValueError):
+        db.add_ban("x", "planet", None, "", None, 1)
+
+
+def test_write_to_closed_database(db):
+    """Using a closed Database is a StoreError, not a bare sqlite3 error."""
+    db.close()
+    with pytest.raises(StoreError):
+        db.get_account("alice")
+
+
+# The Store's thread
+
+
+class ThreadedReactor:
+    """
+    Just enough reactor for L{Store}: results from the worker thread are
+    queued for the test's thread, which runs them in L{wait}.
+    """
+
+    def __init__(self):
+        self.calls = queue.Queue()
+        self.triggers = []
+
+    def callFromThread(self, function, *args, **kwargs):
+        self.calls.put((function, args, kwargs))
+
+    def addSystemEventTrigger(self, phase, event, function, *args, **kwargs):
+        handle = (phase, event, function)
+        self.triggers.append(handle)
+        return handle
+
+    def removeSystemEventTrigger(self, handle):
+        self.triggers.remove(handle)
+
+    def wait(self, deferred):
+        """
+        Run queued calls until C{deferred} has fired, for at most
+        WAIT_SECONDS; return its result or raise its exception.
+        """
+        results = []
+        deferred.addBoth(results.append)
+        while not results:
+            function, args, kwargs = self.calls.get(timeout=WAIT_SECONDS)
+            function(*args, **kwargs)
+        if isinstance(results[0], Failure):
+            results[0].raiseException()
+        return results[0]
+
+
+@pytest.fixture
+def reactor():
+    return ThreadedReactor()
+
+
+def test_store_runs_on_one_thread(path, reactor):
+    """Calls run in order on a single worker thread, not the caller's."""
+    async_store = Store.open(path, reactor=reactor)
+    threads = set()
+    real_get = async_store.database.get_account
+
+    def get_account(nickname):
+        threads.add(threading.current_thread().name)
+        return real_get(nickname)
+
+    async_store.database.get_account = get_account
+    created = [async_store.create_account("user%d" % (i,), "hash", at=i) for i in range(5)]
+    found = async_store.get_account("USER4")
+    assert reactor.wait(found) == Account("user4", "hash", False, 4)
+    assert [reactor.wait(d) for d in created] == [True] * 5
+    assert len(threads) == 1 and threading.current_thread().name not in threads
+    reactor.wait(async_store.close())
+
+
+def test_store_errors_arrive_as_failures(path, reactor):
+    """A Database exception reaches the Deferred's errback."""
+    async_store = Store.open(path, reactor=reactor)
+    with pytest.raises(ValueError):
+        reactor.wait(async_store.add_ban("x", "planet", None, "", None, 1))
+    reactor.wait(async_store.close())
+
+
+def test_store_close(path, reactor):
+    """Close finishes queued writes, stops the thread and refuses later calls."""
+    async_store = Store.open(path, reactor=reactor)
+    reactor.wait(async_store.session_started("alice", "::1", 1))
+    assert len(reactor.triggers) == 1
+    written = async_store.create_account("alice", "hash", at=2)
+    first, second = async_store.close(), async_store.close()
+    assert reactor.wait(written) is True
+    reactor.wait(first)
+    reactor.wait(second)
+    reactor.wait(async_store.close())
+    assert async_store._pool.threads == [] or not any(
+        t.is_alive() for t in async_store._pool.threads
+    )
+    assert reactor.triggers == []
+    with pytest.raises(StoreError, match="closed"):
+        reactor.wait(async_store.get_account("alice"))
+    with Database.open(path) as database:
+        assert database.get_account("alice").created_at == 2
+
+
+def test_store_close_at_shutdown(path, reactor):
+    """The reactor's shutdown closes a Store nobody closed."""
+    async_store = Store.open(path, reactor=reactor)
+    reactor.wait(async_store.list_accounts())
+    (phase, event, trigger), = reactor.triggers
+    assert (phase, event) == ("during", "shutdown")
+    reactor.triggers.clear()  # as the reactor does before calling it
+    reactor.wait(trigger())
+    assert not any(t.is_alive() for t in async_store._pool.threads)
+
+
+def test_store_close_unused(path, reactor):
+    """A Store that was never used closes at once, without starting a thread."""
+    async_store = Store.open(path, reactor=reactor)
+    reactor.wait(async_store.close())
+    assert async_store._pool.threads == []
+    assert reactor.triggers == []
+
+
+def test_store_open_error(tmp_path, reactor):
+    """Store.open raises the Database's StoreError at once."""
+    with pytest.raises(StoreError, match="does not exist"):
+        Store.open(str(tmp_path / "missing" / "db.sqlite3"), reactor=reactor)
+
+
+def test_two_connections(path):
+    """The admin command's writes are seen by a server holding the file open."""
+    with Database.open(path) as server, Database.open(path, create=False) as admin:
+        server.create_account("alice", "hash", at=1)
+        assert admin.set_admin("alice", True)
+        assert server.get_account("alice").is_admin

@@ -1,0 +1,623 @@
+"""
+Accounts, login history and bans, kept in one SQLite file.
+
+L{Database} is the plain synchronous API over the standard library's sqlite3;
+the admin command uses it directly.  L{Store} offers the server the same
+methods returning Deferreds, run one at a time on a single worker thread, so
+the reactor never waits for the disk.
+
+Every write is one statement in autocommit mode with C{synchronous=FULL}: it
+is on disk before the method returns, so a server killed outright loses
+nothing it acknowledged.  Times are float unix seconds passed in by the
+caller, so the server uses its clock and tests choose their own.
+"""
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from twisted.internet import defer
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+DATABASE_FILE_NAME = "wazzap.sqlite3"
+#: How long a statement waits for another process (say the admin command)
+#: holding the write lock before failing.
+BUSY_TIMEOUT_SECONDS = 5
+HISTORY_LIMIT = 20
+#: Marks the file as wazzap's ("WAZZ"), so another program's SQLite file is
+#: refused instead of having our tables added to it.
+APPLICATION_ID = 0x57415A5A
+
+NICKNAME = "nickname"
+ADDRESS = "address"
+BAN_KINDS = (NICKNAME, ADDRESS)
+
+# MIGRATIONS[i] takes the schema from version i to version i + 1 (PRAGMA
+# user_version).  Released entries never change: a new version is a new entry
+# at the end, applied to existing files the next time they are opened.
+MIGRATIONS = [
+    (
+        """
+        CREATE TABLE accounts (
+            nickname_key TEXT PRIMARY KEY,
+            nickname TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            nickname_key TEXT NOT NULL,
+            nickname TEXT NOT NULL,
+            address TEXT NOT NULL,
+            login_at REAL NOT NULL,
+            logout_at REAL,
+            reason TEXT
+        )
+        """,
+        "CREATE INDEX sessions_by_nickname ON sessions (nickname_key, login_at)",
+        "CREATE INDEX open_sessions ON sessions (id) WHERE logout_at IS NULL",
+        """
+        CREATE TABLE bans (
+            target_key TEXT PRIMARY KEY,
+            target TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('nickname', 'address')),
+            until REAL,
+            reason TEXT NOT NULL,
+            banned_by TEXT,
+            banned_at REAL NOT NULL
+        )
+        """,
+    ),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_ACCOUNT_COLUMNS = "nickname, password_hash, is_admin, created_at"
+_SESSION_COLUMNS = "nickname, address, login_at, logout_at, reason"
+_BAN_COLUMNS = "target, kind, until, reason, banned_by, banned_at"
+
+
+class StoreError(Exception):
+    """
+    The database could not be opened or used; the message, one line, says
+    which file and why.
+    """
+
+    def __init__(self, message):
+        # SQLite's own messages (quick_check's in particular) may span lines.
+        super().__init__(" ".join(str(message).split()))
+
+
+@dataclass(frozen=True)
+class Account:
+    nickname: str
+    password_hash: str
+    is_admin: bool
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Session:
+    nickname: str
+    address: str
+    login_at: float
+    #: None while the session is open.
+    logout_at: Optional[float]
+    reason: Optional[str]
+
+
+@dataclass(frozen=True)
+class Ban:
+    target: str
+    #: L{NICKNAME} or L{ADDRESS}.
+    kind: str
+    #: Unix time the ban ends, or None for a permanent ban.
+    until: Optional[float]
+    reason: str
+    by: Optional[str]
+    at: float
+
+
+def _key(name):
+    # The same folding as wazzap.text.nickname_key: alice, Alice and ALICE are
+    # one account.  Addresses are folded too, so IPv6 hex digits match.
+    return name.lower()
+
+
+def default_db_path():
+    """
+    Where the database lives unless told otherwise:
+    C{$XDG_DATA_HOME/wazzap/wazzap.sqlite3}, or under C{~/.local/share} when
+    that is unset or not absolute (as the XDG specification asks).
+    """
+    data_home = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(data_home):
+        data_home = os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data_home, "wazzap", DATABASE_FILE_NAME)
+
+
+def _check_access(path, create):
+    """
+    Raise L{StoreError} for the problems the filesystem can tell us about
+    before SQLite gives a vaguer message for them.
+    """
+    parent = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise StoreError("database %s is a directory, not a file" % (path,))
+    if not os.path.isdir(parent):
+        raise StoreError("cannot open database %s: directory %s does not exist" % (path, parent))
+    if os.path.exists(path):
+        if not os.access(path, os.R_OK):
+            raise StoreError("cannot open database %s: the file is not readable" % (path,))
+        if not os.access(path, os.W_OK):
+            raise StoreError("cannot open database %s: the file is read-only" % (path,))
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise StoreError(
+                "cannot open database %s: directory %s is not writable "
+                "(SQLite keeps its journal next to the database)" % (path, parent)
+            )
+    elif not create:
+        raise StoreError("no database at %s" % (path,))
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(
+            "cannot create database %s: directory %s is not writable" % (path, parent)
+        )
+
+
+def _describe(error):
+    """
+    A short explanation of an sqlite3 error for a StoreError message.
+    """
+    text = str(error)
+    if "readonly" in text:
+        return "the file is read-only"
+    if "not a database" in text or "malformed" in text:
+        return "not a SQLite database, or corrupt (%s)" % (text,)
+    if "locked" in text or "busy" in text:
+        return "locked by another process for more than %d seconds" % (BUSY_TIMEOUT_SECONDS,)
+    return text
+
+
+class Database:
+    """
+    The synchronous API over one sqlite3 connection.
+
+    Not safe for concurrent use: the admin command uses it from its only
+    thread, and L{Store} from its single worker thread.
+    """
+
+    def __init__(self, connection, path):
+        self._connection = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path=None, create=True):
+        """
+        Open (and, with C{create}, create) the database at C{path}, bringing
+        its schema up to date.  C{None} or L{default_db_path} is the default
+        location, whose directory is created if missing; C{":memory:"} is a
+        private in-memory database.  Raise L{StoreError} if it cannot be used.
+        """
+        default = os.path.abspath(default_db_path())
+        if path is None:
+            path = default
+        path = os.fspath(path)
+        if path != ":memory:":
+            path = os.path.abspath(os.path.expanduser(path))
+            if path == default and create:
+                try:
+                    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+                except OSError as e:
+                    raise StoreError("cannot create the directory for %s: %s" % (path, e.strerror))
+            _check_access(path, create)
+        try:
+            # Autocommit (isolation_level=None): each write is committed by
+            # the statement itself; the migration opens its own transaction.
+            connection = sqlite3.connect(
+                path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as e:
+            raise StoreError("cannot open database %s: %s" % (path, _describe(e)))
+        database = cls(connection, path)
+        try:
+            database._prepare()
+        except sqlite3.Error as e:
+            connection.close()
+            raise StoreError("cannot open database %s: %s" % (path, _describe(e)))
+        except BaseException:
+            connection.close()
+            raise
+        return database
+
+    def _prepare(self):
+        execute = self._connection.execute
+        # quick_check reads every page, so damage is reported at start-up
+        # rather than in the middle of somebody's login.
+        problems = [row[0] for row in execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise StoreError(
+                "database %s is corrupt: %s" % (self.path, "; ".join(problems[:3]))
+            )
+        version = execute("PRAGMA user_version").fetchone()[0]
+        application_id = execute("PRAGMA application_id").fetchone()[0]
+        if version == 0:
+            if execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                raise StoreError("%s is a SQLite database, but not wazzap's" % (self.path,))
+        elif application_id != APPLICATION_ID:
+            raise StoreError("%s is a SQLite database, but not wazzap's" % (self.path,))
+        elif version > SCHEMA_VERSION:
+            raise StoreError(
+                "database %s has schema version %d, newer than this wazzap knows (%d): "
+                "upgrade wazzap" % (self.path, version, SCHEMA_VERSION)
+            )
+        # WAL lets the admin command read and write while the server runs.
+        execute("PRAGMA journal_mode = WAL")
+        execute("PRAGMA synchronous = FULL")
+        if version < SCHEMA_VERSION:
+            self._migrate()
+
+    def _migrate(self):
+        execute = self._connection.execute
+        # IMMEDIATE takes the write lock first, so two processes opening a new
+        # file at once cannot both apply the same migration.
+        execute("BEGIN IMMEDIATE")
+        try:
+            version = execute("PRAGMA user_version").fetchone()[0]
+            for statements in MIGRATIONS[version:]:
+                for statement in statements:
+                    execute(statement)
+            execute("PRAGMA application_id = %d" % (APPLICATION_ID,))
+            execute("PRAGMA user_version = %d" % (SCHEMA_VERSION,))
+            execute("COMMIT")
+        except BaseException:
+            execute("ROLLBACK")
+            raise
+
+    def schema_version(self):
+        return self._query("PRAGMA user_version")[0][0]
+
+    def close(self):
+        """
+        Close the connection; calling it again does nothing.
+        """
+        self._connection.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def _query(self, sql, parameters=()):
+        try:
+            return self._connection.execute(sql, parameters).fetchall()
+        except sqlite3.Error as e:
+            raise StoreError("database %s: %s" % (self.path, _describe(e)))
+
+    def _write(self, sql, parameters=()):
+        """
+        Run one statement, committed when it returns; return its cursor.
+        """
+        try:
+            return self._connection.execute(sql, parameters)
+        except sqlite3.Error as e:
+            raise StoreError("cannot write to database %s: %s" % (self.path, _describe(e)))
+
+    # Accounts
+
+    def get_account(self, nickname):
+        """
+        The L{Account} for C{nickname} in any case, or None.
+        """
+        rows = self._query(
+            "SELECT %s FROM accounts WHERE nickname_key = ?" % (_ACCOUNT_COLUMNS,),
+            (_key(nickname),),
+        )
+        return _account(rows[0]) if rows else None
+
+    def create_account(self, nickname, password_hash, at=None):
+        """
+        Create an account, not an admin; False if the nickname, in any case,
+        is taken.  C{at} is the creation time, now by default.
+        """
+        cursor = self._write(
+            "INSERT OR IGNORE INTO accounts (nickname_key, nickname, password_hash, created_at) "
+            "VALUES (?, ?, ?, ?)",
+            (_key(nickname), nickname, password_hash, time.time() if at is None else at),
+        )
+        return cursor.rowcount == 1
+
+    def set_password(self, nickname, password_hash):
+        """
+        Replace the password hash; False if there is no such account.
+        """
+        cursor = self._write(
+            "UPDATE accounts SET password_hash = ? WHERE nickname_key = ?",
+            (password_hash, _key(nickname)),
+        )
+        return cursor.rowcount == 1
+
+    def delete_account(self, nickname):
+        """
+        Delete the account (its login history stays); False if there was none.
+        """
+        cursor = self._write("DELETE FROM accounts WHERE nickname_key = ?", (_key(nickname),))
+        return cursor.rowcount == 1
+
+    def set_admin(self, nickname, flag):
+        """
+        Make the account an admin or not; False if there is no such account.
+        """
+        cursor = self._write(
+            "UPDATE accounts SET is_admin = ? WHERE nickname_key = ?",
+            (int(bool(flag)), _key(nickname)),
+        )
+        return cursor.rowcount == 1
+
+    def list_accounts(self):
+        """
+        Every L{Account}, sorted case-insensitively by nickname.
+        """
+        rows = self._query(
+            "SELECT %s FROM accounts ORDER BY nickname_key" % (_ACCOUNT_COLUMNS,)
+        )
+        return [_account(row) for row in rows]
+
+    # Sessions
+
+    def session_started(self, nickname, address, at):
+        """
+        Record a login; return the session's id for L{session_ended}.
+        """
+        cursor = self._write(
+            "INSERT INTO sessions (nickname_key, nickname, address, login_at) "
+            "VALUES (?, ?, ?, ?)",
+            (_key(nickname), nickname, address, at),
+        )
+        return cursor.lastrowid
+
+    def session_ended(self, session_id, at, reason):
+        """
+        Record a logout and why; False if the session was unknown or had
+        already ended.
+        """
+        cursor = self._write(
+            "UPDATE sessions SET logout_at = ?, reason = ? WHERE id = ? AND logout_at IS NULL",
+            (at, reason, session_id),
+        )
+        return cursor.rowcount == 1
+
+    def close_dangling_sessions(self, at, reason):
+        """
+        End every session still open, which at start-up means ones the last
+        server left behind when it crashed; return how many.
+        """
+        cursor = self._write(
+            "UPDATE sessions SET logout_at = ?, reason = ? WHERE logout_at IS NULL",
+            (at, reason),
+        )
+        return cursor.rowcount
+
+    def last_seen(self, nickname):
+        """
+        The most recent L{Session} of C{nickname}, open or not, or None.
+        """
+        sessions = self.history(nickname, limit=1)
+        return sessions[0] if sessions else None
+
+    def history(self, nickname, limit=HISTORY_LIMIT):
+        """
+        The latest C{limit} L{Session}s of C{nickname}, newest first.
+        """
+        rows = self._query(
+            "SELECT %s FROM sessions WHERE nickname_key = ? "
+            "ORDER BY login_at DESC, id DESC LIMIT ?" % (_SESSION_COLUMNS,),
+            (_key(nickname), limit),
+        )
+        return [Session(*row) for row in rows]
+
+    # Bans
+
+    def add_ban(self, target, kind, until, reason, by, at):
+        """
+        Ban a nickname or an address until C{until} (None: for ever),
+        replacing any ban of the same target.
+        """
+        if kind not in BAN_KINDS:
+            raise ValueError("a ban is on a %s, not a %r" % (" or an ".join(BAN_KINDS), kind))
+        self._write(
+            "INSERT OR REPLACE INTO bans "
+            "(target_key, target, kind, until, reason, banned_by, banned_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (_key(target), target, kind, until, reason, by, at),
+        )
+
+    def remove_ban(self, target):
+        """
+        Lift the ban on C{target}; False if there was none.
+        """
+        cursor = self._write("DELETE FROM bans WHERE target_key = ?", (_key(target),))
+        return cursor.rowcount == 1
+
+    def active_bans(self, now):
+        """
+        Every L{Ban} in force at C{now}, oldest first.
+        """
+        rows = self._query(
+            "SELECT %s FROM bans WHERE until IS NULL OR until > ? "
+            "ORDER BY banned_at, target_key" % (_BAN_COLUMNS,),
+            (now,),
+        )
+        return [Ban(*row) for row in rows]
+
+    def find_ban(self, nickname, address, now):
+        """
+        The L{Ban} in force at C{now} on C{nickname} or C{address} (either
+        may be None), the longest if both are banned; or None.
+        """
+        rows = self._query(
+            "SELECT %s FROM bans "
+            "WHERE ((kind = 'nickname' AND target_key = ?) "
+            "OR (kind = 'address' AND target_key = ?)) "
+            "AND (until IS NULL OR until > ?) "
+            "ORDER BY until IS NULL DESC, until DESC LIMIT 1" % (_BAN_COLUMNS,),
+            (
+                None if nickname is None else _key(nickname),
+                None if address is None else _key(address),
+                now,
+            ),
+        )
+        return Ban(*rows[0]) if rows else None
+
+
+def _account(row):
+    nickname, password_hash, is_admin, created_at = row
+    return Account(nickname, password_hash, bool(is_admin), created_at)
+
+
+def _on_store_thread(name):
+    """
+    A L{Store} method running L{Database}'s method C{name} on the store's thread.
+    """
+
+    def method(self, *args, **kwargs):
+        return self._run(name, *args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = "L{Database.%s} on the store's thread; returns a Deferred." % (name,)
+    return method
+
+
+class Store:
+    """
+    L{Database}'s methods returning Deferreds, run in order on one thread.
+
+    A plain L{ThreadPool} of one thread around one L{Database} was chosen over
+    L{twisted.enterprise.adbapi}: the same Database code serves the admin
+    command and the server, and one thread means one connection and calls
+    that run in the order they were made.
+
+    The thread starts with the first call; L{close} (or, failing that, the
+    reactor's shutdown) finishes the queued calls, closes the database and
+    stops the thread.
+    """
+
+    def __init__(self, database, reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.database = database
+        self._reactor = reactor
+        self._pool = ThreadPool(1, 1, "wazzap-store")
+        self._shutdown_trigger = None
+        self._closing = None
+
+    @classmethod
+    def open(cls, path=None, reactor=None):
+        """
+        L{Database.open} C{path}, synchronously (it is meant for start-up,
+        before the reactor runs), and wrap it; raise L{StoreError}.
+        """
+        return cls(Database.open(path), reactor)
+
+    @property
+    def path(self):
+        return self.database.path
+
+    def _run(self, name, *args, **kwargs):
+        if self._closing is not None:
+            return defer.fail(StoreError("database %s is closed" % (self.path,)))
+        if not self._pool.started:
+            self._pool.start()
+            self._shutdown_trigger = self._reactor.addSystemEventTrigger(
+                "during", "shutdown", self._close_at_shutdown
+            )
+        return deferToThreadPool(
+            self._reactor, self._pool, getattr(self.database, name), *args, **kwargs
+        )
+
+    def _close_at_shutdown(self):
+        # The reactor has already dropped this trigger, so close must not
+        # remove it again.
+        self._shutdown_trigger = None
+        return self.close()
+
+    def close(self):
+        """
+        Refuse new calls, let queued ones finish, close the database and stop
+        the thread.  Return a Deferred that fires when all that is done;
+        calling it again returns another for the same moment.
+        """
+        if self._closing is None:
+            self._closing = _Outcome()
+            if self._pool.started:
+                closed = deferToThreadPool(self._reactor, self._pool, self.database.close)
+                closed.addBoth(self._stop_thread)
+            else:
+                closed = defer.maybeDeferred(self.database.close)
+            closed.addBoth(self._closing.fire)
+        return self._closing.observe()
+
+    def _stop_thread(self, result):
+        # The worker is idle now: it has just run the last call, so stopping
+        # (which joins it) does not hold up the reactor.
+        self._pool.stop()
+        if self._shutdown_trigger is not None:
+            self._reactor.removeSystemEventTrigger(self._shutdown_trigger)
+            self._shutdown_trigger = None
+        return result
+
+    get_account = _on_store_thread("get_account")
+    create_account = _on_store_thread("create_account")
+    set_password = _on_store_thread("set_password")
+    delete_account = _on_store_thread("delete_account")
+    set_admin = _on_store_thread("set_admin")
+    list_accounts = _on_store_thread("list_accounts")
+    session_started = _on_store_thread("session_started")
+    session_ended = _on_store_thread("session_ended")
+    close_dangling_sessions = _on_store_thread("close_dangling_sessions")
+    last_seen = _on_store_thread("last_seen")
+    history = _on_store_thread("history")
+    add_ban = _on_store_thread("add_ban")
+    remove_ban = _on_store_thread("remove_ban")
+    active_bans = _on_store_thread("active_bans")
+    find_ban = _on_store_thread("find_ban")
+
+
+class _Outcome:
+    """
+    The result of something that happens once, for any number of observers.
+    """
+
+    def __init__(self):
+        self._observers = []
+        self._fired = False
+        self._result = None
+
+    def fire(self, result):
+        self._fired, self._result = True, result
+        observers, self._observers = self._observers, []
+        for observer in observers:
+            self._deliver(observer)
+
+    def observe(self):
+        observer = defer.Deferred()
+        if self._fired:
+            self._deliver(observer)
+        else:
+            self._observers.append(observer)
+        return observer
+
+    def _deliver(self, observer):
+        if isinstance(self._result, Failure):
+            observer.errback(self._result)
+        else:
+            observer.callback(self._result)
