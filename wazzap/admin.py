@@ -1,0 +1,202 @@
+"""
+The administrator's command: C{python -m wazzap.admin [--db PATH] COMMAND}.
+
+It works on the database directly, so it runs with or without the server
+(SQLite's WAL journal lets both use the file at once).  A missing account,
+ban or database is a one-line error on stderr and exit status 1; a usage
+error is argparse's, status 2.
+"""
+
+import argparse
+import sys
+import time
+
+from wazzap.store import HISTORY_LIMIT, Database, StoreError, default_db_path
+
+PROGRAM = "python -m wazzap.admin"
+
+
+class Failed(Exception):
+    """
+    The command could not be done; the message says why.
+    """
+
+
+def _when(timestamp):
+    """
+    A unix time as local date and time, to the minute.
+    """
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def _table(rows):
+    """
+    Rows of strings as lines, in columns two spaces apart.
+    """
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+        for row in rows
+    ]
+
+
+def cmd_list(database, arguments, out):
+    """
+    List the accounts, with their admin flag and creation date.
+    """
+    accounts = database.list_accounts()
+    if not accounts:
+        out("no accounts")
+        return
+    rows = [("NICKNAME", "ADMIN", "CREATED")]
+    rows += [(a.nickname, "yes" if a.is_admin else "no", _when(a.created_at)) for a in accounts]
+    for line in _table(rows):
+        out(line)
+
+
+def _set_admin(database, nickname, flag):
+    if not database.set_admin(nickname, flag):
+        raise Failed("no account named %s" % (nickname,))
+    return database.get_account(nickname).nickname
+
+
+def cmd_grant(database, arguments, out):
+    """
+    Make an account an admin.
+    """
+    nickname = _set_admin(database, arguments.nickname, True)
+    out("%s is now an admin" % (nickname,))
+
+
+def cmd_revoke(database, arguments, out):
+    """
+    Make an account an ordinary user.
+    """
+    nickname = _set_admin(database, arguments.nickname, False)
+    out("%s is no longer an admin" % (nickname,))
+
+
+def cmd_bans(database, arguments, out):
+    """
+    List the bans in force.
+    """
+    bans = database.active_bans(time.time())
+    if not bans:
+        out("no active bans")
+        return
+    rows = [("TARGET", "KIND", "UNTIL", "BY", "REASON")]
+    rows += [
+        (
+            ban.target,
+            ban.kind,
+            "permanent" if ban.until is None else _when(ban.until),
+            ban.by or "-",
+            ban.reason or "-",
+        )
+        for ban in bans
+    ]
+    for line in _table(rows):
+        out(line)
+
+
+def cmd_unban(database, arguments, out):
+    """
+    Lift the ban on a nickname or an address.
+    """
+    if not database.remove_ban(arguments.target):
+        raise Failed("no ban on %s" % (arguments.target,))
+    out("%s is no longer banned" % (arguments.target,))
+
+
+def cmd_history(database, arguments, out):
+    """
+    Show a nickname's latest logins, newest first.
+    """
+    sessions = database.history(arguments.nickname, arguments.limit)
+    if not sessions:
+        if database.get_account(arguments.nickname) is None:
+            raise Failed("no account or logins for %s" % (arguments.nickname,))
+        out("%s has never logged in" % (arguments.nickname,))
+        return
+    rows = [("LOGIN", "LOGOUT", "ADDRESS", "REASON")]
+    rows += [
+        (
+            _when(s.login_at),
+            "online" if s.logout_at is None else _when(s.logout_at),
+            s.address,
+            s.reason or "-",
+        )
+        for s in sessions
+    ]
+    for line in _table(rows):
+        out(line)
+
+
+def _positive(value):
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number, not %r" % (value,))
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1, not %d" % (number,))
+    return number
+
+
+def parser():
+    main_parser = argparse.ArgumentParser(
+        prog=PROGRAM, description="Manage wazzap's accounts and bans."
+    )
+    main_parser.add_argument(
+        "--db",
+        metavar="PATH",
+        default=None,
+        help="the server's database (default: %s)" % (default_db_path(),),
+    )
+    commands = main_parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name, handler):
+        summary = handler.__doc__.strip()
+        sub = commands.add_parser(name, help=summary, description=summary)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("list", cmd_list)
+    command("grant", cmd_grant).add_argument("nickname", metavar="NICK")
+    command("revoke", cmd_revoke).add_argument("nickname", metavar="NICK")
+    command("bans", cmd_bans)
+    command("unban", cmd_unban).add_argument("target", metavar="TARGET")
+    history = command("history", cmd_history)
+    history.add_argument("nickname", metavar="NICK")
+    history.add_argument(
+        "--limit",
+        type=_positive,
+        default=HISTORY_LIMIT,
+        metavar="N",
+        help="show at most N logins (default: %d)" % (HISTORY_LIMIT,),
+    )
+    return main_parser
+
+
+def main(argv=None, stdout=None, stderr=None):
+    """
+    Run one command; return the exit status.
+    """
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    arguments = parser().parse_args(argv)
+
+    def out(line):
+        stdout.write(line + "\n")
+
+    try:
+        # create=False: a mistyped --db is an error, not a new empty database.
+        with Database.open(arguments.db, create=False) as database:
+            arguments.handler(database, arguments, out)
+    except (StoreError, Failed) as e:
+        stderr.write("%s: %s\n" % (PROGRAM, e))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
