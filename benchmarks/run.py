@@ -1,0 +1,322 @@
+"""
+Run wazzap's benchmarks: one JSON line per scenario and server.
+
+    python benchmarks/run.py [SCENARIO ...] [--quick] [--servers wazzap,baseline]
+                             [--repeat N]
+
+Scenarios A, B, X, C, D and K are described in benchmarks/README.md.  Each
+server runs in its own process pinned to one core; this process, the load
+generator, pins itself to another.  Every phase is bounded in time, and the
+server is stopped (SIGTERM, then SIGKILL) whatever happens.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from loadgen import LoadGenerator, cpu_seconds, raise_open_file_limit  # noqa: E402
+
+HOST = "127.0.0.1"
+MIB = 1024 * 1024
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# kind: flood (senders x messages as fast as possible), rate (messages/s for
+# seconds, every client in turn), idle (join and measure memory only).
+SCENARIOS = {
+    "A": dict(kind="flood", latency_every=10, clients=100, senders=10, messages=200, rcvbuf=MIB,
+              servers=("wazzap", "baseline", "minimal")),
+    "B": dict(kind="flood", latency_every=10, clients=500, senders=5, messages=100, rcvbuf=MIB,
+              servers=("wazzap", "baseline")),
+    "X": dict(kind="flood", latency_every=10, clients=100, senders=10, messages=1000, rcvbuf=MIB,
+              servers=("wazzap", "baseline")),
+    "C": dict(kind="rate", clients=100, rate=200, duration=10,
+              servers=("wazzap", "baseline", "minimal")),
+    "D": dict(kind="idle", clients=1000, servers=("wazzap", "baseline")),
+    "K": dict(kind="rate", clients=10000, rate=10, duration=30, batch=500, join_timeout=600,
+              servers=("wazzap", "minimal")),
+}
+QUICK = {
+    "A": dict(messages=50),
+    "B": dict(messages=30),
+    "X": dict(messages=200),
+    "C": dict(duration=3),
+    "D": dict(clients=300),
+    "K": dict(clients=1000, duration=5, join_timeout=120),
+}
+RATIO_SCENARIOS = ("A", "B", "X")
+
+
+def server_command(server, port, workdir):
+    if server == "wazzap":
+        twistd = Path(sys.executable).with_name("twistd")
+        return [
+            str(twistd) if twistd.exists() else shutil.which("twistd") or "twistd",
+            "-n", "--pidfile=", "--logfile=" + str(workdir / "twistd.log"),
+            "wazzap",
+            "--port", "tcp:%d:interface=%s:backlog=4096" % (port, HOST),
+            "--flood-rate", "0",
+            "--max-per-address", "0",
+        ]
+    script = {"baseline": "baseline_server.py", "minimal": "minimal_fanout.py"}[server]
+    return [sys.executable, str(HERE / script), str(port)]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def proc_status(pid):
+    """
+    VmRSS and VmHWM of C{pid}, in KiB.
+    """
+    values = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split(":", 1)
+                values[key] = int(value.split()[0])
+    return values
+
+
+def reset_peak_rss(pid):
+    """
+    Reset VmHWM to the current RSS (Linux >= 4.0); return whether it worked.
+    """
+    try:
+        with open("/proc/%d/clear_refs" % pid, "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def proc_cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class Server:
+    """
+    One server under test, in its own process on C{core}.
+    """
+
+    def __init__(self, name, core=None, wazzap_root=REPO):
+        self.name = name
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="wazzap-bench-"))
+        command = server_command(name, self.port, self.workdir)
+        if core is not None and shutil.which("taskset"):
+            command = ["taskset", "-c", str(core)] + command
+        env = dict(os.environ)
+        # twistd finds the plugin only through the path (see STYLE.md).
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(wazzap_root), env.get("PYTHONPATH")]))
+        self.output = open(self.workdir / "output.log", "wb")
+        # taskset execs the server, so this pid is the server's own.
+        self.process = subprocess.Popen(
+            command, cwd=str(self.workdir), env=env, stdin=subprocess.DEVNULL,
+            stdout=self.output, stderr=subprocess.STDOUT,
+        )
+        self.pid = self.process.pid
+
+    def wait_listening(self, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("%s exited with %s: %s" % (
+                    self.name, self.process.returncode,
+                    (self.workdir / "output.log").read_text(errors="replace")[-2000:]))
+            try:
+                socket.create_connection((HOST, self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("%s did not listen within %s s" % (self.name, timeout))
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.output.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def run_one(name, config, server_name, core, wazzap_root=REPO):
+    result = {"scenario": name, "server": server_name, "clients": config["clients"]}
+    if config["kind"] == "flood":
+        result.update(senders=config["senders"], messages=config["messages"])
+    elif config["kind"] == "rate":
+        result.update(senders=config["clients"], rate_per_second=config["rate"],
+                      duration_seconds=config["duration"])
+    server = Server(server_name, core, wazzap_root)
+    generator = None
+    try:
+        server.wait_listening()
+        time.sleep(0.5)
+        pid = server.pid
+        result["server_rss_start_kib"] = proc_status(pid)["VmRSS"]
+        generator = LoadGenerator(HOST, server.port, rcvbuf=config.get("rcvbuf"),
+                                  latency_every=config.get("latency_every", 1))
+        started = time.monotonic()
+        joined = generator.connect(config["clients"], batch=config.get("batch", 250),
+                                   timeout=config.get("join_timeout", 120))
+        generator.settle(quiet=0.5, timeout=config.get("join_timeout", 120))
+        result.update(joined=joined, join_seconds=round(time.monotonic() - started, 3))
+        time.sleep(0.2)
+        result["server_rss_idle_kib"] = proc_status(pid)["VmRSS"]
+        if config["kind"] == "idle":
+            result["server_rss_per_connection_kib"] = round(
+                (result["server_rss_idle_kib"] - result["server_rss_start_kib"]) / max(joined, 1), 3)
+            return result
+        peak_reset = reset_peak_rss(pid)
+        generator.deliveries = 0
+        generator.latencies_ns = type(generator.latencies_ns)("q")
+        cpu0, server_cpu0, wall0 = cpu_seconds(), proc_cpu_seconds(pid), time.monotonic()
+        if config["kind"] == "flood":
+            expected, seconds = generator.flood(config["senders"], config["messages"])
+        else:
+            expected, seconds, sent = generator.at_rate(config["rate"], config["duration"])
+            result["messages"] = sent
+        wall = time.monotonic() - wall0
+        generator_cpu, server_cpu = cpu_seconds() - cpu0, proc_cpu_seconds(pid) - server_cpu0
+        status = proc_status(pid)
+        p50, p99, p999 = generator.percentiles_ms(0.5, 0.99, 0.999)
+        result.update(
+            deliveries=generator.deliveries,
+            expected_deliveries=expected,
+            lost=expected - generator.deliveries,
+            seconds=round(seconds, 3),
+            deliveries_per_second=round(generator.deliveries / seconds) if seconds else 0,
+            p50_ms=p50, p99_ms=p99, p999_ms=p999,
+            latency_samples=len(generator.latencies_ns),
+            latency_clients="all" if generator.latency_every == 1
+            else "1 in %d" % generator.latency_every,
+            server_rss_peak_kib=status["VmHWM"],
+            server_rss_peak_is_during_traffic=peak_reset,
+            server_rss_end_kib=status["VmRSS"],
+            server_cpu_fraction=round(server_cpu / wall, 3),
+            generator_cpu_fraction=round(generator_cpu / wall, 3),
+            disconnects=generator.disconnects,
+        )
+        return result
+    except Exception as e:
+        result["error"] = "%s: %s" % (type(e).__name__, e)
+        return result
+    finally:
+        server.stop()
+        if generator is not None:
+            result.setdefault("disconnects", generator.disconnects)
+            generator.close()
+
+
+def ratio_line(name, results):
+    wazzap, baseline = results.get("wazzap"), results.get("baseline")
+    if not wazzap or not baseline:
+        return None
+    line = {"scenario": name, "ratio": "wazzap/baseline"}
+    for key in ("deliveries_per_second", "p50_ms", "p99_ms", "server_rss_peak_kib"):
+        if wazzap.get(key) and baseline.get(key):
+            line[key] = round(wazzap[key] / baseline[key], 3)
+    return line
+
+
+def targets_line(results):
+    """
+    The project's targets, for the scenarios that ran, as pass/fail.
+    """
+    checks = {}
+    for name in RATIO_SCENARIOS:
+        ratio = ratio_line(name, results.get(name, {}))
+        if ratio and "deliveries_per_second" in ratio:
+            checks["%s_throughput_ratio>=2.5" % name] = ratio["deliveries_per_second"] >= 2.5
+    c = results.get("C", {}).get("wazzap")
+    if c and c.get("p99_ms") is not None:
+        checks["C_p99<=2ms"] = c["p99_ms"] <= 2
+        checks["C_p50<=1ms"] = c["p50_ms"] <= 1
+    d = results.get("D", {}).get("wazzap")
+    if d and "server_rss_per_connection_kib" in d:
+        checks["D<=2KiB/connection"] = d["server_rss_per_connection_kib"] <= 2
+    x = results.get("X", {}).get("wazzap")
+    if x and x.get("server_rss_peak_kib"):
+        checks["X_peak<=3x_idle"] = x["server_rss_peak_kib"] <= 3 * x["server_rss_idle_kib"]
+    k = results.get("K", {})
+    if k.get("wazzap", {}).get("p99_ms") and k.get("minimal", {}).get("p99_ms"):
+        checks["K_p99<=1.5x_minimal"] = k["wazzap"]["p99_ms"] <= 1.5 * k["minimal"]["p99_ms"]
+        checks["K_nothing_lost"] = k["wazzap"].get("lost") == 0
+    return {"targets": checks} if checks else None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                        help="any of %s (default: all)" % " ".join(SCENARIOS))
+    parser.add_argument("--quick", action="store_true", help="fewer messages: a smoke run")
+    parser.add_argument("--servers", help="comma-separated subset of wazzap,baseline,minimal")
+    parser.add_argument("--wazzap-root", default=str(REPO),
+                        help="checkout whose wazzap and plugin to run (default: this one)")
+    parser.add_argument("--repeat", type=int, default=1, help="run each scenario N times")
+    args = parser.parse_args(argv)
+    names = [s.upper() for s in args.scenarios] or list(SCENARIOS)
+    unknown = [s for s in names if s not in SCENARIOS]
+    if unknown:
+        parser.error("unknown scenario(s): %s" % ", ".join(unknown))
+    wanted = set(args.servers.split(",")) if args.servers else None
+
+    cores = sorted(os.sched_getaffinity(0))
+    server_core = None
+    if len(cores) >= 2:
+        server_core = cores[0]
+        os.sched_setaffinity(0, {cores[1]})
+    print(json.dumps({"machine": {"cores": len(cores), "server_core": server_core,
+                                  "generator_core": cores[1] if server_core is not None else None,
+                                  "open_files": raise_open_file_limit(),
+                                  "python": sys.version.split()[0],
+                                  "date": time.strftime("%Y-%m-%d %H:%M")}}), flush=True)
+
+    for _ in range(max(args.repeat, 1)):
+        results = {}
+        for name in names:
+            config = dict(SCENARIOS[name], **(QUICK[name] if args.quick else {}))
+            results[name] = {}
+            for server_name in config["servers"]:
+                if wanted and server_name not in wanted:
+                    continue
+                result = run_one(name, config, server_name, server_core, args.wazzap_root)
+                results[name][server_name] = result
+                print(json.dumps(result), flush=True)
+                if name == "A" and server_name == "wazzap":
+                    print(json.dumps({
+                        "summary": "issue-2", "scenario": "A", "server": "wazzap",
+                        **{k: result.get(k) for k in ("clients", "senders", "deliveries_per_second",
+                                                      "p50_ms", "p99_ms", "server_rss_peak_kib")}
+                    }), flush=True)
+            if name in RATIO_SCENARIOS:
+                ratio = ratio_line(name, results[name])
+                if ratio:
+                    print(json.dumps(ratio), flush=True)
+        targets = targets_line(results)
+        if targets:
+            print(json.dumps(targets), flush=True)
+
+
+if __name__ == "__main__":
+    main()
