@@ -7,6 +7,9 @@ Both take an L{IReactorTime} so tests can drive them with a L{Clock}.
 """
 
 
+_ROUNDING = 1e-9
+
+
 class TurnFlusher:
     """
     Writes each connection's queued output once per reactor turn.
@@ -67,7 +70,9 @@ class LineAllowance:
         now = self._clock.seconds()
         self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
         self._updated = now
-        if self._tokens >= 1:
-            self._tokens -= 1
+        # A timer set for the computed wait can land a rounding error short
+        # of a whole token: count that as whole rather than waiting again.
+        if self._tokens >= 1 - _ROUNDING:
+            self._tokens = max(self._tokens - 1, 0.0)
             return 0
         return (1 - self._tokens) / self._rate

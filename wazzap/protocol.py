@@ -123,7 +123,7 @@ class ChatProtocol(LineReceiver):
     _variant = text.COLORED
     _flush_scheduled = False
     _blocked = False
-    _backlog = ()
+    _backlog = None
     _backlog_bytes = 0
     _slow_timer = None
     _login_timer = None
@@ -274,6 +274,8 @@ class ChatProtocol(LineReceiver):
         if not self._blocked:
             self.transport.write(data)
             return
+        if self._backlog is None:
+            return  # dropped as too slow; the connection is on its way out
         self._backlog.append(data)
         self._backlog_bytes += len(data)
         if self._backlog_bytes > self.factory.limits.max_queued_output_bytes:
@@ -294,7 +296,7 @@ class ChatProtocol(LineReceiver):
         self._blocked = False
         if self._slow_timer is not None and self._slow_timer.active():
             self._slow_timer.cancel()
-        backlog, self._backlog, self._backlog_bytes = self._backlog, (), 0
+        backlog, self._backlog, self._backlog_bytes = self._backlog, None, 0
         if backlog:
             self.transport.writeSequence(backlog)
 
@@ -302,7 +304,7 @@ class ChatProtocol(LineReceiver):
         self.log.info("{peer} is not reading its output: disconnecting", peer=self.peer)
         self._leave_reason = "too slow: stopped reading"
         self._outbox.clear()
-        self._backlog = ()
+        self._backlog = None
         self.transport.unregisterProducer()
         self.transport.abortConnection()
 
@@ -353,13 +355,13 @@ class ChatProtocol(LineReceiver):
         Stop reading (and handling buffered lines) until every reason given
         here is L{_release}d.
         """
-        if not self._holds:
+        if not self._holds and not self.transport.disconnecting:
             self.transport.pauseProducing()
         self._holds = self._holds | {reason}
 
     def _release(self, reason):
         self._holds = self._holds - {reason}
-        if not self._holds and not self._gone:
+        if not self._holds and not self._gone and not self.transport.disconnecting:
             self.transport.resumeProducing()
             self._process_lines()
 

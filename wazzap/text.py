@@ -75,6 +75,16 @@ def sanitize(text):
     return _UNSAFE_CHARACTERS.sub("", text).replace("\t", " ")
 
 
+_STYLE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def strip_styles(text):
+    """
+    Remove the colour and brightness codes the server adds, for plain output.
+    """
+    return _STYLE.sub("", text)
+
+
 def nickname_problem(nickname):
     """
     Return why C{nickname} cannot be used, or L{None} if it can.
@@ -114,13 +124,6 @@ class Line:
         colored = "".join(style + text + RESET if style else text for style, text in spans)
         plain = "".join(text for _, text in spans)
         self.variants = ((colored + "\r\n").encode("utf-8"), (plain + "\r\n").encode("utf-8"))
-
-    @property
-    def plain_text(self):
-        """
-        The line as a user without colours sees it, without its line ending.
-        """
-        return self.variants[1][:-2].decode("utf-8")
 
 
 COLORED = 0

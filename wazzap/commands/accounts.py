@@ -122,7 +122,7 @@ class AccountCommands:
         if session is None:
             user.notice("%s has never been here" % (nickname,))
             return
-        ended = session.logout_at or session.login_at
+        ended = session.login_at if session.logout_at is None else session.logout_at
         user.notice(
             "%s was last online %s, for %s (%s)"
             % (
@@ -154,7 +154,7 @@ class AccountCommands:
         for session in sessions:
             ended = (
                 "until %s (%s)" % (format_time(session.logout_at), session.reason or "left")
-                if session.logout_at
+                if session.logout_at is not None
                 else "online now"
             )
             user.notice(

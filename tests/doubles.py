@@ -1,0 +1,126 @@
+"""
+The server's parts arranged for tests that run without a reactor: the real
+SQLite schema and the real argon2 hasher, answering at once instead of on
+threads, so a L{Clock} drives everything.
+"""
+
+import argon2
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from wazzap.accounts import Accounts
+from wazzap.chat import Chat
+from wazzap.passwords import LoginThrottle
+from wazzap.protocol import ChatFactory, Limits
+from wazzap.store import Database
+from wazzap.text import strip_styles
+
+
+class SynchronousStore:
+    """
+    A L{wazzap.store.Store} whose calls run on the caller's thread: an
+    in-memory L{Database} behind the same Deferred-returning methods.
+    """
+
+    def __init__(self):
+        self.database = Database.open(":memory:")
+
+    def __getattr__(self, name):
+        method = getattr(self.database, name)
+        return lambda *args, **kwargs: defer.maybeDeferred(method, *args, **kwargs)
+
+    def close(self):
+        self.database.close()
+        return defer.succeed(None)
+
+
+class SynchronousHasher:
+    """
+    argon2id at a cost low enough for unit tests, answering at once.
+    """
+
+    def __init__(self):
+        self._argon2 = argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+
+    def hash(self, password):
+        return defer.succeed(self._argon2.hash(password))
+
+    def verify(self, password_hash, password):
+        try:
+            return defer.succeed(self._argon2.verify(password_hash, password))
+        except argon2.exceptions.VerificationError:
+            return defer.succeed(False)
+
+    def close(self):
+        pass
+
+
+def make_factory(admins=(), approve_joins=False, consent=False, **limits):
+    """
+    A L{ChatFactory} on a L{Clock}, with flood control off unless asked for.
+    """
+    clock = Clock()
+    limits.setdefault("flood_rate_lines_per_second", 0)
+    accounts = Accounts(SynchronousStore(), SynchronousHasher(), admins)
+    return ChatFactory(
+        Chat(clock, consent_by_default=consent),
+        accounts,
+        LoginThrottle(clock),
+        Limits(**limits),
+        clock=clock,
+        approve_joins=approve_joins,
+    )
+
+
+class Connection:
+    """
+    One protocol over a L{StringTransport}, read back as lines without colour.
+    """
+
+    def __init__(self, factory, host="127.0.0.1", port=40000):
+        from twisted.internet.address import IPv4Address
+
+        self.factory = factory
+        self.protocol = factory.buildProtocol(IPv4Address("TCP", host, port))
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", host, port))
+        self.protocol.makeConnection(self.transport)
+        self.settle()
+
+    def settle(self):
+        """
+        Let the clock run this turn's calls, so queued output is written.
+        """
+        self.factory.clock.advance(0)
+
+    def send(self, line, ending=b"\n"):
+        data = line.encode("utf-8") if isinstance(line, str) else line
+        self.protocol.dataReceived(data + ending)
+        self.settle()
+
+    def raw(self):
+        """
+        The bytes written since the last read, and forget them.
+        """
+        value = self.transport.value()
+        self.transport.clear()
+        return value
+
+    def lines(self):
+        """
+        The lines written since the last read, colours removed.
+        """
+        return [strip_styles(line) for line in self.raw().decode("utf-8").splitlines()]
+
+    def join(self, nickname):
+        self.send(nickname)
+        lines = self.lines()
+        assert any(line.startswith("[Server] Welcome, %s!" % (nickname,)) for line in lines), lines
+        return self
+
+    def close(self):
+        from twisted.internet.error import ConnectionDone
+        from twisted.python.failure import Failure
+
+        self.protocol.connectionLost(Failure(ConnectionDone()))
+        self.settle()

@@ -1,0 +1,158 @@
+"""
+The room state on its own: no protocol, no transport, members that record
+what they are given.
+"""
+
+import random
+
+from twisted.internet.task import Clock
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from wazzap import text
+from wazzap.chat import Chat, IMember
+from wazzap.protocol import ChatProtocol
+
+
+@implementer(IMember)
+class Recorder:
+    """
+    A member that keeps the plain text of every line delivered to it.
+    """
+
+    is_admin = False
+    peer = "192.0.2.1"
+
+    def __init__(self, nickname):
+        self.nickname = nickname
+        self.color = None
+        self.lines = []
+        self.disconnected = None
+
+    def deliver(self, line):
+        self.lines.append(line.variants[text.PLAIN].decode("utf-8").rstrip("\r\n"))
+
+    def disconnect(self, reason, notice=None):
+        self.disconnected = reason
+
+    def admit(self):
+        pass
+
+
+def chat_with(*nicknames):
+    chat = Chat(Clock(), rng=random.Random(1))
+    members = []
+    for nickname in nicknames:
+        member = Recorder(nickname)
+        member.color = chat.pick_color()
+        chat.join(member)
+        members.append(member)
+    for member in members:
+        member.lines.clear()
+    return chat, members
+
+
+def test_protocol_provides_imember():
+    """The line protocol fulfils the member contract the room relies on."""
+    assert verifyObject(IMember, ChatProtocol())
+
+
+def test_say_reaches_everyone_but_sender():
+    """A public message reaches the room but not its sender."""
+    chat, (alice, bob, carol) = chat_with("alice", "bob", "carol")
+    chat.room_of(alice).say(alice, "hi")
+    assert (alice.lines, bob.lines, carol.lines) == ([], ["alice: hi"], ["alice: hi"])
+
+
+def test_leave_frees_nickname_and_announces_reason():
+    """Leaving frees the nickname at once and tells the room why."""
+    chat, (alice, bob) = chat_with("alice", "bob")
+    chat.leave(alice, "quit")
+    assert bob.lines == ["[Server] alice left the chat (quit)"]
+    assert chat.nickname_problem("Alice") is None
+
+
+def test_leave_twice_is_harmless():
+    """A second leave of the same member changes nothing."""
+    chat, (alice, bob) = chat_with("alice", "bob")
+    chat.leave(alice)
+    chat.leave(alice)
+    assert bob.lines == ["[Server] alice left the chat"]
+
+
+def test_rename_keeps_member_reachable_under_new_name():
+    """After a rename the member is found under the new name only."""
+    chat, (alice, bob) = chat_with("alice", "bob")
+    assert chat.rename(alice, "Alicia") is None
+    assert chat.find("alicia") is alice and chat.find("alice") is None
+    assert chat.room_of(bob).nicknames() == ["Alicia", "bob"]
+    assert chat.rename(bob, "ALICIA") == "Alicia is already online"
+
+
+def test_pick_color_prefers_unused_colors():
+    """While free colours remain, nobody gets a colour someone online has."""
+    chat, members = chat_with(*["user%d" % i for i in range(len(text.USER_PALETTE))])
+    assert len({member.color for member in members}) == len(text.USER_PALETTE)
+
+
+def test_reserved_and_invalid_nicknames():
+    """Names that pose as the server, or break the pattern, are refused."""
+    chat = Chat(Clock())
+    assert "reserved" in chat.nickname_problem("Server")
+    assert chat.nickname_problem("x" * 17) is not None
+    assert chat.nickname_problem("bad name") is not None
+    assert chat.nickname_problem("caf\u00e9") is not None
+    assert chat.nickname_problem("ok_name-1") is None
+
+
+def test_waiting_member_holds_nickname_and_admins_are_asked():
+    """A member waiting for approval holds its nickname and every admin is asked."""
+    chat, (admin,) = chat_with("root1")
+    admin.is_admin = True
+    newcomer = Recorder("bob")
+    assert chat.wait_for_approval(newcomer) == 1
+    assert admin.lines == ["[Server] bob (192.0.2.1) asks to join: /approve bob or /deny bob"]
+    assert chat.nickname_problem("BOB") == "bob is already online"
+    assert chat.stop_waiting("bob") is newcomer
+    assert chat.nickname_problem("bob") is None
+
+
+def test_mute_expires_with_the_clock():
+    """A timed mute ends by itself; an open-ended one lasts until lifted."""
+    clock = Clock()
+    chat = Chat(clock)
+    alice = Recorder("alice")
+    chat.join(alice)
+    chat.mute(alice, 60)
+    clock.advance(59)
+    assert chat.muted_for(alice) == 1
+    clock.advance(2)
+    assert chat.muted_for(alice) == 0
+    chat.mute(alice)
+    clock.advance(10**6)
+    assert chat.muted_for(alice) == float("inf")
+    assert chat.unmute(alice) and chat.muted_for(alice) == 0
+
+
+def test_consent_blocks_private_messages_until_accepted():
+    """Someone who wants consent gets private messages only in an accepted chat."""
+    chat, (alice, bob) = chat_with("alice", "bob")
+    chat.private_chats.set_requires_consent(bob, True)
+    assert "takes private messages only in a private chat" in chat.send_private(alice, "bob", "hi")
+    chat.private_chats.request(alice, bob)
+    assert chat.private_chats.answer(bob, alice, True)
+    assert chat.send_private(alice, "bob", "hi") is None
+    assert bob.lines == ["[PM from alice] hi"]
+
+
+def test_leaving_ends_private_chats_and_requests():
+    """A member who leaves ends its chats and cancels requests, with notices."""
+    chat, (alice, bob, carol) = chat_with("alice", "bob", "carol")
+    chats = chat.private_chats
+    chats.request(alice, bob)
+    chats.answer(bob, alice, True)
+    chats.request(carol, alice)
+    chat.leave(alice)
+    assert "[Server] your private chat with alice ended: they left" in bob.lines
+    assert "[Server] your request to alice was cancelled: they left" in carol.lines
+    assert chats.partners(bob) == [] and chats.requests_from(carol) == []

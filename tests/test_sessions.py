@@ -1,0 +1,302 @@
+"""
+Accounts, private-chat consent and moderation through the protocol, on a
+real in-memory SQLite schema and the real argon2 hasher, driven by a Clock.
+"""
+
+from tests.doubles import Connection, make_factory
+
+
+def connect(factory, port):
+    connection = Connection(factory, port=port)
+    connection.lines()
+    return connection
+
+
+def registered(factory, nickname, password="correct horse", port=45000):
+    """
+    Join as C{nickname}, register it, and return the connection.
+    """
+    connection = Connection(factory, port=port).join(nickname)
+    connection.send("/register " + password)
+    assert "[Server] registered: from now on %s needs this password" % (nickname,) in connection.lines()
+    return connection
+
+
+def log_in(factory, nickname, password="correct horse", port=46000):
+    connection = connect(factory, port)
+    connection.send(nickname)
+    assert connection.lines() == ["[Server] %s is registered. Password:" % (nickname,)]
+    connection.send(password)
+    return connection
+
+
+def test_registered_nickname_needs_its_password():
+    """After /register, joining under that nickname asks for the password."""
+    factory = make_factory()
+    registered(factory, "alice").close()
+    alice = log_in(factory, "alice")
+    assert alice.lines()[0].startswith("[Server] Welcome, alice!")
+    assert alice.protocol.account == "alice"
+
+
+def test_register_without_password_asks_for_it():
+    """/register alone prompts for the password and takes the next line."""
+    factory = make_factory()
+    alice = Connection(factory).join("alice")
+    alice.send("/register")
+    assert alice.lines()[-1].endswith("Password:")
+    alice.send("correct horse")
+    assert alice.lines() == ["[Server] registered: from now on alice needs this password"]
+
+
+def test_short_password_refused():
+    """A password under the minimum length is refused."""
+    alice = Connection(make_factory()).join("alice")
+    alice.send("/register short")
+    assert "8 to 128 characters" in alice.lines()[0]
+
+
+def test_wrong_password_is_generic_and_three_close():
+    """A wrong password gets one generic message; the third closes the connection."""
+    factory = make_factory()
+    registered(factory, "alice").close()
+    intruder = connect(factory, 47000)
+    for attempt in range(3):
+        intruder.send("alice")
+        intruder.lines()
+        intruder.send("guess %d" % attempt)
+        factory.clock.advance(5)
+    lines = intruder.lines()
+    assert "wrong nickname or password: goodbye" in lines[-1]
+    assert intruder.transport.disconnecting
+
+
+def test_repeated_failures_are_slowed_down():
+    """Past the free allowance, a login check waits before it runs."""
+    factory = make_factory()
+    registered(factory, "alice").close()
+    guesser = connect(factory, 48000)
+    for _ in range(3):
+        guesser.send("alice")
+        guesser.send("wrong password")
+    slow = connect(factory, 49000)
+    slow.send("alice")
+    slow.lines()
+    slow.send("correct horse")
+    assert slow.lines() == []
+    factory.clock.advance(1)
+    assert slow.lines()[0].startswith("[Server] Welcome, alice!")
+
+
+def test_password_change_and_unregister():
+    """/password needs the old password; /unregister frees the nickname."""
+    factory = make_factory()
+    alice = registered(factory, "alice")
+    alice.send("/password wrongwrong newpassword")
+    assert alice.lines() == ["[Server] wrong password: nothing changed"]
+    alice.send("/password correct horse newpassword")
+    assert alice.lines() == ["[Server] wrong password: nothing changed"]
+    alice.send("/password correct-horse newpassword")
+    alice.lines()
+    alice.send("/unregister nope")
+    assert alice.lines() == ["[Server] wrong password: the account stays"]
+
+
+def test_unregister_frees_the_nickname():
+    """After /unregister, anyone may join under the nickname without a password."""
+    factory = make_factory()
+    alice = registered(factory, "alice", password="correct-horse")
+    alice.send("/unregister correct-horse")
+    assert alice.lines() == ["[Server] the account alice is gone"]
+    alice.close()
+    Connection(factory, port=50000).join("alice")
+
+
+def test_nick_onto_registered_name_refused():
+    """/nick cannot take a nickname registered to somebody else."""
+    factory = make_factory()
+    registered(factory, "alice").close()
+    bob = Connection(factory, port=51000).join("bob")
+    bob.send("/nick Alice")
+    assert bob.lines() == ["[Server] cannot change nickname: Alice is registered to someone else"]
+
+
+def test_seen_and_history():
+    """/seen tells when someone was last online; /history is for admins only."""
+    factory = make_factory(admins=["root1"])
+    bob = Connection(factory, port=52000).join("bob")
+    bob.send("/quit bye")
+    bob.close()
+    alice = Connection(factory, port=52001).join("alice")
+    alice.send("/seen bob")
+    assert "bob was last online" in alice.lines()[0]
+    alice.send("/seen alice")
+    assert alice.lines() == ["[Server] alice is online now"]
+    alice.send("/seen nobody")
+    assert alice.lines() == ["[Server] nobody has never been here"]
+    alice.send("/history bob")
+    assert alice.lines() == ["[Server] permission denied: /history is for admins"]
+    admin = registered(factory, "root1", port=52002)
+    assert admin.protocol.is_admin
+    admin.send("/history bob")
+    lines = admin.lines()
+    assert lines[0] == "[Server] last 1 sessions of bob:"
+    assert "from 127.0.0.1" in lines[1] and "(quit: bye)" in lines[1]
+
+
+def test_consent_request_accept_end():
+    """With consent on, a chat opens by request and acceptance, and both are told when it ends."""
+    factory = make_factory()
+    alice = Connection(factory, port=53000).join("alice")
+    bob = Connection(factory, port=53001).join("bob")
+    alice.lines()
+    bob.send("/consent on")
+    bob.lines()
+    alice.send("@bob hi")
+    assert "ask with /request bob" in alice.lines()[0]
+    alice.send("/request bob")
+    assert bob.lines() == ["[Server] alice asks for a private chat: /accept alice or /reject alice"]
+    alice.send("/request bob")
+    assert "already asked" in alice.lines()[-1]
+    bob.send("/chats")
+    assert "[Server] asking you: alice" in bob.lines()
+    bob.send("/accept alice")
+    assert "alice accepted" not in "".join(bob.lines())
+    assert alice.lines() == ["[Server] bob accepted: private chat open: @bob TEXT"]
+    alice.send("@bob hi")
+    assert bob.lines() == ["[PM from alice] hi"]
+    alice.lines()
+    bob.send("/end alice")
+    assert alice.lines() == ["[Server] bob closed your private chat"]
+    alice.send("@bob again")
+    assert "ask with /request bob" in alice.lines()[0]
+
+
+def test_consent_reject_and_bad_requests():
+    """Rejections reach the requester; self, unknown and unasked answers get notices."""
+    factory = make_factory(consent=True)
+    alice = Connection(factory, port=54000).join("alice")
+    bob = Connection(factory, port=54001).join("bob")
+    alice.lines()
+    alice.send("/request alice")
+    assert "that is you" in alice.lines()[0]
+    alice.send("/request ghost")
+    assert alice.lines() == ["[Server] nobody called ghost is online"]
+    bob.send("/accept alice")
+    assert bob.lines()[-1] == "[Server] alice has not asked you for a private chat"
+    alice.send("/request bob")
+    bob.send("/reject alice")
+    assert alice.lines()[-1] == "[Server] bob turned down your private chat request"
+
+
+def test_disconnect_ends_chats_with_notice():
+    """A disconnect ends that user's private chats and tells the partner."""
+    factory = make_factory(consent=True)
+    alice = Connection(factory, port=55000).join("alice")
+    bob = Connection(factory, port=55001).join("bob")
+    alice.send("/request bob")
+    bob.send("/accept alice")
+    bob.lines()
+    alice.close()
+    assert "[Server] your private chat with alice ended: they left" in bob.lines()
+
+
+def admin_and_user(factory):
+    admin = registered(factory, "root1", port=56000)
+    bob = Connection(factory, port=56001, host="192.0.2.7").join("bob")
+    admin.lines()
+    return admin, bob
+
+
+def test_moderation_needs_admin():
+    """Moderation commands are refused to users who are not admins."""
+    factory = make_factory(admins=["root1"])
+    bob = Connection(factory, port=57000).join("bob")
+    for command in ("/kick x", "/ban x", "/unban x", "/bans", "/mute x", "/unmute x", "/pending"):
+        bob.send(command)
+        assert "permission denied" in bob.lines()[0]
+
+
+def test_kick_is_announced():
+    """/kick disconnects the user and the room hears who did it and why."""
+    factory = make_factory(admins=["root1"])
+    admin, bob = admin_and_user(factory)
+    admin.send("/kick bob spamming")
+    assert bob.lines()[-1] == "[Server] disconnected: kicked by root1: spamming"
+    bob.close()
+    assert admin.lines() == ["[Server] bob left the chat (kicked by root1: spamming)"]
+
+
+def test_ban_by_address_checked_at_connect_and_lifted():
+    """An address ban disconnects, keeps new connections out, and /unban lifts it."""
+    factory = make_factory(admins=["root1"])
+    admin, bob = admin_and_user(factory)
+    admin.send("/ban 192.0.2.7 1h flooding")
+    assert "[Server] 192.0.2.7 was banned by root1 for 1h (flooding)" in admin.lines()
+    assert bob.transport.disconnecting
+    again = Connection(factory, port=56002, host="192.0.2.7")
+    assert b"This address is banned" in again.raw()
+    admin.send("/bans")
+    assert "address 192.0.2.7 by root1, for 1h (flooding)" in admin.lines()[1]
+    admin.send("/unban 192.0.2.7")
+    assert admin.lines() == ["[Server] root1 lifted the ban on 192.0.2.7"]
+    Connection(factory, port=56003, host="192.0.2.7").join("bobby")
+
+
+def test_ban_by_nickname_expires():
+    """A timed nickname ban keeps the nickname out until it expires."""
+    factory = make_factory(admins=["root1"])
+    admin, bob = admin_and_user(factory)
+    admin.send("/ban bob 10m")
+    bob.close()
+    retry = connect(factory, 58000)
+    retry.send("bob")
+    assert "bob is banned until" in retry.lines()[0]
+    factory.clock.advance(601)
+    Connection(factory, port=58001).join("bob")
+
+
+def test_mute_and_unmute():
+    """A muted user cannot talk until unmuted; both are announced."""
+    factory = make_factory(admins=["root1"])
+    admin, bob = admin_and_user(factory)
+    admin.send("/mute bob")
+    assert bob.lines() == ["[Server] bob was muted by root1 until lifted"]
+    bob.send("hello?")
+    assert bob.lines() == ["[Server] you are muted until an admin lifts it"]
+    assert admin.lines() == ["[Server] bob was muted by root1 until lifted"]
+    admin.send("/unmute bob")
+    bob.send("thanks")
+    assert admin.lines()[-1] == "bob: thanks"
+
+
+def test_approval_queue():
+    """With join approval, newcomers wait until an admin approves or denies them."""
+    factory = make_factory(admins=["root1"], approve_joins=True)
+    factory.accounts.register("root1", "correct horse")
+    admin = log_in(factory, "root1", port=59001)
+    assert admin.lines()[0].startswith("[Server] Welcome, root1!")
+    bob = connect(factory, 59002)
+    bob.send("bob")
+    assert bob.lines()[0] == "[Server] This room needs an admin's approval to join; please wait."
+    assert admin.lines() == ["[Server] bob (127.0.0.1) asks to join: /approve bob or /deny bob"]
+    admin.send("/pending")
+    assert "bob (127.0.0.1)" in admin.lines()[0]
+    admin.send("/approve bob")
+    assert bob.lines()[0].startswith("[Server] Welcome, bob!")
+    carol = connect(factory, 59003)
+    carol.send("carol")
+    admin.send("/deny carol")
+    assert carol.lines()[-1] == "[Server] disconnected: denied by root1"
+    assert carol.transport.disconnecting
+
+
+def test_approval_wait_times_out_without_admin():
+    """With no admin online the newcomer is told, and the wait ends after the timeout."""
+    factory = make_factory(approve_joins=True, approval_timeout_seconds=300)
+    bob = connect(factory, 60000)
+    bob.send("bob")
+    assert "No admin is online right now" in bob.lines()[1]
+    factory.clock.advance(301)
+    assert "no admin approved you in time" in bob.lines()[-1]
+    assert bob.transport.disconnecting
