@@ -22,6 +22,7 @@ class Recorder:
 
     is_admin = False
     peer = "192.0.2.1"
+    room = None
 
     def __init__(self, nickname):
         self.nickname = nickname
@@ -30,7 +31,12 @@ class Recorder:
         self.disconnected = None
 
     def deliver(self, line):
-        self.lines.append(line.variants[text.PLAIN].decode("utf-8").rstrip("\r\n"))
+        if self.room is not None:
+            self.room.catch_up(self)
+        self.write(line)
+
+    def write(self, line):
+        self.lines.extend(line.variants[text.PLAIN].decode("utf-8").splitlines())
 
     def disconnect(self, reason, notice=None):
         self.disconnected = reason
@@ -47,6 +53,7 @@ def chat_with(*nicknames):
         member.color = chat.pick_color()
         chat.join(member)
         members.append(member)
+    chat.flusher.flush()
     for member in members:
         member.lines.clear()
     return chat, members
@@ -61,13 +68,53 @@ def test_say_reaches_everyone_but_sender():
     """A public message reaches the room but not its sender."""
     chat, (alice, bob, carol) = chat_with("alice", "bob", "carol")
     chat.room_of(alice).say(alice, "hi")
+    assert bob.lines == []
+    chat.flusher.flush()
     assert (alice.lines, bob.lines, carol.lines) == ([], ["alice: hi"], ["alice: hi"])
+
+
+def test_turn_batch_is_one_object_for_all_but_senders():
+    """The lines of a turn reach non-senders as one shared object, senders without their own."""
+    chat, (alice, bob, carol) = chat_with("alice", "bob", "carol")
+    written = {}
+    for member in (alice, bob, carol):
+        member.write = lambda line, member=member: written.setdefault(member.nickname, line)
+    room = chat.room_of(alice)
+    room.say(alice, "one")
+    room.say(bob, "two")
+    chat.flusher.flush()
+    assert written["carol"].variants[text.PLAIN] == b"alice: one\r\nbob: two\r\n"
+    assert written["alice"].variants[text.PLAIN] == b"bob: two\r\n"
+    assert written["bob"].variants[text.PLAIN] == b"alice: one\r\n"
+
+
+def test_line_for_one_member_comes_after_earlier_broadcasts():
+    """A private line delivered mid-turn arrives after the broadcasts before it and before later ones."""
+    chat, (alice, bob) = chat_with("alice", "bob")
+    room = chat.room_of(alice)
+    room.say(alice, "before")
+    chat.send_private(alice, "bob", "psst")
+    room.say(alice, "after")
+    chat.flusher.flush()
+    assert bob.lines == ["alice: before", "[PM from alice] psst", "alice: after"]
+
+
+def test_newcomer_hears_only_what_follows_its_join():
+    """Someone who joins mid-turn does not get lines broadcast before it joined."""
+    chat, (alice,) = chat_with("alice")
+    chat.room_of(alice).say(alice, "early")
+    bob = Recorder("bob")
+    chat.join(bob)
+    chat.room_of(alice).say(alice, "late")
+    chat.flusher.flush()
+    assert bob.lines == ["alice: late"]
 
 
 def test_leave_frees_nickname_and_announces_reason():
     """Leaving frees the nickname at once and tells the room why."""
     chat, (alice, bob) = chat_with("alice", "bob")
     chat.leave(alice, "quit")
+    chat.flusher.flush()
     assert bob.lines == ["[Server] alice left the chat (quit)"]
     assert chat.nickname_problem("Alice") is None
 
@@ -77,6 +124,7 @@ def test_leave_twice_is_harmless():
     chat, (alice, bob) = chat_with("alice", "bob")
     chat.leave(alice)
     chat.leave(alice)
+    chat.flusher.flush()
     assert bob.lines == ["[Server] alice left the chat"]
 
 
@@ -153,6 +201,7 @@ def test_leaving_ends_private_chats_and_requests():
     chats.answer(bob, alice, True)
     chats.request(carol, alice)
     chat.leave(alice)
+    chat.flusher.flush()
     assert "[Server] your private chat with alice ended: they left" in bob.lines
     assert "[Server] your request to alice was cancelled: they left" in carol.lines
     assert chats.partners(bob) == [] and chats.requests_from(carol) == []

@@ -67,11 +67,11 @@ def test_public_message_reaches_others_not_sender():
 def test_broadcast_writes_identical_bytes():
     """Every recipient of a broadcast gets the very same bytes object."""
     alice, bob, carol = joined(make_factory(), "alice", "bob", "carol")
-    queued = []
-    bob.protocol.deliver = queued.append
-    carol.protocol.deliver = queued.append
-    alice.protocol.dataReceived(b"hi\n")
-    assert len(queued) == 2 and queued[0] is queued[1]
+    writes = []
+    bob.transport.write = writes.append
+    carol.transport.write = writes.append
+    alice.send("hi")
+    assert len(writes) == 2 and writes[0] is writes[1]
 
 
 def test_lines_of_one_turn_are_written_together_in_order():

@@ -4,6 +4,10 @@ Who is online, in which room, and where each message goes.
 Nothing here knows about sockets or Twisted transports: people are reached only
 through the small L{IMember} contract, so the same state can be driven by unit
 tests directly, by the line protocol, and later by other transports or nodes.
+
+Public lines are batched per room and reactor turn: at the end of the turn the
+room joins them once and hands the same bytes to every member, so a line to N
+people costs one Python step per person per turn, not per line.
 """
 
 import random
@@ -12,6 +16,7 @@ from zope.interface import Attribute, Interface
 
 from wazzap import text
 from wazzap.consent import PrivateChats
+from wazzap.flow import TurnFlusher
 
 #: The room everybody joins until there are more rooms to choose from.
 LOBBY = "lobby"
@@ -26,11 +31,20 @@ class IMember(Interface):
     color = Attribute("The colour (an ANSI style string) of this member's nickname.")
     is_admin = Attribute("True once the member logged in to an admin account.")
     peer = Attribute("The address the member connects from, shown to admins.")
+    room = Attribute("The L{Room} the member is in, set by L{Chat}; None outside.")
 
     def deliver(line):
         """
-        Queue a L{wazzap.text.Line} for this member; it is written at the end of
-        the current reactor turn, after every line queued before it.
+        Queue a L{wazzap.text.Line} for this member alone; it is written at the
+        end of the current reactor turn, after every line it was given before.
+        The member calls L{Room.catch_up} on its room first, so lines broadcast
+        earlier in the turn come before it.
+        """
+
+    def write(line):
+        """
+        Write a L{wazzap.text.Line} now, after anything already queued: the
+        room hands over its batched lines this way.
         """
 
     def disconnect(reason, notice=None):
@@ -49,11 +63,24 @@ class IMember(Interface):
 class Room:
     """
     A set of members who all see each other's public messages.
+
+    Lines broadcast during a reactor turn wait in C{_batch} until the end of
+    the turn (L{flush_output}).  A member who is given a line of its own in the
+    meantime first catches up on the batch (L{catch_up}), and C{_caught_up}
+    remembers how far, so every member sees every line in the order it was
+    sent.
     """
 
-    def __init__(self, name):
+    def __init__(self, name, schedule):
+        """
+        @param schedule: called with the room when it has lines to hand out at
+            the end of this turn (L{TurnFlusher.schedule}).
+        """
         self.name = name
+        self._schedule = schedule
         self._members = {}
+        self._batch = None
+        self._caught_up = {}
 
     def __len__(self):
         return len(self._members)
@@ -65,7 +92,12 @@ class Room:
         return sorted((m.nickname for m in self._members.values()), key=text.nickname_key)
 
     def add(self, member):
+        """
+        Let C{member} in; it hears what is broadcast from now on.
+        """
         self._members[text.nickname_key(member.nickname)] = member
+        if self._batch is not None:
+            self._caught_up[member] = len(self._batch)
 
     def remove(self, member):
         self._members.pop(text.nickname_key(member.nickname), None)
@@ -81,11 +113,45 @@ class Room:
 
     def broadcast(self, line, exclude=None):
         """
-        Deliver the same L{wazzap.text.Line} to every member but C{exclude}.
+        Deliver the same L{wazzap.text.Line} to every member but C{exclude}, at
+        the end of this turn.
         """
-        for member in self._members.values():
-            if member is not exclude:
-                member.deliver(line)
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = []
+            self._schedule(self)
+        batch.append((line, exclude))
+
+    def catch_up(self, member):
+        """
+        Write to C{member} now what was broadcast this turn and it has not been
+        given yet, so that a line for it alone comes after those.
+        """
+        batch = self._batch
+        if batch is not None:
+            start = self._caught_up.get(member, 0)
+            if start < len(batch):
+                self._caught_up[member] = len(batch)
+                _write_lines(member, [line for line, exclude in batch[start:] if exclude is not member])
+
+    def flush_output(self):
+        """
+        Hand this turn's lines to every member: one joined L{text.Line}, the
+        same object for all but those who sent some of them or caught up.
+        """
+        batch, self._batch = self._batch, None
+        caught_up, self._caught_up = self._caught_up, {}
+        if not batch:
+            return
+        everyone = batch[0][0] if len(batch) == 1 else text.joined([line for line, _ in batch])
+        different = {exclude for _, exclude in batch}
+        different.update(caught_up)
+        for member in list(self._members.values()):
+            if member not in different:
+                member.write(everyone)
+            else:
+                start = caught_up.get(member, 0)
+                _write_lines(member, [line for line, exclude in batch[start:] if exclude is not member])
 
     def announce(self, notice, exclude=None):
         """
@@ -118,8 +184,8 @@ class Chat:
         self._clock = clock
         self._rng = rng or random.Random()
         self._members = {}
-        self._rooms = {LOBBY: Room(LOBBY)}
-        self._room_of = {}
+        self.flusher = TurnFlusher(clock)
+        self._rooms = {LOBBY: Room(LOBBY, self.flusher.schedule)}
         self._waiting = {}
         self._muted_until = {}
         self.private_chats = PrivateChats(consent_by_default)
@@ -202,7 +268,7 @@ class Chat:
         return 0
 
     def room_of(self, member):
-        return self._room_of[member]
+        return member.room
 
     def pick_color(self):
         """
@@ -221,7 +287,7 @@ class Chat:
         key = text.nickname_key(member.nickname)
         self._waiting.pop(key, None)
         self._members[key] = member
-        self._room_of[member] = room
+        member.room = room
         self.private_chats.add_member(member)
         room.announce("%s joined the chat" % (member.nickname,), exclude=member)
         room.add(member)
@@ -237,9 +303,10 @@ class Chat:
         key = text.nickname_key(member.nickname)
         if self._waiting.get(key) is member:
             del self._waiting[key]
-        room = self._room_of.pop(member, None)
+        room = member.room
         if room is None:
             return
+        member.room = None
         del self._members[key]
         room.remove(member)
         notice = "%s left the chat" % (member.nickname,)
@@ -276,7 +343,7 @@ class Chat:
         self._members[new_key] = member
         if old_key in self._muted_until:
             self._muted_until[new_key] = self._muted_until.pop(old_key)
-        room = self._room_of[member]
+        room = member.room
         room.rekey(old_key, member)
         room.announce("%s is now known as %s" % (old_nickname, nickname))
         return None
@@ -308,6 +375,11 @@ class Chat:
         """
         for room in self._rooms.values():
             room.announce(notice)
+
+
+def _write_lines(member, lines):
+    if lines:
+        member.write(lines[0] if len(lines) == 1 else text.joined(lines))
 
 
 def _approval_request(member):

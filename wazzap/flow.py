@@ -12,12 +12,10 @@ _ROUNDING = 1e-9
 
 class TurnFlusher:
     """
-    Writes each connection's queued output once per reactor turn.
-
-    A broadcast to N people queues a reference to the same bytes N times; at
-    the end of the turn every connection that received anything joins what it
-    has and writes it in one call, so one send() carries all the lines that
-    arrived for it in that turn, in the order they were queued.
+    Calls C{flush_output()} on whatever asked for it, once, at the end of the
+    reactor turn: rooms hand out their batched lines, connections write what
+    was queued for them, so one send() carries all the lines that arrived
+    for a connection in that turn, in the order they were queued.
     """
 
     def __init__(self, clock):
@@ -25,25 +23,26 @@ class TurnFlusher:
         self._dirty = []
         self._call = None
 
-    def schedule(self, connection):
+    def schedule(self, flushable):
         """
-        Call C{connection.flush_output()} at the end of this turn.  Each
-        connection is expected to ask at most once per turn.
+        Call C{flushable.flush_output()} at the end of this turn.  Each is
+        expected to ask at most once per turn.
         """
-        self._dirty.append(connection)
+        self._dirty.append(flushable)
         if self._call is None:
             self._call = self._clock.callLater(0, self.flush)
 
     def flush(self):
         """
-        Write everything queued so far, now.
+        Write everything queued so far, now, including what flushing queues.
         """
         if self._call is not None and self._call.active():
             self._call.cancel()
+        while self._dirty:
+            dirty, self._dirty = self._dirty, []
+            for flushable in dirty:
+                flushable.flush_output()
         self._call = None
-        dirty, self._dirty = self._dirty, []
-        for connection in dirty:
-            connection.flush_output()
 
 
 class LineAllowance:

@@ -130,6 +130,29 @@ COLORED = 0
 PLAIN = 1
 
 
+class _Joined:
+    """
+    Several L{Line}s as one, for a single write.
+    """
+
+    __slots__ = ("variants",)
+
+    def __init__(self, variants):
+        self.variants = variants
+
+
+def joined(lines):
+    """
+    The lines one after the other, as one line-like object with C{variants}.
+    """
+    return _Joined(
+        (
+            b"".join([line.variants[COLORED] for line in lines]),
+            b"".join([line.variants[PLAIN] for line in lines]),
+        )
+    )
+
+
 def server_line(text):
     """
     A notice from the server itself: C{[Server] text}.
