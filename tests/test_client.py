@@ -1,0 +1,740 @@
+"""
+Tests for wazzap.client: the protocols over StringTransport with a Clock, and
+the real client as a subprocess against the real server (or, for password
+prompts the server does not send yet, a tiny scripted one).
+"""
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from twisted.internet import error
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+
+from tests.support import DEFAULT_TIMEOUT, child_environment, free_port, strip_colors
+from wazzap import client as wazzap_client
+from wazzap.client import (
+    CLOSE_GRACE_SECONDS,
+    QUIT_GRACE_SECONDS,
+    ChatClient,
+    HiddenInput,
+    Terminal,
+    describe_connect_error,
+    is_password_prompt,
+    parse_arguments,
+    strip_ansi,
+)
+
+YELLOW = "\x1b[1m\x1b[33m"
+RESET = "\x1b[0m"
+NICKNAME_PROMPT = (
+    YELLOW + "[Server]" + RESET + " Choose a nickname (1 to 16 letters, digits, _ or -):"
+)
+PASSWORD_PROMPT = YELLOW + "[Server]" + RESET + " Password:"
+WELCOME = YELLOW + "[Server]" + RESET + " Welcome, carol! You are the first one here."
+
+
+class Screen:
+    """
+    Collects what the client shows, instead of a terminal.
+    """
+
+    def __init__(self):
+        self.lines = []
+
+    def show(self, text):
+        self.lines.append(text)
+
+
+class FakeHiddenInput:
+    """
+    Records whether echo is currently hidden.
+    """
+
+    def __init__(self):
+        self.hidden = False
+        self.hides = 0
+
+    def hide(self):
+        self.hidden = True
+        self.hides += 1
+
+    def restore(self):
+        self.hidden = False
+
+
+def connected_client(**options):
+    """
+    A L{ChatClient} connected to a L{StringTransport}, with its screen,
+    hidden input and clock at hand.
+    """
+    screen, hidden, clock = Screen(), FakeHiddenInput(), Clock()
+    client = ChatClient(screen, hidden, clock, **options)
+    transport = StringTransport()
+    client.makeConnection(transport)
+    return client, transport, screen, hidden, clock
+
+
+def receive(client, *lines):
+    client.dataReceived(b"".join(line.encode("utf-8") + b"\r\n" for line in lines))
+
+
+def sent(transport):
+    """
+    The lines written to the server so far, consumed.
+    """
+    data = transport.value().decode("utf-8")
+    transport.clear()
+    return data.split("\n")[:-1]
+
+
+def lose(client, transport, reason=error.ConnectionDone):
+    transport.loseConnection()
+    client.connectionLost(Failure(reason()))
+
+
+def exit_status(client):
+    results = []
+    client.finished.addCallback(results.append)
+    return results[0] if results else None
+
+
+# Prompts and answers
+
+
+def test_nick_answers_the_nickname_prompt_once():
+    """
+    With a nickname, the first nickname prompt is answered with it and a second one is left to
+    the user.
+    """
+    client, transport, screen, _, _ = connected_client(nickname="carol")
+    receive(client, NICKNAME_PROMPT)
+    assert sent(transport) == ["carol"]
+    receive(client, "[Server] Sorry, carol is taken.", NICKNAME_PROMPT)
+    assert sent(transport) == []
+    assert screen.lines[0] == NICKNAME_PROMPT
+
+
+def test_without_nick_the_prompt_is_only_shown():
+    """
+    Without a nickname the prompt is shown, colours and all, and nothing is sent.
+    """
+    client, transport, screen, _, _ = connected_client()
+    receive(client, NICKNAME_PROMPT)
+    assert sent(transport) == []
+    assert screen.lines == [NICKNAME_PROMPT]
+
+
+def test_password_prompt_detection():
+    """
+    A server line ending in "password:" is a prompt whatever its case and colours; a user's
+    line is not.
+    """
+    assert is_password_prompt(strip_ansi(PASSWORD_PROMPT))
+    assert is_password_prompt("[Server] Choose a PASSWORD: ")
+    assert is_password_prompt("[Server] Password for carol (new account) password:")
+    assert not is_password_prompt("bob: my password:")
+    assert not is_password_prompt("[Server] password: wrong, try again")
+
+
+def test_password_prompt_hides_the_next_typed_line_only():
+    """
+    After a password prompt echo is off for one typed line, which is sent, and back on after it.
+    """
+    client, transport, _, hidden, _ = connected_client()
+    receive(client, PASSWORD_PROMPT)
+    assert hidden.hidden
+    client.send_typed("s3cret")
+    assert not hidden.hidden
+    client.send_typed("hello")
+    assert sent(transport) == ["s3cret", "hello"]
+    assert hidden.hides == 1
+
+
+def test_environment_password_answers_the_first_prompt():
+    """
+    A given password answers the first password prompt without hiding or showing it, and a
+    second prompt is the user's.
+    """
+    client, transport, screen, hidden, _ = connected_client(nickname="carol", password="s3cret")
+    receive(client, NICKNAME_PROMPT, PASSWORD_PROMPT)
+    assert sent(transport) == ["carol", "s3cret"]
+    assert not hidden.hidden
+    receive(client, "[Server] Wrong password.", PASSWORD_PROMPT)
+    assert sent(transport) == []
+    assert hidden.hidden
+    assert not any("s3cret" in line for line in screen.lines)
+
+
+def test_echo_is_restored_when_the_connection_ends_at_a_password_prompt():
+    """
+    Losing the connection while a password is being typed turns echo back on.
+    """
+    client, transport, _, hidden, _ = connected_client()
+    receive(client, PASSWORD_PROMPT)
+    lose(client, transport, error.ConnectionLost)
+    assert not hidden.hidden
+
+
+# Colours
+
+
+def test_colors_are_shown_as_they_come():
+    """
+    By default the server's lines are shown unchanged, ANSI colours included.
+    """
+    client, transport, screen, _, _ = connected_client(nickname="carol")
+    receive(client, NICKNAME_PROMPT, WELCOME)
+    assert screen.lines == [NICKNAME_PROMPT, WELCOME]
+    assert sent(transport) == ["carol"]
+
+
+def test_no_color_strips_and_asks_for_plain_text_after_joining():
+    """
+    Without colours the lines are shown stripped, and "/colors off" is sent once joined.
+    """
+    client, transport, screen, _, _ = connected_client(nickname="carol", colors=False)
+    receive(client, NICKNAME_PROMPT)
+    assert sent(transport) == ["carol"]
+    receive(client, WELCOME, "\x1b[31mbob\x1b[0m: hi")
+    assert sent(transport) == ["/colors off"]
+    assert screen.lines == [strip_ansi(NICKNAME_PROMPT), strip_ansi(WELCOME), "bob: hi"]
+    assert not any("\x1b" in line for line in screen.lines)
+
+
+def test_welcome_to_the_server_is_not_joining():
+    """
+    The greeting before the nickname prompt does not count as having joined.
+    """
+    client, transport, _, _, _ = connected_client(colors=False)
+    receive(client, "[Server] Welcome to wazzap, the terminal chat.")
+    assert not client.joined
+    assert sent(transport) == []
+
+
+# Leaving
+
+
+def test_server_going_away_is_a_disconnection():
+    """
+    A connection the server closed shows "Disconnected from server" and ends with status 1.
+    """
+    client, transport, screen, _, _ = connected_client()
+    lose(client, transport)
+    assert screen.lines == ["Disconnected from server"]
+    assert exit_status(client) == 1
+
+
+def test_typed_quit_when_joined_goes_through_the_server():
+    """
+    A typed /quit reason is sent as typed, and the server closing then is a clean exit.
+    """
+    client, transport, screen, _, _ = connected_client(nickname="carol")
+    receive(client, NICKNAME_PROMPT, WELCOME)
+    sent(transport)
+    client.send_typed("/QUIT off to lunch")
+    assert sent(transport) == ["/QUIT off to lunch"]
+    receive(client, "[Server] Goodbye!")
+    lose(client, transport)
+    assert "Disconnected from server" not in screen.lines
+    assert exit_status(client) == 0
+
+
+def test_end_of_input_when_joined_sends_quit_and_closes_if_the_server_does_not():
+    """
+    Ctrl+D once joined sends /quit, and closes the connection itself if the server has not
+    after a grace period.
+    """
+    client, transport, _, _, clock = connected_client(nickname="carol")
+    receive(client, NICKNAME_PROMPT, WELCOME)
+    sent(transport)
+    client.leave()
+    assert sent(transport) == ["/quit"]
+    assert not transport.disconnecting
+    clock.advance(QUIT_GRACE_SECONDS)
+    assert transport.disconnecting
+    lose(client, transport)
+    assert exit_status(client) == 0
+    assert not clock.getDelayedCalls()
+
+
+def test_end_of_input_before_joining_closes_with_goodbye():
+    """
+    Ctrl+D at the nickname prompt (where /quit would be taken for a nickname) just closes,
+    saying goodbye.
+    """
+    client, transport, screen, _, _ = connected_client()
+    receive(client, NICKNAME_PROMPT)
+    client.leave()
+    assert sent(transport) == []
+    assert transport.disconnecting
+    assert screen.lines[-1] == "Goodbye!"
+    lose(client, transport)
+    assert exit_status(client) == 0
+
+
+def test_interrupt_closes_at_once():
+    """
+    Ctrl+C shows "Closing connection", closes without waiting for the server, and ends with
+    status 0.
+    """
+    client, transport, screen, _, clock = connected_client(nickname="carol")
+    receive(client, NICKNAME_PROMPT, WELCOME)
+    client.interrupt()
+    assert transport.disconnecting
+    assert screen.lines[-1] == "Closing connection"
+    lose(client, transport)
+    assert exit_status(client) == 0
+    assert not clock.getDelayedCalls()
+
+
+def test_a_close_that_hangs_is_cut_off():
+    """
+    A connection that has not closed within the grace period is aborted.
+    """
+    client, transport, _, _, clock = connected_client()
+    client.interrupt()
+    clock.advance(CLOSE_GRACE_SECONDS)
+    assert transport.disconnected
+
+
+def test_nothing_is_sent_after_the_connection_is_lost():
+    """
+    Lines typed after the server went away are dropped rather than written to a closed transport.
+    """
+    client, transport, _, _, _ = connected_client()
+    lose(client, transport)
+    transport.clear()
+    client.send_typed("anyone?")
+    assert transport.value() == b""
+
+
+# The terminal side
+
+
+def connected_terminal():
+    screen, hidden, clock = Screen(), FakeHiddenInput(), Clock()
+    client = ChatClient(screen, hidden, clock)
+    client_transport = StringTransport()
+    client.makeConnection(client_transport)
+    terminal = Terminal(encoding="utf-8")
+    terminal.client = client
+    terminal_transport = StringTransport()
+    terminal.makeConnection(terminal_transport)
+    return terminal, terminal_transport, client, client_transport
+
+
+def test_typed_lines_reach_the_server_without_carriage_returns():
+    """
+    Lines typed on a terminal that ends them with CR LF are sent with a bare LF.
+    """
+    terminal, _, _, client_transport = connected_terminal()
+    terminal.dataReceived("héllo\r\nbye\n".encode("utf-8"))
+    assert sent(client_transport) == ["héllo", "bye"]
+
+
+def test_end_of_input_leaves():
+    """
+    The end of standard input asks the connection to leave.
+    """
+    terminal, _, client, client_transport = connected_terminal()
+    terminal.readConnectionLost()
+    assert client_transport.disconnecting
+
+
+def test_an_overlong_typed_line_is_refused_not_fatal():
+    """
+    A typed line beyond the limit is reported and not sent, and the terminal stays open.
+    """
+    terminal, terminal_transport, _, client_transport = connected_terminal()
+    terminal.dataReceived(b"x" * (Terminal.MAX_LENGTH + 1))
+    assert b"too long" in terminal_transport.value()
+    assert not terminal_transport.disconnecting
+    assert client_transport.value() == b""
+
+
+def test_terminal_shows_lines_and_closes():
+    """
+    Shown lines are written with a newline, and close fires once the output is closed.
+    """
+    terminal, terminal_transport, _, _ = connected_terminal()
+    terminal.show("hi")
+    assert terminal_transport.value() == b"hi\n"
+    closed = terminal.close()
+    assert terminal_transport.disconnecting
+    terminal.connectionLost(Failure(error.ConnectionDone()))
+    assert closed.called
+
+
+@pytest.mark.skipif(wazzap_client.termios is None, reason="no termios here")
+def test_hidden_input_turns_echo_off_and_back_on():
+    """
+    On a real pseudo-terminal, echo goes off for hiding and comes back on restoring.
+    """
+    import termios
+
+    controller, terminal = os.openpty()
+    try:
+        hidden = HiddenInput(terminal)
+        hidden.hide()
+        assert not termios.tcgetattr(terminal)[3] & termios.ECHO
+        hidden.restore()
+        hidden.restore()
+        assert termios.tcgetattr(terminal)[3] & termios.ECHO
+    finally:
+        os.close(controller)
+        os.close(terminal)
+
+
+def test_hidden_input_leaves_a_pipe_alone():
+    """
+    Hiding input that is not a terminal does nothing, and restoring it does not fail.
+    """
+    read_end, write_end = os.pipe()
+    try:
+        hidden = HiddenInput(read_end)
+        hidden.hide()
+        hidden.restore()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+# The command line
+
+
+def test_arguments_default_to_localhost_5555():
+    """
+    Without arguments the client goes to localhost:5555 with colours and no nickname.
+    """
+    options = parse_arguments([])
+    assert (options.host, options.port, options.nick, options.colors) == (
+        "localhost", 5555, None, True,
+    )
+
+
+def test_arguments_given():
+    """
+    Host, port, --nick and --no-color are all understood.
+    """
+    options = parse_arguments(["chat.example", "6000", "--nick", "carol", "--no-color"])
+    assert (options.host, options.port, options.nick, options.colors) == (
+        "chat.example", 6000, "carol", False,
+    )
+
+
+@pytest.mark.parametrize("argv", [["localhost", "abc"], ["localhost", "0"], ["--password", "x"]])
+def test_bad_arguments_exit_2(argv, capsys):
+    """
+    A bad port or an unknown option prints the usage and exits with status 2.
+    """
+    with pytest.raises(SystemExit) as exited:
+        parse_arguments(argv)
+    assert exited.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_connect_errors_are_described_in_words():
+    """
+    The usual reasons for not connecting become a few plain words.
+    """
+    assert describe_connect_error(error.ConnectionRefusedError()) == "connection refused"
+    assert describe_connect_error(error.DNSLookupError("x")) == "unknown host"
+    assert describe_connect_error(error.TimeoutError()) == "timed out"
+
+
+# End to end: the real client as a subprocess
+
+
+class ClientProcess:
+    """
+    C{python -m wazzap.client} with pipes; a thread reads its output into a
+    queue so every wait has a deadline.
+    """
+
+    def __init__(self, *arguments, env=None):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "wazzap.client", *arguments],
+            env=env or child_environment(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.lines = queue.Queue()
+        self.seen = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for raw in self.process.stdout:
+            self.lines.put(raw.decode("utf-8", "replace").rstrip("\r\n"))
+        self.lines.put(None)
+
+    def type(self, line):
+        self.process.stdin.write(line.encode("utf-8") + b"\n")
+        self.process.stdin.flush()
+
+    def read_until(self, needle, timeout=DEFAULT_TIMEOUT):
+        """
+        The first unread output line containing C{needle}, colours stripped.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.001))
+            except queue.Empty:
+                raise AssertionError("no %r in the client's output: %r" % (needle, self.seen))
+            if line is None:
+                self.lines.put(None)
+                raise AssertionError("the client ended before %r: %r" % (needle, self.seen))
+            self.seen.append(line)
+            if needle in strip_colors(line):
+                return strip_colors(line)
+
+    def finish(self, timeout=DEFAULT_TIMEOUT):
+        """
+        Wait for the client to exit; return its status, every output line and its stderr.
+        """
+        try:
+            status = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("the client did not exit: %r" % (self.seen,))
+        self._reader.join(timeout)
+        while True:
+            line = self.lines.get_nowait() if not self.lines.empty() else None
+            if line is None:
+                break
+            self.seen.append(line)
+        stderr = self.process.stderr.read().decode("utf-8", "replace")
+        return status, self.seen, stderr
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(DEFAULT_TIMEOUT)
+
+
+@pytest.fixture
+def run_client():
+    """
+    Start real clients; any still running when the test ends is killed.
+    """
+    clients = []
+
+    def start(*arguments, env=None):
+        started = ClientProcess(*arguments, env=env)
+        clients.append(started)
+        return started
+
+    yield start
+    for started in clients:
+        started.kill()
+        for stream in (started.process.stdin, started.process.stdout, started.process.stderr):
+            stream.close()
+
+
+def joined_client(run_client, server, nickname="carol", *options, env=None):
+    carol = run_client("127.0.0.1", str(server.port), "--nick", nickname, *options, env=env)
+    carol.read_until("Welcome, %s!" % (nickname,))
+    return carol
+
+
+def test_chatting_both_ways(server, connect, run_client):
+    """
+    A user of the client and a raw nc-style user hear each other.
+    """
+    alice = connect("alice")
+    carol = joined_client(run_client, server)
+    alice.read_until("carol joined the chat")
+    carol.type("hello alice")
+    assert alice.read_until("hello alice") == "carol: hello alice"
+    alice.send("hi carol")
+    assert carol.read_until("hi carol") == "alice: hi carol"
+
+
+def test_nickname_typed_at_the_prompt(server, run_client):
+    """
+    Without --nick the user joins by typing a nickname at the server's prompt.
+    """
+    carol = run_client("127.0.0.1", str(server.port))
+    carol.read_until("Choose a nickname")
+    carol.type("carol")
+    assert carol.read_until("Welcome, carol!").startswith("[Server] Welcome, carol!")
+
+
+def test_no_color_gets_plain_text(server, connect, run_client):
+    """
+    With --no-color the server is asked for plain text and no escape sequence is printed.
+    """
+    alice = connect("alice")
+    carol = joined_client(run_client, server, "carol", "--no-color")
+    carol.read_until("colours are off")
+    alice.send("plain please")
+    carol.read_until("plain please")
+    carol.process.stdin.close()
+    status, lines, _ = carol.finish()
+    assert status == 0
+    assert not any("\x1b" in line for line in lines)
+
+
+def test_refused_connection(run_client):
+    """
+    Nothing listening gives one clear line on stderr, no traceback, and status 1.
+    """
+    port = free_port()
+    status, lines, stderr = run_client("127.0.0.1", str(port), "--nick", "carol").finish()
+    assert status == 1
+    assert stderr.splitlines() == [
+        "wazzap: cannot connect to 127.0.0.1:%d: connection refused" % (port,)
+    ]
+    assert lines == []
+
+
+def test_usage_error(run_client):
+    """
+    A port that is not a number prints the usage and exits with status 2, without a traceback.
+    """
+    status, _, stderr = run_client("127.0.0.1", "fifty").finish()
+    assert status == 2
+    assert "usage:" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_end_of_input_quits(server, connect, run_client):
+    """
+    Ctrl+D (stdin closed) leaves through /quit, shows the goodbye, and exits 0.
+    """
+    alice = connect("alice")
+    carol = joined_client(run_client, server)
+    carol.process.stdin.close()
+    status, lines, stderr = carol.finish()
+    assert status == 0
+    assert "[Server] Goodbye!" in [strip_colors(line) for line in lines]
+    assert "Traceback" not in stderr
+    assert alice.read_until("carol left").endswith("(quit)")
+
+
+def test_interrupt_closes(server, connect, run_client):
+    """
+    Ctrl+C (SIGINT) prints "Closing connection", closes the connection and exits 0.
+    """
+    alice = connect("alice")
+    carol = joined_client(run_client, server)
+    carol.process.send_signal(signal.SIGINT)
+    status, lines, stderr = carol.finish()
+    assert status == 0
+    assert "Closing connection" in lines
+    assert "Traceback" not in stderr
+    alice.read_until("carol left")
+
+
+def test_server_going_away(server, run_client):
+    """
+    A server stopped with SIGTERM leaves the client saying "Disconnected from server", with
+    status 1.
+    """
+    carol = joined_client(run_client, server)
+    server.stop()
+    status, lines, stderr = carol.finish()
+    assert status == 1
+    assert lines[-1] == "Disconnected from server"
+    assert "Traceback" not in stderr
+
+
+def test_environment_password_is_not_shown_by_the_real_server(server, run_client):
+    """
+    WAZZAP_PASSWORD never appears in the client's output when joining the real server.
+    """
+    env = dict(child_environment(), WAZZAP_PASSWORD="hunter2-secret")
+    carol = joined_client(run_client, server, env=env)
+    carol.type("/who")
+    carol.read_until("carol")
+    carol.process.stdin.close()
+    status, lines, stderr = carol.finish()
+    assert status == 0
+    assert "hunter2-secret" not in "\n".join(lines) + stderr
+
+
+class PasswordServer:
+    """
+    A scripted server for one connection that asks for a nickname and a
+    password, as servers with accounts do, and records the answers.
+    """
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.listener.settimeout(DEFAULT_TIMEOUT)
+        self.port = self.listener.getsockname()[1]
+        self.answers = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        connection, _ = self.listener.accept()
+        with connection, connection.makefile("rwb") as peer:
+            connection.settimeout(DEFAULT_TIMEOUT)
+            for prompt in (NICKNAME_PROMPT, PASSWORD_PROMPT):
+                peer.write(prompt.encode("utf-8") + b"\r\n")
+                peer.flush()
+                self.answers.append(peer.readline().decode("utf-8").rstrip("\n"))
+            peer.write(WELCOME.encode("utf-8") + b"\r\n")
+            peer.flush()
+            self.answers.append(peer.readline().decode("utf-8").rstrip("\n"))
+            peer.write(b"[Server] Goodbye!\r\n")
+
+    def close(self):
+        self.thread.join(DEFAULT_TIMEOUT)
+        self.listener.close()
+
+
+def test_environment_password_answers_a_password_prompt_unseen(run_client):
+    """
+    With --nick, WAZZAP_PASSWORD answers the password prompt and is never printed.
+    """
+    fake = PasswordServer()
+    try:
+        env = dict(child_environment(), WAZZAP_PASSWORD="hunter2-secret")
+        carol = run_client("127.0.0.1", str(fake.port), "--nick", "carol", env=env)
+        carol.read_until("Welcome, carol!")
+        carol.process.stdin.close()
+        status, lines, stderr = carol.finish()
+    finally:
+        fake.close()
+    assert fake.answers == ["carol", "hunter2-secret", "/quit"]
+    assert status == 0
+    assert "Password:" in strip_colors("\n".join(lines))
+    assert "hunter2-secret" not in "\n".join(lines) + stderr
+
+
+def test_registered_nickname_logs_in_with_the_environment_password(server, run_client):
+    """
+    A password typed after /register is sent, and WAZZAP_PASSWORD later logs in to that account
+    unseen.
+    """
+    carol = joined_client(run_client, server)
+    carol.type("/register")
+    carol.read_until("Password:")
+    carol.type("hunter2-secret")
+    carol.read_until("registered: from now on carol needs this password")
+    carol.process.stdin.close()
+    assert carol.finish()[0] == 0
+
+    env = dict(child_environment(), WAZZAP_PASSWORD="hunter2-secret")
+    again = run_client("127.0.0.1", str(server.port), "--nick", "carol", env=env)
+    again.read_until("carol is registered. Password:")
+    again.read_until("Welcome, carol!")
+    again.process.stdin.close()
+    status, lines, stderr = again.finish()
+    assert status == 0
+    assert "hunter2-secret" not in "\n".join(lines) + stderr
