@@ -85,6 +85,12 @@ class Room:
     def __len__(self):
         return len(self._members)
 
+    def members(self):
+        """
+        The members, in the order they joined.
+        """
+        return self._members.values()
+
     def nicknames(self):
         """
         The nicknames in this room, sorted case-insensitively.

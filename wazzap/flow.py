@@ -52,6 +52,8 @@ class LineAllowance:
     A C{rate} of 0 turns it off.
     """
 
+    __slots__ = ("_clock", "_burst", "_rate", "_tokens", "_updated")
+
     def __init__(self, clock, burst, rate):
         self._clock = clock
         self._burst = float(burst)

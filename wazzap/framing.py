@@ -23,6 +23,8 @@ class LineFramer:
     connection stays under C{max_length} plus one read.
     """
 
+    __slots__ = ("max_length", "delimiter", "_buffer", "_start", "_discarding")
+
     def __init__(self, max_length, delimiter=b"\n"):
         self.max_length = max_length
         self.delimiter = delimiter

@@ -19,6 +19,7 @@ L{wazzap.chat}.
 
 import re
 import time
+from itertools import islice
 from dataclasses import dataclass
 
 from twisted.internet import defer, error
@@ -34,15 +35,18 @@ from wazzap.chat import IMember
 from wazzap.commands import Commands
 from wazzap.flow import LineAllowance
 from wazzap.framing import TOO_LONG, LineFramer
+from wazzap.passwords import MAX_ATTEMPTS_PER_CONNECTION
 
 SECOND = 1
 MINUTE = 60 * SECOND
 KIB = 1024
 
+# wazzap.client recognises "Choose a nickname", "[Server] Welcome, NICK!" and any
+# server line ending in "password:" (case-insensitive): keep those wordings.
 NICKNAME_PROMPT = "Choose a nickname (1 to 16 letters, digits, _ or -):"
 
-#: Wrong passwords a connection may give before it is closed.
-MAX_PASSWORD_ATTEMPTS = 3
+#: Names listed in a newcomer's welcome; /who lists everyone.
+WELCOME_NAMES = 20
 
 # Telnet clients send IAC commands (Ctrl+C becomes IAC IP); 0xFF never occurs in
 # UTF-8, so they can be cut out of the bytes before decoding.
@@ -54,6 +58,9 @@ _NOT_CHAT = (
     "This is a wazzap chat server, not a web or TLS server: "
     "connect with nc, telnet or python -m wazzap.client.\r\n"
 )
+
+
+_NO_HOLDS = frozenset()
 
 
 @dataclass
@@ -89,6 +96,8 @@ class _OutputGate:
     Registered with the transport so it tells us when the peer stops reading:
     from then on output is held, and counted, by the protocol instead.
     """
+
+    __slots__ = ("_protocol",)
 
     def __init__(self, protocol):
         self._protocol = protocol
@@ -131,17 +140,17 @@ class ChatProtocol(LineReceiver):
     _idle_timer = None
     _resume_timer = None
     _held_line = None
-    _holds = frozenset()
+    _holds = _NO_HOLDS
     _told_to_slow_down = False
     _joined = False
     _gone = False
     _leave_reason = None
     _session = None
+    _outbox = ()
     _failed_logins = 0
     _answer = None
 
     def __init__(self):
-        self._outbox = []
         self._handle_line = self._choose_nickname
 
     # Protocol API
@@ -185,8 +194,7 @@ class ChatProtocol(LineReceiver):
     def connectionLost(self, reason=error.ConnectionDone):
         self._gone = True
         for timer in (self._login_timer, self._idle_timer, self._resume_timer, self._slow_timer):
-            if timer is not None and timer.active():
-                timer.cancel()
+            _cancel(timer)
         if self._leave_reason is None:
             self._leave_reason = (
                 "connection closed" if reason.check(error.ConnectionDone) else "connection lost"
@@ -197,11 +205,7 @@ class ChatProtocol(LineReceiver):
             self.log.info(
                 "{nickname} left ({reason})", nickname=self.nickname, reason=self._leave_reason
             )
-            self._session.addCallback(
-                factory.accounts.store.session_ended,
-                factory.clock.seconds(),
-                self._leave_reason,
-            ).addErrback(self._log_failure, "recording the end of a session")
+            self._end_session(factory.accounts.store, factory.clock.seconds())
         factory.connection_closed(self)
 
     # LineReceiver API
@@ -226,8 +230,10 @@ class ChatProtocol(LineReceiver):
     def deliver(self, line):
         if self.room is not None:
             self.room.catch_up(self)
-        self._outbox.append(line.variants[self._variant])
-        if not self._flush_scheduled:
+        if self._flush_scheduled:
+            self._outbox.append(line.variants[self._variant])
+        else:
+            self._outbox = [line.variants[self._variant]]
             self._flush_scheduled = True
             self.factory.chat.flusher.schedule(self)
 
@@ -243,8 +249,7 @@ class ChatProtocol(LineReceiver):
         self._close()
 
     def admit(self):
-        if self._login_timer is not None and self._login_timer.active():
-            self._login_timer.cancel()
+        self._login_timer = _cancel(self._login_timer)
         self._join()
 
     # The session API of wazzap.commands
@@ -275,12 +280,9 @@ class ChatProtocol(LineReceiver):
         reading; called by the factory's L{TurnFlusher}.
         """
         self._flush_scheduled = False
-        outbox = self._outbox
-        if not outbox:
-            return
-        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
-        outbox.clear()
-        self._write(data)
+        outbox, self._outbox = self._outbox, ()
+        if outbox:
+            self._write(outbox[0] if len(outbox) == 1 else b"".join(outbox))
 
     def _write(self, data):
         """
@@ -347,7 +349,7 @@ class ChatProtocol(LineReceiver):
     def _drop_slow_consumer(self):
         self.log.info("{peer} is not reading its output: disconnecting", peer=self.peer)
         self._leave_reason = "too slow: stopped reading"
-        self._outbox.clear()
+        self._outbox = ()
         self._backlog = None
         self.transport.unregisterProducer()
         self.transport.abortConnection()
@@ -404,7 +406,7 @@ class ChatProtocol(LineReceiver):
         self._holds = self._holds | {reason}
 
     def _release(self, reason):
-        self._holds = self._holds - {reason}
+        self._holds = (self._holds - {reason}) or _NO_HOLDS
         if not self._holds and not self._gone and not self.transport.disconnecting:
             self.transport.resumeProducing()
             self._process_lines()
@@ -503,7 +505,7 @@ class ChatProtocol(LineReceiver):
             throttle.failed(nickname, self.peer)
             self._failed_logins += 1
             self.log.info("wrong password for {nickname} from {peer}", nickname=nickname, peer=self.peer)
-            if self._failed_logins >= MAX_PASSWORD_ATTEMPTS:
+            if self._failed_logins >= MAX_ATTEMPTS_PER_CONNECTION:
                 self.disconnect("too many wrong passwords", "wrong nickname or password: goodbye")
             else:
                 self._ask_nickname_again("Wrong nickname or password.")
@@ -523,7 +525,7 @@ class ChatProtocol(LineReceiver):
         if not factory.approve_joins or self.is_admin:
             self.admit()
             return
-        self._login_timer.cancel()
+        _cancel(self._login_timer)
         self._handle_line = self._wait_for_approval
         self.log.info("{nickname} from {peer} waits for approval", nickname=nickname, peer=self.peer)
         admins = factory.chat.wait_for_approval(self)
@@ -551,15 +553,11 @@ class ChatProtocol(LineReceiver):
         self._joined = True
         self._handle_line = self._chat
         self._session = factory.accounts.store.session_started(nickname, self.peer, clock.seconds())
-        self._session.addErrback(self._log_failure, "recording a session")
+        self._session.addCallbacks(self._session_started, self._log_failure, errbackArgs=("recording a session",))
         self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
-        others = [name for name in room.nicknames() if name != nickname]
         self.notice(
             "Welcome, %s! %s Type /help for commands, /quit to leave."
-            % (
-                nickname,
-                "Also here: %s." % (", ".join(others),) if others else "You are the first one here.",
-            )
+            % (nickname, _who_else(room, self))
         )
         if self.is_admin:
             self.notice("You are an admin: /help lists your commands.")
@@ -570,6 +568,22 @@ class ChatProtocol(LineReceiver):
             self._last_heard = clock.seconds()
             self._idle_timer = clock.callLater(
                 factory.limits.idle_timeout_seconds, self._check_idle
+            )
+
+    def _session_started(self, session_id):
+        # Keep the id, not the Deferred: an idle connection should cost little.
+        self._session = session_id
+
+    def _end_session(self, store, now):
+        """
+        Record the end of this session, once its start has been recorded.
+        """
+        session, reason = self._session, self._leave_reason
+        if isinstance(session, defer.Deferred):
+            session.addCallback(lambda _: self._end_session(store, now))
+        elif session is not None:
+            store.session_ended(session, now, reason).addErrback(
+                self._log_failure, "recording the end of a session"
             )
 
     def _login_timed_out(self):
@@ -595,6 +609,32 @@ class ChatProtocol(LineReceiver):
 def _ban_details(ban):
     until = " until %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ban.until)),) if ban.until else ""
     return until + (": " + ban.reason if ban.reason else "")
+
+
+def _who_else(room, member):
+    """
+    Who else is in C{room}, for a welcome: a few names, then how many more, so
+    that joining a room of thousands costs no more than joining a small one.
+    """
+    others = len(room) - 1
+    if not others:
+        return "You are the first one here."
+    names = [m.nickname for m in islice(room.members(), WELCOME_NAMES + 1) if m is not member]
+    names = names[:WELCOME_NAMES]
+    if others > len(names):
+        return "Also here: %s and %d more (/who lists everyone)." % (
+            ", ".join(names),
+            others - len(names),
+        )
+    return "Also here: %s." % (", ".join(names),)
+
+
+def _cancel(timer):
+    """
+    Cancel C{timer} if it is pending; return None, to drop the reference.
+    """
+    if timer is not None and timer.active():
+        timer.cancel()
 
 
 def _ignore(line):
