@@ -10,6 +10,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from wazzap.accounts import Accounts
+from wazzap.bans import Bans
 from wazzap.chat import Chat
 from wazzap.passwords import LoginThrottle
 from wazzap.protocol import ChatFactory, Limits
@@ -62,10 +63,12 @@ def make_factory(admins=(), approve_joins=False, consent=False, **limits):
     """
     clock = Clock()
     limits.setdefault("flood_rate_lines_per_second", 0)
-    accounts = Accounts(SynchronousStore(), SynchronousHasher(), admins)
+    store = SynchronousStore()
+    accounts = Accounts(store, SynchronousHasher(), admins)
     return ChatFactory(
         Chat(clock, consent_by_default=consent),
         accounts,
+        Bans(store, clock),
         LoginThrottle(clock),
         Limits(**limits),
         clock=clock,

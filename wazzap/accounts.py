@@ -21,6 +21,16 @@ class Accounts:
         self.store = store
         self.hasher = hasher
         self.admin_keys = frozenset(text.nickname_key(nickname) for nickname in admin_nicknames)
+        self._registered = set()
+
+    def load(self):
+        """
+        Learn which nicknames are registered, synchronously, at start-up: most
+        people who connect are not, and need not wait for the database.
+        """
+        self._registered = {
+            text.nickname_key(account.nickname) for account in self.store.database.list_accounts()
+        }
 
     @defer.inlineCallbacks
     def start(self, now, log):
@@ -54,8 +64,10 @@ class Accounts:
 
     def lookup(self, nickname):
         """
-        The account registered under C{nickname}, or L{None}.
+        The account registered under C{nickname}, or L{None}; a Deferred.
         """
+        if text.nickname_key(nickname) not in self._registered:
+            return defer.succeed(None)
         return self.store.get_account(nickname)
 
     @defer.inlineCallbacks
@@ -66,6 +78,7 @@ class Accounts:
         """
         password_hash = yield self.hasher.hash(password)
         created = yield self.store.create_account(nickname, password_hash)
+        self._registered.add(text.nickname_key(nickname))
         if not created:
             return None
         if text.nickname_key(nickname) in self.admin_keys:
@@ -105,4 +118,5 @@ class Accounts:
         if account is None:
             return False
         yield self.store.delete_account(nickname)
+        self._registered.discard(text.nickname_key(nickname))
         return True

@@ -178,10 +178,7 @@ class ChatProtocol(LineReceiver):
         self._login_timer = factory.clock.callLater(
             limits.login_timeout_seconds, self._login_timed_out
         )
-        self._await(
-            factory.accounts.store.find_ban(None, self.peer, factory.clock.seconds()),
-            self._greet,
-        )
+        self._await(factory.bans.find(None, self.peer), self._greet)
 
     def dataReceived(self, data):
         if self._handle_line == self._choose_nickname and not self._framer.pending():
@@ -472,9 +469,8 @@ class ChatProtocol(LineReceiver):
 
     @defer.inlineCallbacks
     def _look_up(self, nickname):
-        accounts = self.factory.accounts
-        ban = yield accounts.store.find_ban(nickname, self.peer, self.factory.clock.seconds())
-        account = yield accounts.lookup(nickname)
+        ban = yield self.factory.bans.find(nickname, self.peer)
+        account = yield self.factory.accounts.lookup(nickname)
         return ban, account
 
     def _nickname_checked(self, found, nickname):
@@ -659,13 +655,14 @@ class ChatFactory(ServerFactory):
     protocol = ChatProtocol
     log = Logger()
 
-    def __init__(self, chat, accounts, throttle, limits=None, clock=None, approve_joins=False):
+    def __init__(self, chat, accounts, bans, throttle, limits=None, clock=None, approve_joins=False):
         if clock is None:
             from twisted.internet import reactor as clock
         self.chat = chat
         self.accounts = accounts
+        self.bans = bans
         self.throttle = throttle
-        self.commands = Commands(chat, accounts, clock)
+        self.commands = Commands(chat, accounts, bans, clock)
         self.limits = limits or Limits()
         self.clock = clock
         self.approve_joins = approve_joins

@@ -10,6 +10,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
 from wazzap.accounts import Accounts
+from wazzap.bans import Bans
 from wazzap.chat import Chat
 from wazzap.passwords import LoginThrottle, PasswordHasher
 from wazzap.protocol import ChatFactory, Limits
@@ -150,9 +151,13 @@ def makeService(config, reactor=None):
     except StoreError as e:
         raise SystemExit("wazzap: %s" % (e,))
     accounts = Accounts(store, PasswordHasher(reactor), config["admin"])
+    bans = Bans(store, reactor)
+    accounts.load()
+    bans.load()
     factory = ChatFactory(
         Chat(reactor, consent_by_default=config["private-consent"]),
         accounts,
+        bans,
         LoginThrottle(reactor),
         config.limits(),
         clock=reactor,

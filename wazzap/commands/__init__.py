@@ -41,9 +41,10 @@ class Commands(ChatCommands, AccountCommands, PrivacyCommands, ModerationCommand
 
     log = Logger()
 
-    def __init__(self, chat, accounts, clock):
+    def __init__(self, chat, accounts, bans, clock):
         self.chat = chat
         self.accounts = accounts
+        self.bans = bans
         self.clock = clock
 
     def handle(self, user, line):

@@ -84,12 +84,9 @@ class ModerationCommands:
             user.notice("%s is neither a nickname nor an address" % (target,))
             return None
         seconds, reason = _duration_and_reason(rest)
-        now = self.clock.seconds()
-        until = now + seconds if seconds else None
-        return self.accounts.store.add_ban(
-            target if kind == "address" else text.nickname_key(target),
-            kind, until, reason, user.nickname, now,
-        ).addCallback(self._banned, user, target, kind, seconds, reason)
+        return self.bans.add(target, kind, seconds, reason, user.nickname).addCallback(
+            self._banned, user, target, kind, seconds, reason
+        )
 
     def _banned(self, _, user, target, kind, seconds, reason):
         self.log.info("{admin} banned {target}", admin=user.nickname, target=target)
@@ -111,8 +108,7 @@ class ModerationCommands:
         if not target:
             user.notice("usage: /unban NICK|ADDRESS")
             return None
-        key = target if _is_address(target) else text.nickname_key(target)
-        return self.accounts.store.remove_ban(key).addCallback(self._unbanned, user, target)
+        return self.bans.remove(target).addCallback(self._unbanned, user, target)
 
     def _unbanned(self, removed, user, target):
         if not removed:
@@ -126,8 +122,7 @@ class ModerationCommands:
         """
         /bans -- (admin) list the bans in force.
         """
-        now = self.clock.seconds()
-        return self.accounts.store.active_bans(now).addCallback(self._list_bans, user, now)
+        return self.bans.active().addCallback(self._list_bans, user, self.clock.seconds())
 
     def _list_bans(self, bans, user, now):
         if not bans:
