@@ -97,24 +97,24 @@ class Room:
         """
         return sorted((m.nickname for m in self._members.values()), key=text.nickname_key)
 
-    def add(self, member):
+    def add(self, key, member):
         """
-        Let C{member} in; it hears what is broadcast from now on.
+        Let C{member}, whose nickname key is C{key}, in; it hears what is
+        broadcast from now on.
         """
-        self._members[text.nickname_key(member.nickname)] = member
+        self._members[key] = member
         if self._batch is not None:
             self._caught_up[member] = len(self._batch)
 
-    def remove(self, member):
-        self._members.pop(text.nickname_key(member.nickname), None)
+    def remove(self, key):
+        self._members.pop(key, None)
 
-    def rekey(self, old_key, member):
+    def rekey(self, old_key, new_key):
         """
-        Keep C{member} under its new nickname, in its place.
+        Keep the member known as C{old_key} under C{new_key}, in its place.
         """
         self._members = {
-            (text.nickname_key(member.nickname) if key == old_key else key): m
-            for key, m in self._members.items()
+            (new_key if key == old_key else key): member for key, member in self._members.items()
         }
 
     def broadcast(self, line, exclude=None):
@@ -296,7 +296,7 @@ class Chat:
         member.room = room
         self.private_chats.add_member(member)
         room.announce("%s joined the chat" % (member.nickname,), exclude=member)
-        room.add(member)
+        room.add(key, member)
         return room
 
     def leave(self, member, reason=None):
@@ -314,7 +314,7 @@ class Chat:
             return
         member.room = None
         del self._members[key]
-        room.remove(member)
+        room.remove(key)
         notice = "%s left the chat" % (member.nickname,)
         if reason:
             notice += " (%s)" % (reason,)
@@ -350,7 +350,7 @@ class Chat:
         if old_key in self._muted_until:
             self._muted_until[new_key] = self._muted_until.pop(old_key)
         room = member.room
-        room.rekey(old_key, member)
+        room.rekey(old_key, new_key)
         room.announce("%s is now known as %s" % (old_nickname, nickname))
         return None
 

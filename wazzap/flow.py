@@ -56,8 +56,8 @@ class LineAllowance:
 
     def __init__(self, clock, burst, rate):
         self._clock = clock
-        self._burst = float(burst)
-        self._rate = float(rate)
+        self._burst = burst
+        self._rate = rate
         self._tokens = self._burst
         self._updated = clock.seconds()
 

@@ -70,3 +70,9 @@ class LineFramer:
         How many bytes are buffered but not yet handed out.
         """
         return len(self._buffer) - self._start
+
+    def idle(self):
+        """
+        Whether nothing is buffered or being discarded: a new framer would do.
+        """
+        return self._start == len(self._buffer) and not self._discarding

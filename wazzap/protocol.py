@@ -149,9 +149,7 @@ class ChatProtocol(LineReceiver):
     _outbox = ()
     _failed_logins = 0
     _answer = None
-
-    def __init__(self):
-        self._handle_line = self._choose_nickname
+    _framer = None
 
     # Protocol API
 
@@ -159,8 +157,9 @@ class ChatProtocol(LineReceiver):
         factory = self.factory
         limits = factory.limits
         self.peer = _address_of(self.transport.getPeer())
-        self.MAX_LENGTH = limits.max_line_bytes
-        self._framer = LineFramer(limits.max_line_bytes, self.delimiter)
+        # The state is a plain function called with self: unlike a bound
+        # method it costs an idle connection nothing.
+        self._state = ChatProtocol._choose_nickname
         self._allowance = LineAllowance(
             factory.clock, limits.flood_burst_lines, limits.flood_rate_lines_per_second
         )
@@ -181,11 +180,13 @@ class ChatProtocol(LineReceiver):
         self._await(factory.bans.find(None, self.peer), self._greet)
 
     def dataReceived(self, data):
-        if self._handle_line == self._choose_nickname and not self._framer.pending():
-            if data.startswith(_TLS_HANDSHAKE):
+        framer = self._framer
+        if framer is None:
+            if self._state is ChatProtocol._choose_nickname and data.startswith(_TLS_HANDSHAKE):
                 self._close_with(_NOT_CHAT)
                 return
-        self._framer.feed(data)
+            framer = self._framer = LineFramer(self.factory.limits.max_line_bytes, self.delimiter)
+        framer.feed(data)
         self._process_lines()
 
     def connectionLost(self, reason=error.ConnectionDone):
@@ -215,11 +216,15 @@ class ChatProtocol(LineReceiver):
         line = text.sanitize(line.decode("utf-8", "replace")).rstrip()
         if line.strip():
             answer, self._answer = self._answer, None
-            (answer or self._handle_line)(line)
+            if answer is None:
+                self._state(self, line)
+            else:
+                answer(line)
 
     def lineLengthExceeded(self, line):
         self.notice(
-            "that line was longer than %d bytes and was not sent" % (self.MAX_LENGTH,)
+            "that line was longer than %d bytes and was not sent"
+            % (self.factory.limits.max_line_bytes,)
         )
 
     # IMember
@@ -357,7 +362,7 @@ class ChatProtocol(LineReceiver):
         """
         if self.transport.disconnecting:
             return
-        self._handle_line = _ignore
+        self._state = _ignore
         self._answer = None
         self.flush_output()
         self.transport.unregisterProducer()
@@ -376,11 +381,14 @@ class ChatProtocol(LineReceiver):
         the connection is over its line allowance, or waits for the database.
         """
         framer = self._framer
-        while not self._holds and not self.transport.disconnecting:
+        while framer is not None and not self._holds and not self.transport.disconnecting:
             line = self._held_line
             if line is None:
                 line = framer.next_line()
                 if line is None:
+                    if framer.idle():
+                        # Nothing partial is kept: an idle connection holds no framer.
+                        self._framer = None
                     return
             wait = self._allowance.wait()
             if wait:
@@ -417,7 +425,7 @@ class ChatProtocol(LineReceiver):
 
     def _resume(self):
         self._resume_timer = None
-        if self._framer.pending() == 0 and self._held_line is None:
+        if (self._framer is None or self._framer.idle()) and self._held_line is None:
             self._told_to_slow_down = False
         self._release("flood")
 
@@ -522,7 +530,7 @@ class ChatProtocol(LineReceiver):
             self.admit()
             return
         _cancel(self._login_timer)
-        self._handle_line = self._wait_for_approval
+        self._state = ChatProtocol._wait_for_approval
         self.log.info("{nickname} from {peer} waits for approval", nickname=nickname, peer=self.peer)
         admins = factory.chat.wait_for_approval(self)
         self.notice("This room needs an admin's approval to join; please wait.")
@@ -547,7 +555,7 @@ class ChatProtocol(LineReceiver):
         self.color = chat.pick_color()
         room = chat.join(self)
         self._joined = True
-        self._handle_line = self._chat
+        self._state = ChatProtocol._chat
         self._session = factory.accounts.store.session_started(nickname, self.peer, clock.seconds())
         self._session.addCallbacks(self._session_started, self._log_failure, errbackArgs=("recording a session",))
         self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
@@ -633,7 +641,7 @@ def _cancel(timer):
         timer.cancel()
 
 
-def _ignore(line):
+def _ignore(protocol, line):
     """
     Lines that arrive after a connection began to close mean nothing.
     """

@@ -103,7 +103,9 @@ def nickname_key(nickname):
     """
     The form under which nicknames are compared: alice, Alice and ALICE are one.
     """
-    return nickname.lower()
+    key = nickname.lower()
+    # The same string when it is already lower case: one copy per person, not two.
+    return nickname if key == nickname else key
 
 
 class Line:
