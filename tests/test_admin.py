@@ -26,6 +26,7 @@ def admin(*arguments, env=None):
         [sys.executable, "-m", "wazzap.admin", *arguments],
         cwd=str(REPO),
         env=environment,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=DEFAULT_TIMEOUT,
@@ -171,3 +172,35 @@ def test_empty_database(tmp_path):
     Database.open(path).close()
     assert admin("--db", path, "list") == (0, "no accounts\n", "")
     assert admin("--db", path, "bans") == (0, "no active bans\n", "")
+
+
+def test_add_creates_the_database_and_an_admin_account(tmp_path):
+    """add registers an account whose password verifies, creating the database first."""
+    from wazzap.passwords import argon2_hasher
+
+    path = str(tmp_path / "new.sqlite3")
+    status, out, err = admin(
+        "--db", path, "add", "Root_1", "--admin", env={"WAZZAP_PASSWORD": "a long secret"}
+    )
+    assert (status, out, err) == (0, "Root_1 is registered as an admin\n", "")
+    with Database.open(path) as db:
+        account = db.get_account("root_1")
+    assert account.is_admin
+    assert argon2_hasher().verify(account.password_hash, "a long secret")
+
+
+def test_add_refuses_bad_passwords_names_and_duplicates(path):
+    """add refuses a short password, an invalid nickname and a registered one."""
+    short = admin("--db", path, "add", "carol", env={"WAZZAP_PASSWORD": "short"})
+    assert short[0] == 1 and "8 to 128 characters" in short[2]
+    invalid = admin("--db", path, "add", "no way", env={"WAZZAP_PASSWORD": "long enough"})
+    assert invalid[0] == 1 and "letters, digits" in invalid[2]
+    taken = admin("--db", path, "add", "ALICE", env={"WAZZAP_PASSWORD": "long enough"})
+    assert taken[0] == 1 and "already registered" in taken[2]
+
+
+def test_add_without_a_password_says_how_to_give_one(path):
+    """add with no terminal and no WAZZAP_PASSWORD fails with a hint, not a traceback."""
+    status, out, err = admin("--db", path, "add", "carol")
+    assert status == 1
+    assert "set WAZZAP_PASSWORD" in err and "Traceback" not in err

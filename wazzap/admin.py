@@ -8,10 +8,14 @@ error is argparse's, status 2.
 """
 
 import argparse
+import getpass
+import os
 import sys
 import time
 
+from wazzap.passwords import argon2_hasher, password_problem
 from wazzap.store import HISTORY_LIMIT, Database, StoreError, default_db_path
+from wazzap.text import nickname_problem
 
 PROGRAM = "python -m wazzap.admin"
 
@@ -52,6 +56,40 @@ def cmd_list(database, arguments, out):
     rows += [(a.nickname, "yes" if a.is_admin else "no", _when(a.created_at)) for a in accounts]
     for line in _table(rows):
         out(line)
+
+
+def cmd_add(database, arguments, out):
+    """
+    Register an account, asking for its password (or reading WAZZAP_PASSWORD).
+    """
+    problem = nickname_problem(arguments.nickname)
+    if problem is not None:
+        raise Failed(problem)
+    password = _new_password(arguments.nickname)
+    if not database.create_account(arguments.nickname, argon2_hasher().hash(password)):
+        raise Failed("%s is already registered" % (arguments.nickname,))
+    if arguments.admin:
+        database.set_admin(arguments.nickname, True)
+    out("%s is registered%s" % (arguments.nickname, " as an admin" if arguments.admin else ""))
+
+
+def _new_password(nickname):
+    """
+    The password for a new account: from the environment, so scripts need
+    not put it on a command line, or typed twice without echo.
+    """
+    password = os.environ.get("WAZZAP_PASSWORD")
+    if password is None:
+        try:
+            password = getpass.getpass("Password for %s: " % (nickname,))
+            if getpass.getpass("Again: ") != password:
+                raise Failed("the passwords differ")
+        except EOFError:
+            raise Failed("no password given (type one, or set WAZZAP_PASSWORD)")
+    problem = password_problem(password)
+    if problem is not None:
+        raise Failed(problem)
+    return password
 
 
 def _set_admin(database, nickname, flag):
@@ -161,6 +199,9 @@ def parser():
         return sub
 
     command("list", cmd_list)
+    add = command("add", cmd_add)
+    add.add_argument("nickname", metavar="NICK")
+    add.add_argument("--admin", action="store_true", help="make the account an admin")
     command("grant", cmd_grant).add_argument("nickname", metavar="NICK")
     command("revoke", cmd_revoke).add_argument("nickname", metavar="NICK")
     command("bans", cmd_bans)
@@ -189,8 +230,10 @@ def main(argv=None, stdout=None, stderr=None):
         stdout.write(line + "\n")
 
     try:
-        # create=False: a mistyped --db is an error, not a new empty database.
-        with Database.open(arguments.db, create=False) as database:
+        # Only "add" may start a database (before the server's first run); for
+        # the rest, a mistyped --db is an error, not a new empty database.
+        creates = arguments.handler is cmd_add
+        with Database.open(arguments.db, create=creates) as database:
             arguments.handler(database, arguments, out)
     except (StoreError, Failed) as e:
         stderr.write("%s: %s\n" % (PROGRAM, e))

@@ -53,6 +53,34 @@ FORGET_AFTER_SECONDS = 15 * MINUTE
 MAX_TRACKED = 10000
 
 
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_CHARS = 128
+
+
+def password_problem(password):
+    """
+    Why C{password} cannot be used, or L{None}.
+    """
+    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+        return "a password is %d to %d characters" % (MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS)
+    return None
+
+
+def argon2_hasher():
+    """
+    argon2-cffi's hasher with wazzap's parameters; it blocks while it works,
+    so the server calls it only through L{PasswordHasher}.
+    """
+    return argon2.PasswordHasher(
+        time_cost=ARGON2_TIME_COST,
+        memory_cost=ARGON2_MEMORY_KIB,
+        parallelism=ARGON2_PARALLELISM,
+        hash_len=ARGON2_HASH_BYTES,
+        salt_len=ARGON2_SALT_BYTES,
+        type=argon2.Type.ID,
+    )
+
+
 class PasswordHasher:
     """
     argon2id hashing and verification on a small pool of threads.
@@ -65,14 +93,7 @@ class PasswordHasher:
         if reactor is None:
             from twisted.internet import reactor
         self._reactor = reactor
-        self._argon2 = argon2.PasswordHasher(
-            time_cost=ARGON2_TIME_COST,
-            memory_cost=ARGON2_MEMORY_KIB,
-            parallelism=ARGON2_PARALLELISM,
-            hash_len=ARGON2_HASH_BYTES,
-            salt_len=ARGON2_SALT_BYTES,
-            type=argon2.Type.ID,
-        )
+        self._argon2 = argon2_hasher()
         self._pool = ThreadPool(threads, threads, "wazzap-passwords")
         self._shutdown_trigger = None
         self._closed = False

@@ -6,19 +6,9 @@ login history behind C{/seen} and C{/history}.
 import time
 
 from wazzap.commands.base import admin_only, format_duration, split_word
+from wazzap.passwords import password_problem
 
-MIN_PASSWORD_CHARS = 8
-MAX_PASSWORD_CHARS = 128
 HISTORY_LINES = 10
-
-
-def password_problem(password):
-    """
-    Why C{password} cannot be used, or L{None}.
-    """
-    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
-        return "a password is %d to %d characters" % (MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS)
-    return None
 
 
 def format_time(seconds):

@@ -17,6 +17,20 @@ def split_word(args):
     return word, rest.strip()
 
 
+def find_member(chat, user, nickname, usage):
+    """
+    The member online as C{nickname}, or L{None} after telling C{user} why not
+    (no nickname given: the C{usage}; nobody by that name).
+    """
+    if not nickname:
+        user.notice("usage: " + usage)
+        return None
+    member = chat.find(nickname)
+    if member is None:
+        user.notice("nobody called %s is online" % (nickname,))
+    return member
+
+
 def admin_only(handler):
     """
     Mark a command as reserved for admins; the dispatcher refuses it to others.

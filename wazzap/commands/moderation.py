@@ -9,7 +9,13 @@ server runs.
 import ipaddress
 
 from wazzap import text
-from wazzap.commands.base import admin_only, format_duration, parse_duration, split_word
+from wazzap.commands.base import (
+    admin_only,
+    find_member,
+    format_duration,
+    parse_duration,
+    split_word,
+)
 
 
 def _is_address(word):
@@ -46,22 +52,13 @@ class ModerationCommands:
     Commands for admins; each is marked L{admin_only}.
     """
 
-    def _online(self, user, nickname, usage):
-        if not nickname:
-            user.notice("usage: " + usage)
-            return None
-        member = self.chat.find(nickname)
-        if member is None:
-            user.notice("nobody called %s is online" % (nickname,))
-        return member
-
     @admin_only
     def cmd_kick(self, user, args):
         """
         /kick NICK [REASON] -- (admin) disconnect NICK.
         """
         nickname, reason = split_word(args)
-        member = self._online(user, nickname, "/kick NICK [REASON]")
+        member = find_member(self.chat, user, nickname, "/kick NICK [REASON]")
         if member is not None:
             self.log.info("{admin} kicked {nickname}", admin=user.nickname, nickname=member.nickname)
             member.disconnect(_by("kicked", user, reason))
@@ -147,7 +144,7 @@ class ModerationCommands:
         /mute NICK [DURATION] -- (admin) stop NICK from talking, for DURATION (like 10m) or until /unmute.
         """
         nickname, rest = split_word(args)
-        member = self._online(user, nickname, "/mute NICK [DURATION]")
+        member = find_member(self.chat, user, nickname, "/mute NICK [DURATION]")
         if member is None:
             return
         seconds = parse_duration(rest) if rest else None
@@ -164,7 +161,7 @@ class ModerationCommands:
         """
         /unmute NICK -- (admin) let NICK talk again.
         """
-        member = self._online(user, args.strip(), "/unmute NICK")
+        member = find_member(self.chat, user, args.strip(), "/unmute NICK")
         if member is None:
             return
         if not self.chat.unmute(member):

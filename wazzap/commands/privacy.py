@@ -5,7 +5,7 @@ The state is L{wazzap.consent.PrivateChats}; these commands check names and
 tell both sides what happened.
 """
 
-from wazzap.commands.base import split_word
+from wazzap.commands.base import find_member, split_word
 
 
 class PrivacyCommands:
@@ -34,13 +34,8 @@ class PrivacyCommands:
         The member named in C{args}, or L{None} after telling C{user} why not.
         """
         nickname, _ = split_word(args)
-        if not nickname:
-            user.notice("usage: " + usage)
-            return None
-        other = self.chat.find(nickname)
-        if other is None:
-            user.notice("nobody called %s is online" % (nickname,))
-        elif other is user:
+        other = find_member(self.chat, user, nickname, usage)
+        if other is user:
             user.notice("that is you: a private chat needs someone else")
             return None
         return other
