@@ -30,8 +30,8 @@ from wazzap.client import (
     describe_connect_error,
     is_password_prompt,
     parse_arguments,
-    strip_ansi,
 )
+from wazzap.text import strip_styles
 
 YELLOW = "\x1b[1m\x1b[33m"
 RESET = "\x1b[0m"
@@ -138,7 +138,7 @@ def test_password_prompt_detection():
     A server line ending in "password:" is a prompt whatever its case and colours; a user's
     line is not.
     """
-    assert is_password_prompt(strip_ansi(PASSWORD_PROMPT))
+    assert is_password_prompt(strip_styles(PASSWORD_PROMPT))
     assert is_password_prompt("[Server] Choose a PASSWORD: ")
     assert is_password_prompt("[Server] Password for carol (new account) password:")
     assert not is_password_prompt("bob: my password:")
@@ -206,7 +206,7 @@ def test_no_color_strips_and_asks_for_plain_text_after_joining():
     assert sent(transport) == ["carol"]
     receive(client, WELCOME, "\x1b[31mbob\x1b[0m: hi")
     assert sent(transport) == ["/colors off"]
-    assert screen.lines == [strip_ansi(NICKNAME_PROMPT), strip_ansi(WELCOME), "bob: hi"]
+    assert screen.lines == [strip_styles(NICKNAME_PROMPT), strip_styles(WELCOME), "bob: hi"]
     assert not any("\x1b" in line for line in screen.lines)
 
 

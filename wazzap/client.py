@@ -24,6 +24,8 @@ from twisted.internet.protocol import Factory
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
+from wazzap.text import strip_styles
+
 try:
     import termios
 except ImportError:  # Windows: the console does its own echo, and we leave it be.
@@ -46,17 +48,7 @@ SERVER_PREFIX = "[Server] "
 NICKNAME_PROMPT_MARK = "Choose a nickname"
 QUIT_COMMANDS = frozenset({"/quit", "/leave", "/exit"})
 
-# The server colours its lines with SGR sequences; other CSI sequences are
-# stripped too so --no-color never lets a control through.
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _JOINED = re.compile(r"^\[Server\] Welcome, [^ ]+!")
-
-
-def strip_ansi(text):
-    """
-    C{text} without terminal colours, as C{--no-color} shows it.
-    """
-    return _ANSI.sub("", text)
 
 
 def is_password_prompt(plain_line):
@@ -161,7 +153,7 @@ class ChatClient(LineReceiver):
 
     def lineReceived(self, line):
         line = line.decode("utf-8", "replace").rstrip("\r")
-        plain = strip_ansi(line)
+        plain = strip_styles(line)
         self.screen.show(line if self.colors else plain)
         if self.nickname is not None and NICKNAME_PROMPT_MARK in plain:
             nickname, self.nickname = self.nickname, None

@@ -75,7 +75,9 @@ def sanitize(text):
     return _UNSAFE_CHARACTERS.sub("", text).replace("\t", " ")
 
 
-_STYLE = re.compile(r"\x1b\[[0-9;]*m")
+# The server colours with SGR sequences only; any CSI sequence goes, so that
+# plain output never lets a control through.
+_STYLE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
 def strip_styles(text):
