@@ -13,6 +13,12 @@ from twisted.python.failure import Failure
 
 SHUTDOWN_NOTICE = "server is shutting down"
 
+#: Descriptors the process needs besides clients: listening sockets, the log,
+#: the database, the reactor's own.
+RESERVED_FILES = 32
+#: Below this open-file limit, the log warns that it caps the clients.
+WANTED_OPEN_FILES = 65536
+
 
 class ListenFailed(Exception):
     """
@@ -33,11 +39,20 @@ def raise_open_file_limit(log):
             soft = target
         except (ValueError, OSError) as e:
             log.warn("could not raise the open-file limit: {error}", error=e)
-    log.info(
-        "open-file limit is {limit}: at most about {clients} clients at once",
-        limit=soft,
-        clients=max(soft - 32, 0),
-    )
+    clients = max(soft - RESERVED_FILES, 0)
+    if soft < WANTED_OPEN_FILES:
+        log.warn(
+            "the open-file limit ({limit}) caps wazzap at about {clients} clients at once; "
+            "raise it (ulimit -n, or LimitNOFILE= under systemd) to serve more",
+            limit=soft,
+            clients=clients,
+        )
+    else:
+        log.info(
+            "open-file limit is {limit}: room for about {clients} clients at once",
+            limit=soft,
+            clients=clients,
+        )
     return soft
 
 
