@@ -13,7 +13,7 @@ from wazzap.accounts import Accounts
 from wazzap.bans import Bans
 from wazzap.chat import Chat
 from wazzap.passwords import LoginThrottle
-from wazzap.protocol import ChatFactory, Limits
+from wazzap.server import ChatFactory, Limits
 from wazzap.store import Database
 from wazzap.text import strip_styles
 

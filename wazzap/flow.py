@@ -77,3 +77,11 @@ class LineAllowance:
             self._tokens = max(self._tokens - 1, 0.0)
             return 0
         return (1 - self._tokens) / self._rate
+
+
+def cancel(timer):
+    """
+    Cancel C{timer} (an L{IDelayedCall} or None) if it is still pending.
+    """
+    if timer is not None and timer.active():
+        timer.cancel()

@@ -12,83 +12,31 @@ Wire grammar (UTF-8 text; invalid bytes become U+FFFD):
               / "@" nickname SP text         ; a private message
               / text                         ; a public message
 
-The protocol owns one connection: framing, decoding, pacing and the login
-prompt.  What a line means is left to L{wazzap.commands}; who hears it to
-L{wazzap.chat}.
+The protocol owns one connection: framing, decoding, pacing and output.  The
+steps of logging in are in L{wazzap.login}; what a chat line means is left to
+L{wazzap.commands}; who hears it to L{wazzap.chat}; what all connections share
+to L{wazzap.server}.
 """
 
 import re
-import time
-from itertools import islice
-from dataclasses import dataclass
 
-from twisted.internet import defer, error
+from twisted.internet import error
 from twisted.internet.interfaces import IPushProducer, ITCPTransport
-from twisted.internet.protocol import ServerFactory
-from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
 from wazzap import text
 from wazzap.chat import IMember
-from wazzap.commands import Commands
-from wazzap.flow import LineAllowance
+from wazzap.flow import LineAllowance, cancel
 from wazzap.framing import TOO_LONG, LineFramer
-from wazzap.passwords import MAX_ATTEMPTS_PER_CONNECTION
-
-SECOND = 1
-MINUTE = 60 * SECOND
-KIB = 1024
-
-# wazzap.client recognises "Choose a nickname", "[Server] Welcome, NICK!" and any
-# server line ending in "password:" (case-insensitive): keep those wordings.
-NICKNAME_PROMPT = "Choose a nickname (1 to 16 letters, digits, _ or -):"
-
-#: Names listed in a newcomer's welcome; /who lists everyone.
-WELCOME_NAMES = 20
+from wazzap.login import NOT_CHAT, LoginSteps
 
 # Telnet clients send IAC commands (Ctrl+C becomes IAC IP); 0xFF never occurs in
 # UTF-8, so they can be cut out of the bytes before decoding.
 _TELNET_COMMAND = re.compile(rb"\xff[\xfb-\xfe].|\xff[\xf0-\xfa\xff]", re.DOTALL)
-_HTTP_REQUEST = re.compile(r"[A-Z]{3,7} \S+ HTTP/\d")
 _TLS_HANDSHAKE = b"\x16\x03"
-
-_NOT_CHAT = (
-    "This is a wazzap chat server, not a web or TLS server: "
-    "connect with nc, telnet or python -m wazzap.client.\r\n"
-)
-
-
 _NO_HOLDS = frozenset()
-
-
-@dataclass
-class Limits:
-    """
-    What one connection may do; every value is a documented server option.
-    """
-
-    #: Longest line accepted, in bytes, line ending included.
-    max_line_bytes: int = 4 * KIB
-    #: Output queued for a client that stopped reading, beyond the kernel's and
-    #: Twisted's buffers, before it is disconnected as too slow.
-    max_queued_output_bytes: int = 256 * KIB
-    #: How long a client may leave its output blocked before it is disconnected.
-    slow_timeout_seconds: float = 30 * SECOND
-    #: How long a new connection has to choose a nickname.
-    login_timeout_seconds: float = 60 * SECOND
-    #: Silence after which a joined user is disconnected; 0 for never.
-    idle_timeout_seconds: float = 0
-    #: Lines a connection may send at once before being slowed down.
-    flood_burst_lines: int = 20
-    #: Lines per second allowed after the burst; 0 turns flood control off.
-    flood_rate_lines_per_second: float = 5
-    #: Connections allowed from one address; 0 for no limit.
-    max_connections_per_address: int = 50
-    #: How long a newcomer waits for an admin's approval (--approve-joins).
-    approval_timeout_seconds: float = 10 * MINUTE
-
 
 @implementer(IPushProducer)
 class _OutputGate:
@@ -113,7 +61,7 @@ class _OutputGate:
 
 
 @implementer(IMember)
-class ChatProtocol(LineReceiver):
+class ChatProtocol(LoginSteps, LineReceiver):
     """
     One connection: from the nickname prompt, through the chat, to leaving.
 
@@ -183,7 +131,7 @@ class ChatProtocol(LineReceiver):
         framer = self._framer
         if framer is None:
             if self._state is ChatProtocol._choose_nickname and data.startswith(_TLS_HANDSHAKE):
-                self._close_with(_NOT_CHAT)
+                self._close_with(NOT_CHAT)
                 return
             framer = self._framer = LineFramer(self.factory.limits.max_line_bytes, self.delimiter)
         framer.feed(data)
@@ -192,7 +140,7 @@ class ChatProtocol(LineReceiver):
     def connectionLost(self, reason=error.ConnectionDone):
         self._gone = True
         for timer in (self._login_timer, self._idle_timer, self._resume_timer, self._slow_timer):
-            _cancel(timer)
+            cancel(timer)
         if self._leave_reason is None:
             self._leave_reason = (
                 "connection closed" if reason.check(error.ConnectionDone) else "connection lost"
@@ -251,7 +199,7 @@ class ChatProtocol(LineReceiver):
         self._close()
 
     def admit(self):
-        self._login_timer = _cancel(self._login_timer)
+        self._login_timer = cancel(self._login_timer)
         self._join()
 
     # The session API of wazzap.commands
@@ -453,146 +401,6 @@ class ChatProtocol(LineReceiver):
     def _log_failure(self, failure, doing):
         self.log.failure("failed {doing}", failure, doing=doing)
 
-    # Login
-
-    def _greet(self, ban):
-        if ban is not None:
-            self._close_with("[Server] This address is banned%s.\r\n" % (_ban_details(ban),))
-            return
-        self.notice("Welcome to wazzap, the terminal chat.")
-        self.notice(NICKNAME_PROMPT)
-
-    def _choose_nickname(self, line):
-        if _HTTP_REQUEST.match(line):
-            self._close_with(
-                "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n\r\n" + _NOT_CHAT
-            )
-            return
-        nickname = line.strip()
-        problem = self.factory.chat.nickname_problem(nickname)
-        if problem is not None:
-            self._ask_nickname_again("Sorry, " + problem + ".")
-            return
-        self._await(self._look_up(nickname), self._nickname_checked, nickname)
-
-    @defer.inlineCallbacks
-    def _look_up(self, nickname):
-        ban = yield self.factory.bans.find(nickname, self.peer)
-        account = yield self.factory.accounts.lookup(nickname)
-        return ban, account
-
-    def _nickname_checked(self, found, nickname):
-        ban, account = found
-        if ban is not None:
-            self.disconnect("banned", "%s is banned%s." % (nickname, _ban_details(ban)))
-        elif account is not None:
-            self.ask(
-                "%s is registered. Password:" % (account.nickname,),
-                lambda password: self._check_password(nickname, password),
-            )
-        else:
-            self._admit_or_wait(nickname)
-
-    def _ask_nickname_again(self, why):
-        self.notice(why)
-        self.notice(NICKNAME_PROMPT)
-
-    def _check_password(self, nickname, password):
-        factory = self.factory
-        delay = factory.throttle.delay(nickname, self.peer)
-        check = deferLater(factory.clock, delay, factory.accounts.verify, nickname, password)
-        self._await(check, self._password_checked, nickname)
-
-    def _password_checked(self, account, nickname):
-        throttle = self.factory.throttle
-        if account is None:
-            throttle.failed(nickname, self.peer)
-            self._failed_logins += 1
-            self.log.info("wrong password for {nickname} from {peer}", nickname=nickname, peer=self.peer)
-            if self._failed_logins >= MAX_ATTEMPTS_PER_CONNECTION:
-                self.disconnect("too many wrong passwords", "wrong nickname or password: goodbye")
-            else:
-                self._ask_nickname_again("Wrong nickname or password.")
-            return
-        throttle.succeeded(nickname, self.peer)
-        self.account = account.nickname
-        self.is_admin = account.is_admin
-        self._admit_or_wait(nickname)
-
-    def _admit_or_wait(self, nickname):
-        factory = self.factory
-        problem = factory.chat.nickname_problem(nickname)
-        if problem is not None:
-            self._ask_nickname_again("Sorry, " + problem + ".")
-            return
-        self.nickname = nickname
-        if not factory.approve_joins or self.is_admin:
-            self.admit()
-            return
-        _cancel(self._login_timer)
-        self._state = ChatProtocol._wait_for_approval
-        self.log.info("{nickname} from {peer} waits for approval", nickname=nickname, peer=self.peer)
-        admins = factory.chat.wait_for_approval(self)
-        self.notice("This room needs an admin's approval to join; please wait.")
-        if not admins:
-            self.notice("No admin is online right now: you will be let in or turned away when one decides.")
-        self._login_timer = factory.clock.callLater(
-            factory.limits.approval_timeout_seconds, self._approval_timed_out
-        )
-
-    def _wait_for_approval(self, line):
-        self.notice("still waiting for an admin's approval")
-
-    def _approval_timed_out(self):
-        self.factory.chat.stop_waiting(self.nickname)
-        self.disconnect("no approval in time", "no admin approved you in time: goodbye")
-
-    def _join(self):
-        factory = self.factory
-        chat = factory.chat
-        nickname = self.nickname
-        clock = factory.clock
-        self.color = chat.pick_color()
-        room = chat.join(self)
-        self._joined = True
-        self._state = ChatProtocol._chat
-        self._session = factory.accounts.store.session_started(nickname, self.peer, clock.seconds())
-        self._session.addCallbacks(self._session_started, self._log_failure, errbackArgs=("recording a session",))
-        self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
-        self.notice(
-            "Welcome, %s! %s Type /help for commands, /quit to leave."
-            % (nickname, _who_else(room, self))
-        )
-        if self.is_admin:
-            self.notice("You are an admin: /help lists your commands.")
-            waiting = chat.waiting()
-            if waiting:
-                self.notice("%d waiting to join: /pending" % (len(waiting),))
-        if factory.limits.idle_timeout_seconds:
-            self._last_heard = clock.seconds()
-            self._idle_timer = clock.callLater(
-                factory.limits.idle_timeout_seconds, self._check_idle
-            )
-
-    def _session_started(self, session_id):
-        # Keep the id, not the Deferred: an idle connection should cost little.
-        self._session = session_id
-
-    def _end_session(self, store, now):
-        """
-        Record the end of this session, once its start has been recorded.
-        """
-        session, reason = self._session, self._leave_reason
-        if isinstance(session, defer.Deferred):
-            session.addCallback(lambda _: self._end_session(store, now))
-        elif session is not None:
-            store.session_ended(session, now, reason).addErrback(
-                self._log_failure, "recording the end of a session"
-            )
-
-    def _login_timed_out(self):
-        self.disconnect("login timeout", "no nickname chosen in time: goodbye")
-
     # Chat
 
     def _chat(self, line):
@@ -610,37 +418,6 @@ class ChatProtocol(LineReceiver):
             self._idle_timer = clock.callLater(limit - idle_for, self._check_idle)
 
 
-def _ban_details(ban):
-    until = " until %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ban.until)),) if ban.until else ""
-    return until + (": " + ban.reason if ban.reason else "")
-
-
-def _who_else(room, member):
-    """
-    Who else is in C{room}, for a welcome: a few names, then how many more, so
-    that joining a room of thousands costs no more than joining a small one.
-    """
-    others = len(room) - 1
-    if not others:
-        return "You are the first one here."
-    names = [m.nickname for m in islice(room.members(), WELCOME_NAMES + 1) if m is not member]
-    names = names[:WELCOME_NAMES]
-    if others > len(names):
-        return "Also here: %s and %d more (/who lists everyone)." % (
-            ", ".join(names),
-            others - len(names),
-        )
-    return "Also here: %s." % (", ".join(names),)
-
-
-def _cancel(timer):
-    """
-    Cancel C{timer} if it is pending; return None, to drop the reference.
-    """
-    if timer is not None and timer.active():
-        timer.cancel()
-
-
 def _ignore(protocol, line):
     """
     Lines that arrive after a connection began to close mean nothing.
@@ -652,81 +429,3 @@ def _address_of(address):
     The host part of a peer's address: the key for per-address limits.
     """
     return getattr(address, "host", None) or "local"
-
-
-class ChatFactory(ServerFactory):
-    """
-    The state shared by all connections of one server: the chat, its commands,
-    limits and clock, and every open connection (for limits and shutdown).
-    """
-
-    protocol = ChatProtocol
-    log = Logger()
-
-    def __init__(self, chat, accounts, bans, throttle, limits=None, clock=None, approve_joins=False):
-        if clock is None:
-            from twisted.internet import reactor as clock
-        self.chat = chat
-        self.accounts = accounts
-        self.bans = bans
-        self.throttle = throttle
-        self.commands = Commands(chat, accounts, bans, clock)
-        self.limits = limits or Limits()
-        self.clock = clock
-        self.approve_joins = approve_joins
-        self.connections = set()
-        self._per_address = {}
-        self._all_closed = None
-
-    def connection_opened(self, connection):
-        """
-        Count a new connection; return why it is refused, or L{None}.
-        """
-        self.connections.add(connection)
-        count = self._per_address.get(connection.peer, 0) + 1
-        self._per_address[connection.peer] = count
-        limit = self.limits.max_connections_per_address
-        if limit and count > limit:
-            self.log.warn(
-                "refused {peer}: over {limit} connections", peer=connection.peer, limit=limit
-            )
-            return "[Server] Too many connections from your address (limit %d).\r\n" % (limit,)
-        return None
-
-    def connection_closed(self, connection):
-        if connection in self.connections:
-            self.connections.discard(connection)
-            count = self._per_address[connection.peer] - 1
-            if count:
-                self._per_address[connection.peer] = count
-            else:
-                del self._per_address[connection.peer]
-        if not self.connections:
-            self._finish_shutdown()
-
-    def shut_down(self, notice, grace_seconds=0.5):
-        """
-        Tell every connection C{notice}, close them all, and return a Deferred
-        that fires once they are closed; any still open after C{grace_seconds}
-        are aborted.
-        """
-        if not self.connections:
-            return defer.succeed(None)
-        self._all_closed = defer.Deferred()
-        for connection in list(self.connections):
-            connection.disconnect(notice, notice)
-        self.chat.flusher.flush()
-        abort = self.clock.callLater(grace_seconds, self._abort_all)
-        self._all_closed.addBoth(lambda result: abort.cancel() if abort.active() else None)
-        return self._all_closed
-
-    def _abort_all(self):
-        for connection in list(self.connections):
-            connection.transport.abortConnection()
-        # Aborting closes a connection in the next turn; after that, shutting
-        # down goes on even if one of them never reported being lost.
-        self.clock.callLater(0.1, self._finish_shutdown)
-
-    def _finish_shutdown(self):
-        if self._all_closed is not None and not self._all_closed.called:
-            self._all_closed.callback(None)

@@ -58,7 +58,7 @@ def raise_open_file_limit(log):
 
 class ChatServerService(Service):
     """
-    Listens with one L{wazzap.protocol.ChatFactory} on several endpoints.
+    Listens with one L{wazzap.server.ChatFactory} on several endpoints.
 
     Listening happens in L{privilegedStartService} and fails loudly, so that a
     port in use stops the start-up with a clear message instead of a server

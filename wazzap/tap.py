@@ -13,7 +13,7 @@ from wazzap.accounts import Accounts
 from wazzap.bans import Bans
 from wazzap.chat import Chat
 from wazzap.passwords import LoginThrottle, PasswordHasher
-from wazzap.protocol import ChatFactory, Limits
+from wazzap.server import ChatFactory, Limits
 from wazzap.service import ChatServerService
 from wazzap.store import Store, StoreError, default_db_path
 from wazzap.text import nickname_problem

@@ -1,0 +1,201 @@
+"""
+The steps from connecting to joining: the greeting, the nickname, the
+password of a registered nickname, the wait for an admin's approval, and the
+session record in the login history.
+
+Each step is a line handler of L{wazzap.protocol.ChatProtocol}; a step that
+needs the database holds the connection's input until the answer comes
+(C{_await}), so lines typed meanwhile wait their turn.
+"""
+
+import re
+import time
+from itertools import islice
+
+from twisted.internet import defer
+from twisted.internet.task import deferLater
+
+from wazzap.flow import cancel
+from wazzap.passwords import MAX_ATTEMPTS_PER_CONNECTION
+
+# wazzap.client recognises "Choose a nickname", "[Server] Welcome, NICK!" and any
+# server line ending in "password:" (case-insensitive): keep those wordings.
+NICKNAME_PROMPT = "Choose a nickname (1 to 16 letters, digits, _ or -):"
+
+#: Names listed in a newcomer's welcome; /who lists everyone.
+WELCOME_NAMES = 20
+
+#: What a web browser or TLS client is told instead of being taken as a nickname.
+NOT_CHAT = (
+    "This is a wazzap chat server, not a web or TLS server: "
+    "connect with nc, telnet or python -m wazzap.client.\r\n"
+)
+HTTP_REQUEST = re.compile(r"[A-Z]{3,7} \S+ HTTP/\d")
+
+
+class LoginSteps:
+    """
+    The login line handlers, mixed into the protocol.
+    """
+
+
+    def _greet(self, ban):
+        if ban is not None:
+            self._close_with("[Server] This address is banned%s.\r\n" % (_ban_details(ban),))
+            return
+        self.notice("Welcome to wazzap, the terminal chat.")
+        self.notice(NICKNAME_PROMPT)
+
+    def _choose_nickname(self, line):
+        if HTTP_REQUEST.match(line):
+            self._close_with(
+                "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n\r\n" + NOT_CHAT
+            )
+            return
+        nickname = line.strip()
+        problem = self.factory.chat.nickname_problem(nickname)
+        if problem is not None:
+            self._ask_nickname_again("Sorry, " + problem + ".")
+            return
+        self._await(self._look_up(nickname), self._nickname_checked, nickname)
+
+    @defer.inlineCallbacks
+    def _look_up(self, nickname):
+        ban = yield self.factory.bans.find(nickname, self.peer)
+        account = yield self.factory.accounts.lookup(nickname)
+        return ban, account
+
+    def _nickname_checked(self, found, nickname):
+        ban, account = found
+        if ban is not None:
+            self.disconnect("banned", "%s is banned%s." % (nickname, _ban_details(ban)))
+        elif account is not None:
+            self.ask(
+                "%s is registered. Password:" % (account.nickname,),
+                lambda password: self._check_password(nickname, password),
+            )
+        else:
+            self._admit_or_wait(nickname)
+
+    def _ask_nickname_again(self, why):
+        self.notice(why)
+        self.notice(NICKNAME_PROMPT)
+
+    def _check_password(self, nickname, password):
+        factory = self.factory
+        delay = factory.throttle.delay(nickname, self.peer)
+        check = deferLater(factory.clock, delay, factory.accounts.verify, nickname, password)
+        self._await(check, self._password_checked, nickname)
+
+    def _password_checked(self, account, nickname):
+        throttle = self.factory.throttle
+        if account is None:
+            throttle.failed(nickname, self.peer)
+            self._failed_logins += 1
+            self.log.info("wrong password for {nickname} from {peer}", nickname=nickname, peer=self.peer)
+            if self._failed_logins >= MAX_ATTEMPTS_PER_CONNECTION:
+                self.disconnect("too many wrong passwords", "wrong nickname or password: goodbye")
+            else:
+                self._ask_nickname_again("Wrong nickname or password.")
+            return
+        throttle.succeeded(nickname, self.peer)
+        self.account = account.nickname
+        self.is_admin = account.is_admin
+        self._admit_or_wait(nickname)
+
+    def _admit_or_wait(self, nickname):
+        factory = self.factory
+        problem = factory.chat.nickname_problem(nickname)
+        if problem is not None:
+            self._ask_nickname_again("Sorry, " + problem + ".")
+            return
+        self.nickname = nickname
+        if not factory.approve_joins or self.is_admin:
+            self.admit()
+            return
+        cancel(self._login_timer)
+        self._state = LoginSteps._wait_for_approval
+        self.log.info("{nickname} from {peer} waits for approval", nickname=nickname, peer=self.peer)
+        admins = factory.chat.wait_for_approval(self)
+        self.notice("This room needs an admin's approval to join; please wait.")
+        if not admins:
+            self.notice("No admin is online right now: you will be let in or turned away when one decides.")
+        self._login_timer = factory.clock.callLater(
+            factory.limits.approval_timeout_seconds, self._approval_timed_out
+        )
+
+    def _wait_for_approval(self, line):
+        self.notice("still waiting for an admin's approval")
+
+    def _approval_timed_out(self):
+        self.factory.chat.stop_waiting(self.nickname)
+        self.disconnect("no approval in time", "no admin approved you in time: goodbye")
+
+    def _join(self):
+        factory = self.factory
+        chat = factory.chat
+        nickname = self.nickname
+        clock = factory.clock
+        self.color = chat.pick_color()
+        room = chat.join(self)
+        self._joined = True
+        self._state = type(self)._chat
+        self._session = factory.accounts.store.session_started(nickname, self.peer, clock.seconds())
+        self._session.addCallbacks(self._session_started, self._log_failure, errbackArgs=("recording a session",))
+        self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
+        self.notice(
+            "Welcome, %s! %s Type /help for commands, /quit to leave."
+            % (nickname, _who_else(room, self))
+        )
+        if self.is_admin:
+            self.notice("You are an admin: /help lists your commands.")
+            waiting = chat.waiting()
+            if waiting:
+                self.notice("%d waiting to join: /pending" % (len(waiting),))
+        if factory.limits.idle_timeout_seconds:
+            self._last_heard = clock.seconds()
+            self._idle_timer = clock.callLater(
+                factory.limits.idle_timeout_seconds, self._check_idle
+            )
+
+    def _session_started(self, session_id):
+        # Keep the id, not the Deferred: an idle connection should cost little.
+        self._session = session_id
+
+    def _end_session(self, store, now):
+        """
+        Record the end of this session, once its start has been recorded.
+        """
+        session, reason = self._session, self._leave_reason
+        if isinstance(session, defer.Deferred):
+            session.addCallback(lambda _: self._end_session(store, now))
+        elif session is not None:
+            store.session_ended(session, now, reason).addErrback(
+                self._log_failure, "recording the end of a session"
+            )
+
+    def _login_timed_out(self):
+        self.disconnect("login timeout", "no nickname chosen in time: goodbye")
+
+
+def _ban_details(ban):
+    until = " until %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ban.until)),) if ban.until else ""
+    return until + (": " + ban.reason if ban.reason else "")
+
+
+def _who_else(room, member):
+    """
+    Who else is in C{room}, for a welcome: a few names, then how many more, so
+    that joining a room of thousands costs no more than joining a small one.
+    """
+    others = len(room) - 1
+    if not others:
+        return "You are the first one here."
+    names = [m.nickname for m in islice(room.members(), WELCOME_NAMES + 1) if m is not member]
+    names = names[:WELCOME_NAMES]
+    if others > len(names):
+        return "Also here: %s and %d more (/who lists everyone)." % (
+            ", ".join(names),
+            others - len(names),
+        )
+    return "Also here: %s." % (", ".join(names),)

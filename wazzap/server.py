@@ -1,0 +1,123 @@
+"""
+What all the connections of one server share: the chat, its commands,
+accounts, bans and limits, the clock, and the set of open connections (for
+per-address limits and an orderly shutdown).
+"""
+
+from dataclasses import dataclass
+
+from twisted.internet import defer
+from twisted.internet.protocol import ServerFactory
+from twisted.logger import Logger
+
+from wazzap.commands import Commands
+from wazzap.protocol import ChatProtocol
+
+SECOND = 1
+MINUTE = 60 * SECOND
+KIB = 1024
+
+
+@dataclass
+class Limits:
+    """
+    What one connection may do; every value is a documented server option.
+    """
+
+    #: Longest line accepted, in bytes, line ending included.
+    max_line_bytes: int = 4 * KIB
+    #: Output queued for a client that stopped reading, beyond the kernel's and
+    #: Twisted's buffers, before it is disconnected as too slow.
+    max_queued_output_bytes: int = 256 * KIB
+    #: How long a client may leave its output blocked before it is disconnected.
+    slow_timeout_seconds: float = 30 * SECOND
+    #: How long a new connection has to choose a nickname.
+    login_timeout_seconds: float = 60 * SECOND
+    #: Silence after which a joined user is disconnected; 0 for never.
+    idle_timeout_seconds: float = 0
+    #: Lines a connection may send at once before being slowed down.
+    flood_burst_lines: int = 20
+    #: Lines per second allowed after the burst; 0 turns flood control off.
+    flood_rate_lines_per_second: float = 5
+    #: Connections allowed from one address; 0 for no limit.
+    max_connections_per_address: int = 50
+    #: How long a newcomer waits for an admin's approval (--approve-joins).
+    approval_timeout_seconds: float = 10 * MINUTE
+
+
+class ChatFactory(ServerFactory):
+    """
+    The state shared by all connections of one server: the chat, its commands,
+    limits and clock, and every open connection (for limits and shutdown).
+    """
+
+    protocol = ChatProtocol
+    log = Logger()
+
+    def __init__(self, chat, accounts, bans, throttle, limits=None, clock=None, approve_joins=False):
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.chat = chat
+        self.accounts = accounts
+        self.bans = bans
+        self.throttle = throttle
+        self.commands = Commands(chat, accounts, bans, clock)
+        self.limits = limits or Limits()
+        self.clock = clock
+        self.approve_joins = approve_joins
+        self.connections = set()
+        self._per_address = {}
+        self._all_closed = None
+
+    def connection_opened(self, connection):
+        """
+        Count a new connection; return why it is refused, or L{None}.
+        """
+        self.connections.add(connection)
+        count = self._per_address.get(connection.peer, 0) + 1
+        self._per_address[connection.peer] = count
+        limit = self.limits.max_connections_per_address
+        if limit and count > limit:
+            self.log.warn(
+                "refused {peer}: over {limit} connections", peer=connection.peer, limit=limit
+            )
+            return "[Server] Too many connections from your address (limit %d).\r\n" % (limit,)
+        return None
+
+    def connection_closed(self, connection):
+        if connection in self.connections:
+            self.connections.discard(connection)
+            count = self._per_address[connection.peer] - 1
+            if count:
+                self._per_address[connection.peer] = count
+            else:
+                del self._per_address[connection.peer]
+        if not self.connections:
+            self._finish_shutdown()
+
+    def shut_down(self, notice, grace_seconds=0.5):
+        """
+        Tell every connection C{notice}, close them all, and return a Deferred
+        that fires once they are closed; any still open after C{grace_seconds}
+        are aborted.
+        """
+        if not self.connections:
+            return defer.succeed(None)
+        self._all_closed = defer.Deferred()
+        for connection in list(self.connections):
+            connection.disconnect(notice, notice)
+        self.chat.flusher.flush()
+        abort = self.clock.callLater(grace_seconds, self._abort_all)
+        self._all_closed.addBoth(lambda result: abort.cancel() if abort.active() else None)
+        return self._all_closed
+
+    def _abort_all(self):
+        for connection in list(self.connections):
+            connection.transport.abortConnection()
+        # Aborting closes a connection in the next turn; after that, shutting
+        # down goes on even if one of them never reported being lost.
+        self.clock.callLater(0.1, self._finish_shutdown)
+
+    def _finish_shutdown(self):
+        if self._all_closed is not None and not self._all_closed.called:
+            self._all_closed.callback(None)
