@@ -56,10 +56,11 @@ def test_generous_open_file_limit_is_information(monkeypatch):
     ],
 )
 def test_port_option_forms(value, expected):
-    """--port takes a number or an endpoint, and TCP gets a generous listen backlog."""
+    """--port takes a number or an endpoint, and TCP listens with a generous backlog."""
     options = tap.Options()
     options.parseOptions(["--port", value])
-    assert options["port"] == [expected]
+    [description] = options["port"]
+    assert service.with_backlog(description) == expected
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,22 @@ RESERVED_FILES = 32
 WANTED_OPEN_FILES = 65536
 
 
+#: Twisted listens with a backlog of 50: a burst of connections (a class
+#: joining at once) overflows it, and each SYN dropped costs that person a
+#: second.
+LISTEN_BACKLOG = 1024
+
+
+def with_backlog(description):
+    """
+    A TCP endpoint description with a generous listen backlog, unless it
+    names its own.
+    """
+    if description.startswith(("tcp:", "tcp6:")) and "backlog=" not in description:
+        return "%s:backlog=%d" % (description, LISTEN_BACKLOG)
+    return description
+
+
 class ListenFailed(Exception):
     """
     An endpoint could not be listened on; the message says which and why.
@@ -79,7 +95,7 @@ class ChatServerService(Service):
     def privilegedStartService(self):
         raise_open_file_limit(self.log)
         for description in self.endpoint_descriptions:
-            endpoint = serverFromString(self._reactor, description)
+            endpoint = serverFromString(self._reactor, with_backlog(description))
             # Stream endpoints of sockets (tcp, tcp6, unix, ssl) listen at once,
             # so the outcome is known before twistd goes on.
             outcome = []
@@ -99,9 +115,10 @@ class ChatServerService(Service):
     def _fail(self, description, reason):
         for port in self._ports:
             port.stopListening()
-        message = "wazzap: cannot listen on %s: %s" % (description, _plain_reason(reason))
+        message = "cannot listen on %s: %s" % (description, _plain_reason(reason))
         if self._foreground:
-            raise SystemExit(message)
+            raise SystemExit("wazzap: " + message)
+        # As a daemon, twistd shows the first 100 bytes of this to the user.
         raise ListenFailed(message)
 
     @defer.inlineCallbacks

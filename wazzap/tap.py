@@ -19,7 +19,6 @@ from wazzap.store import Store, StoreError, default_db_path
 from wazzap.text import nickname_problem
 
 DEFAULT_PORT = 5555
-LISTEN_BACKLOG = 1024
 
 
 def _number(kind, minimum, name):
@@ -113,11 +112,6 @@ class Options(usage.Options):
         Where to listen: a port number or an endpoint string (repeatable; default 5555).
         """
         description = "tcp:%s" % (value,) if value.isdigit() else value
-        if description.startswith(("tcp:", "tcp6:")) and "backlog=" not in description:
-            # Twisted listens with a backlog of 50: a burst of connections
-            # (a class joining at once) overflows it, and each SYN dropped
-            # costs that person a second.
-            description += ":backlog=%d" % (LISTEN_BACKLOG,)
         try:
             from twisted.internet import reactor
 
