@@ -300,3 +300,15 @@ def test_approval_wait_times_out_without_admin():
     factory.clock.advance(301)
     assert "no admin approved you in time" in bob.lines()[-1]
     assert bob.transport.disconnecting
+
+
+def test_admin_banning_own_address_stays_to_lift_it():
+    """An admin who bans its own address stays connected, warned, and can /unban."""
+    factory = make_factory(admins=["root1"])
+    admin, bob = admin_and_user(factory)
+    admin.send("/ban 127.0.0.1 1h")
+    lines = admin.lines()
+    assert "[Server] the ban covers you too: /unban 127.0.0.1 before you leave, or you will be kept out" in lines
+    assert not admin.transport.disconnecting
+    admin.send("/unban 127.0.0.1")
+    assert admin.lines() == ["[Server] root1 lifted the ban on 127.0.0.1"]

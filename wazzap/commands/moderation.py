@@ -93,8 +93,14 @@ class ModerationCommands:
         )
         why = _by("banned", user, reason)
         for member in self.chat.members() + self.chat.waiting():
-            if _is_banned(member, kind, target):
+            if member is not user and _is_banned(member, kind, target):
                 member.disconnect(why)
+        if _is_banned(user, kind, target):
+            # Disconnecting the admin too would leave nobody inside to /unban.
+            user.notice(
+                "the ban covers you too: /unban %s before you leave, or you will be kept out"
+                % (target,)
+            )
 
     @admin_only
     def cmd_unban(self, user, args):
