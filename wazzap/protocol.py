@@ -19,6 +19,7 @@ to L{wazzap.server}.
 """
 
 import re
+import socket
 
 from twisted.internet import error
 from twisted.internet.interfaces import IPushProducer, ITCPTransport
@@ -37,6 +38,11 @@ from wazzap.login import NOT_CHAT, LoginSteps
 _TELNET_COMMAND = re.compile(rb"\xff[\xfb-\xfe].|\xff[\xf0-\xfa\xff]", re.DOTALL)
 _TLS_HANDSHAKE = b"\x16\x03"
 _NO_HOLDS = frozenset()
+
+#: The kernel's send buffer for each client (Linux doubles it for its own
+#: bookkeeping): with Twisted's 64 KiB and --max-queued-output, what a client
+#: that stopped reading can hold up is bounded.
+SEND_BUFFER_BYTES = 64 * 1024
 
 @implementer(IPushProducer)
 class _OutputGate:
@@ -117,6 +123,11 @@ class ChatProtocol(LoginSteps, LineReceiver):
             # line; keepalive finds peers that vanished without a FIN.
             self.transport.setTcpNoDelay(True)
             self.transport.setTcpKeepAlive(True)
+            # Left alone, Linux grows a send buffer to 4 MiB for a peer that
+            # stopped reading, before Twisted (and so we) ever see it blocked.
+            self.transport.getHandle().setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES
+            )
         refusal = factory.connection_opened(self)
         if refusal is not None:
             self._close_with(refusal)

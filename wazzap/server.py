@@ -26,8 +26,9 @@ class Limits:
 
     #: Longest line accepted, in bytes, line ending included.
     max_line_bytes: int = 4 * KIB
-    #: Output queued for a client that stopped reading, beyond the kernel's and
-    #: Twisted's buffers, before it is disconnected as too slow.
+    #: Output queued for a client that stopped reading, beyond the kernel's
+    #: (capped at SEND_BUFFER_BYTES) and Twisted's (64 KiB) buffers, before it
+    #: is disconnected as too slow.
     max_queued_output_bytes: int = 256 * KIB
     #: How long a client may leave its output blocked before it is disconnected.
     slow_timeout_seconds: float = 30 * SECOND
