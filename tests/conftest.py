@@ -5,7 +5,7 @@ stopped and closed however a test ends.
 
 import pytest
 
-from tests.support import ServerProcess
+from tests.support import LineClient, ServerProcess
 
 
 @pytest.fixture
@@ -49,4 +49,25 @@ def connect(server):
 
     yield open_client
     for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def open_client():
+    """
+    Open clients to any server (C{open_client(server, nickname=None, **options)},
+    options as L{LineClient} takes, or C{client_class}), joined under a nickname
+    if one is given; all are closed when the test ends.
+    """
+    opened = []
+
+    def open_one(server, nickname=None, client_class=LineClient, **options):
+        client = client_class(server.host, server.port, **options)
+        opened.append(client)
+        if nickname is not None:
+            client.join(nickname)
+        return client
+
+    yield open_one
+    for client in opened:
         client.close()

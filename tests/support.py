@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -107,9 +108,7 @@ class ServerProcess:
         """
         client = LineClient(self.host, self.port)
         if nickname is not None:
-            client.read_until("Choose a nickname")
-            client.send(nickname)
-            client.read_until("Welcome, %s!" % (nickname,))
+            client.join(nickname)
         return client
 
     def signal(self, signum):
@@ -132,17 +131,33 @@ class ServerProcess:
 
 class LineClient:
     """
-    A raw TCP connection to the server, reading lines with colours stripped.
+    A raw TCP connection to the server, as nc makes: it reads lines with
+    colours stripped into C{lines}, and keeps every byte received in C{raw}.
     """
 
-    def __init__(self, host, port, timeout=DEFAULT_TIMEOUT):
+    def __init__(self, host, port, timeout=DEFAULT_TIMEOUT, rcvbuf=None, source=None, nodelay=False):
+        """
+        @param rcvbuf: a receive buffer size, set before connecting so that it
+            bounds the window the kernel advertises.
+        @param source: a loopback address to connect from (any of 127.0.0.0/8
+            reaches a server on 127.0.0.1), to try address bans and limits.
+        @param nodelay: send each line at once, so that latencies measured are
+            the server's rather than Nagle's algorithm's.
+        """
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if source is not None:
+            self.sock.bind((source, 0))
+        if nodelay:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
         self.timeout = timeout
         self._buffer = b""
         self.lines = []
+        self.raw = b""
 
     def send(self, line, ending=b"\n"):
         data = line.encode("utf-8") if isinstance(line, str) else line
@@ -156,29 +171,69 @@ class LineClient:
         data = self.sock.recv(65536)
         if not data:
             raise EOFError("the server closed the connection")
+        self.raw += data
         self._buffer += data
         *complete, self._buffer = self._buffer.split(b"\n")
         for raw in complete:
             self.lines.append(strip_colors(raw.rstrip(b"\r").decode("utf-8", "replace")))
+
+    def read_through(self, needle, timeout=None):
+        """
+        Return every unread line up to and including the first one containing
+        C{needle} (a str or compiled regex).
+        """
+        deadline = time.monotonic() + (timeout or self.timeout)
+        seen = []
+        while True:
+            while self.lines:
+                line = self.lines.pop(0)
+                seen.append(line)
+                if needle.search(line) if hasattr(needle, "search") else needle in line:
+                    return seen
+            if time.monotonic() >= deadline:
+                raise AssertionError("timed out waiting for %r; got %r" % (needle, seen[-20:]))
+            try:
+                self._receive(deadline)
+            except socket.timeout:
+                raise AssertionError("timed out waiting for %r; got %r" % (needle, seen[-20:]))
 
     def read_until(self, needle, timeout=None):
         """
         Return the first unread line containing C{needle} (a str or compiled
         regex), consuming every line up to it.
         """
-        deadline = time.monotonic() + (timeout or self.timeout)
-        while True:
-            while self.lines:
-                line = self.lines.pop(0)
-                found = needle.search(line) if hasattr(needle, "search") else needle in line
-                if found:
-                    return line
-            if time.monotonic() >= deadline:
-                raise AssertionError("timed out waiting for %r" % (needle,))
-            try:
-                self._receive(deadline)
-            except socket.timeout:
-                raise AssertionError("timed out waiting for %r" % (needle,))
+        return self.read_through(needle, timeout)[-1]
+
+    def ask(self, line, needle):
+        """
+        Send C{line} and return the first line that answers it with C{needle}.
+        """
+        self.send(line)
+        return self.read_until(needle)
+
+    def join(self, nickname, ending=b"\n"):
+        """
+        Answer the nickname prompt and wait for the welcome; return the welcome.
+        """
+        self.read_until("Choose a nickname")
+        self.send(nickname, ending)
+        return self.read_until("Welcome, %s!" % (nickname,))
+
+    def raw_line(self, fragment):
+        """
+        The last raw line received (colours kept) that contains C{fragment}.
+        """
+        for line in reversed(self.raw.split(b"\n")):
+            if fragment in line:
+                return line + b"\n"
+        raise AssertionError("no raw line with %r" % (fragment,))
+
+    def reset(self):
+        """
+        Close abruptly: SO_LINGER 0 makes close() send a RST instead of a FIN.
+        """
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
 
     def read_lines(self, quiet=0.3, timeout=None):
         """

@@ -10,7 +10,8 @@ import socket
 import ssl
 import time
 
-from tests.test_e2e_core import TIMEOUT, Client, open_client, room  # noqa: F401 (fixture)
+from tests.support import LineClient
+from tests.test_e2e_core import TIMEOUT, room
 
 
 def peak_rss_kib(pid):
@@ -209,7 +210,7 @@ def test_per_address_limit_refuses_the_extra_connection(start_server, open_clien
     first.close()
 
     def try_join():
-        client = Client(server.host, server.port)
+        client = LineClient(server.host, server.port)
         try:
             client.join("again")
             return client
@@ -255,7 +256,7 @@ def test_churn_leaves_no_ghosts_and_no_leaked_descriptors(start_server, open_cli
     for n in range(200):
         if n % 20 == 0:
             alice.send("chat %d" % (n,))
-        client = Client(server.host, server.port)
+        client = LineClient(server.host, server.port)
         kind = n % 5
         if kind == 0:
             client.reset()

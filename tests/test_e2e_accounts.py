@@ -13,7 +13,6 @@ is bound to send after it.
 import functools
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,70 +36,8 @@ ESC = b"\x1b"
 
 class Client(LineClient):
     """
-    A L{LineClient} that keeps every raw byte received (colours included) and
-    may connect from a chosen loopback source address.
+    A L{LineClient} that can log in to a registered nickname.
     """
-
-    def __init__(self, host, port, timeout=TIMEOUT, source=None):
-        self.sock = socket.socket(socket.AF_INET)
-        if source is not None:
-            # Any 127.0.0.0/8 address reaches a server listening on 127.0.0.1,
-            # so address bans can be tried without banning the test itself.
-            self.sock.bind((source, 0))
-        # Without Nagle's algorithm a line is sent at once, so latencies
-        # measured are the server's, not the client's delayed ACK.
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(timeout)
-        self.sock.connect((host, port))
-        self.timeout = timeout
-        self._buffer = b""
-        self.lines = []
-        self.raw = b""
-
-    def _receive(self, deadline):
-        self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        data = self.sock.recv(65536)
-        if not data:
-            raise EOFError("the server closed the connection")
-        self.raw += data
-        self._buffer += data
-        *complete, self._buffer = self._buffer.split(b"\n")
-        for raw in complete:
-            self.lines.append(strip_colors(raw.rstrip(b"\r").decode("utf-8", "replace")))
-
-    def read_through(self, needle, timeout=None):
-        """
-        Every unread line up to and including the first containing C{needle}.
-        """
-        deadline = time.monotonic() + (timeout or self.timeout)
-        seen = []
-        while True:
-            while self.lines:
-                line = self.lines.pop(0)
-                seen.append(line)
-                if (needle.search(line) if hasattr(needle, "search") else needle in line):
-                    return seen
-            if time.monotonic() >= deadline:
-                raise AssertionError("timed out waiting for %r; got %r" % (needle, seen[-20:]))
-            try:
-                self._receive(deadline)
-            except socket.timeout:
-                raise AssertionError("timed out waiting for %r; got %r" % (needle, seen[-20:]))
-
-    def ask(self, line, needle):
-        """
-        Send C{line} and return the first line that answers it with C{needle}.
-        """
-        self.send(line)
-        return self.read_until(needle)
-
-    def join(self, nickname):
-        """
-        Answer the nickname prompt as a newcomer; return the welcome.
-        """
-        self.read_until(NICKNAME_PROMPT)
-        self.send(nickname)
-        return self.read_until("Welcome, %s!" % (nickname,))
 
     def log_in(self, nickname, password=PASSWORD, welcome=True, prompted=False):
         """
@@ -117,34 +54,13 @@ class Client(LineClient):
             return self.read_until("Welcome, %s!" % (nickname,))
         return None
 
-    def raw_line(self, fragment):
-        """
-        The last raw line received (colours kept) that contains C{fragment}.
-        """
-        for line in reversed(self.raw.split(b"\n")):
-            if fragment in line:
-                return line + b"\n"
-        raise AssertionError("no raw line with %r" % (fragment,))
-
 
 @pytest.fixture
-def open_client():
+def open_client(open_client):
     """
-    Open L{Client}s to a server, joined under a nickname if one is given; all
-    are closed when the test ends.
+    The shared fixture, opening clients that can log in, without Nagle's delay.
     """
-    opened = []
-
-    def open_one(server, nickname=None, source=None):
-        client = Client(server.host, server.port, source=source)
-        opened.append(client)
-        if nickname is not None:
-            client.join(nickname)
-        return client
-
-    yield open_one
-    for client in opened:
-        client.close()
+    return functools.partial(open_client, client_class=Client, nodelay=True, timeout=TIMEOUT)
 
 
 @functools.lru_cache(maxsize=None)

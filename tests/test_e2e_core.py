@@ -10,18 +10,12 @@ is both certain and quick.
 import re
 import signal
 import socket
-import struct
 import subprocess
 import time
 
 import pytest
 
-from tests.support import (
-    LineClient,
-    child_environment,
-    strip_colors,
-    twistd_path,
-)
+from tests.support import child_environment, twistd_path
 
 #: Short enough that a failing test fails quickly, long enough for a busy box.
 TIMEOUT = 5
@@ -34,96 +28,6 @@ FORBIDDEN = re.compile(
     "[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f"
     "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
 )
-
-
-class Client(LineClient):
-    """
-    A L{LineClient} that also keeps every raw byte received, and can return
-    all the lines up to a needle instead of only the matching one.
-    """
-
-    def __init__(self, host, port, timeout=TIMEOUT, rcvbuf=None):
-        if rcvbuf is None:
-            LineClient.__init__(self, host, port, timeout)
-        else:
-            # The receive buffer must be set before connecting to bound the
-            # window the kernel advertises.
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            self.sock = socket.socket(family)
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            self.sock.settimeout(timeout)
-            self.sock.connect((host, port))
-            self.timeout = timeout
-            self._buffer = b""
-            self.lines = []
-        self.raw = b""
-
-    def _receive(self, deadline):
-        self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        data = self.sock.recv(65536)
-        if not data:
-            raise EOFError("the server closed the connection")
-        self.raw += data
-        self._buffer += data
-        *complete, self._buffer = self._buffer.split(b"\n")
-        for raw in complete:
-            self.lines.append(strip_colors(raw.rstrip(b"\r").decode("utf-8", "replace")))
-
-    def read_through(self, needle, timeout=None):
-        """
-        Return every unread line up to and including the first one containing
-        C{needle} (a str or compiled regex).
-        """
-        deadline = time.monotonic() + (timeout or self.timeout)
-        seen = []
-        while True:
-            while self.lines:
-                line = self.lines.pop(0)
-                seen.append(line)
-                found = needle.search(line) if hasattr(needle, "search") else needle in line
-                if found:
-                    return seen
-            if time.monotonic() >= deadline:
-                raise AssertionError("timed out waiting for %r; got %r" % (needle, seen[-20:]))
-            try:
-                self._receive(deadline)
-            except socket.timeout:
-                raise AssertionError("timed out waiting for %r; got %r" % (needle, seen[-20:]))
-
-    def join(self, nickname, ending=b"\n"):
-        """
-        Answer the nickname prompt and wait for the welcome; return the welcome.
-        """
-        self.read_until("Choose a nickname")
-        self.send(nickname, ending)
-        return self.read_until("Welcome, %s!" % (nickname,))
-
-    def reset(self):
-        """
-        Close abruptly: SO_LINGER 0 makes close() send a RST instead of a FIN.
-        """
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.sock.close()
-
-
-@pytest.fixture
-def open_client():
-    """
-    Open L{Client}s to a server, joined under a nickname if one is given; all
-    are closed when the test ends.
-    """
-    opened = []
-
-    def open_one(server, nickname=None, **kwargs):
-        client = Client(server.host, server.port, **kwargs)
-        opened.append(client)
-        if nickname is not None:
-            client.join(nickname)
-        return client
-
-    yield open_one
-    for client in opened:
-        client.close()
 
 
 def room(server, open_client, *nicknames):

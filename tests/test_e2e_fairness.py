@@ -23,7 +23,8 @@ import time
 import pytest
 
 from tests.support import strip_colors
-from tests.test_e2e_core import TIMEOUT, Client, open_client  # noqa: F401 (fixture)
+from tests.support import LineClient
+from tests.test_e2e_core import TIMEOUT
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -455,7 +456,7 @@ def timed_join(server, nickname):
     Connect, answer the prompt and wait for the welcome; return (client, seconds).
     """
     started = time.monotonic()
-    client = Client(server.host, server.port)
+    client = LineClient(server.host, server.port)
     try:
         client.join(nickname)
     except BaseException:
@@ -552,7 +553,7 @@ def _prompted(server):
     """
     A new connection that got the nickname prompt, or None if it was refused.
     """
-    client = Client(server.host, server.port)
+    client = LineClient(server.host, server.port)
     try:
         client.read_until("Choose a nickname", timeout=2)
         return client
@@ -580,7 +581,7 @@ def _churn(server, count, per_second, silent, errors, done):
                 sock = socket.create_connection((server.host, server.port), timeout=TIMEOUT)
                 sock.close()  # EOF before even the prompt
                 continue
-            client = Client(server.host, server.port)
+            client = LineClient(server.host, server.port)
             if kind == 4:
                 client.read_until("Choose a nickname")
                 silent.append(client)  # never answers: --login-timeout ends it
