@@ -48,6 +48,29 @@ def strip_colors(text):
     return ANSI.sub("", text)
 
 
+def until(predicate, timeout=DEFAULT_TIMEOUT, interval=0.05):
+    """
+    Poll C{predicate} until it is true or C{timeout} passes; return its last value.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def room(server, open_client, *nicknames):
+    """
+    Join C{nicknames} in order, each having seen everyone after it join.
+    """
+    clients = [open_client(server, nickname) for nickname in nicknames]
+    for index, client in enumerate(clients):
+        for later in nicknames[index + 1 :]:
+            client.read_until("%s joined the chat" % (later,))
+    return clients
+
+
 class ServerProcess:
     """
     A running C{twistd -n wazzap}; its log is kept in C{log_path}.

@@ -10,8 +10,8 @@ import socket
 import ssl
 import time
 
-from tests.support import LineClient
-from tests.test_e2e_core import TIMEOUT, room
+from tests.support import LineClient, room, until
+from tests.test_e2e_core import TIMEOUT
 
 
 def peak_rss_kib(pid):
@@ -49,18 +49,6 @@ def read_all_until_closed(sock, timeout=TIMEOUT):
         if not chunk:
             return data
         data += chunk
-
-
-def until(predicate, timeout=TIMEOUT, interval=0.05):
-    """
-    Poll C{predicate} until it is true or C{timeout} passes; return its last value.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 def test_client_that_stops_reading_is_dropped_and_others_get_everything(start_server, open_client):

@@ -22,7 +22,7 @@ import time
 import argon2
 import pytest
 
-from tests.support import LineClient, child_environment, strip_colors
+from tests.support import LineClient, child_environment, room, strip_colors
 from wazzap import passwords
 from wazzap.store import Database
 
@@ -98,17 +98,6 @@ def admin_server(start_server, tmp_path, *options, nicknames=()):
     """
     db = seed_accounts(tmp_path / "wazzap.sqlite3", ("boss",) + tuple(nicknames), admins=("boss",))
     return start_server(db, *options)
-
-
-def room(server, open_client, *nicknames):
-    """
-    Join C{nicknames} in order, each having seen everyone after it join.
-    """
-    clients = [open_client(server, nickname) for nickname in nicknames]
-    for index, client in enumerate(clients):
-        for later in nicknames[index + 1 :]:
-            client.read_until("%s joined the chat" % (later,))
-    return clients
 
 
 def admin_cli(*arguments):

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.support import child_environment, twistd_path
+from tests.support import child_environment, room, twistd_path
 
 #: Short enough that a failing test fails quickly, long enough for a busy box.
 TIMEOUT = 5
@@ -28,17 +28,6 @@ FORBIDDEN = re.compile(
     "[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f"
     "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
 )
-
-
-def room(server, open_client, *nicknames):
-    """
-    Join C{nicknames} in order, each having seen everyone after it join.
-    """
-    clients = [open_client(server, nickname) for nickname in nicknames]
-    for index, client in enumerate(clients):
-        for later in nicknames[index + 1 :]:
-            client.read_until("%s joined the chat" % (later,))
-    return clients
 
 
 def assert_clean_output(raw):

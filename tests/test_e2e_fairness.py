@@ -22,8 +22,7 @@ import time
 
 import pytest
 
-from tests.support import strip_colors
-from tests.support import LineClient
+from tests.support import LineClient, strip_colors, until
 from tests.test_e2e_core import TIMEOUT
 
 NS = 1_000_000_000
@@ -56,18 +55,6 @@ def thread_count(pid):
             if line.startswith("Threads:"):
                 return int(line.split()[1])
     raise AssertionError("no Threads: for %d" % (pid,))
-
-
-def until(predicate, timeout=TIMEOUT, interval=0.05):
-    """
-    Poll C{predicate} until it is true or C{timeout} passes; return its last value.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 def percentile(samples, fraction):
