@@ -4,7 +4,8 @@ Run wazzap's benchmarks: one JSON line per scenario and server.
     python benchmarks/run.py [SCENARIO ...] [--quick] [--servers wazzap,baseline]
                              [--repeat N]
 
-Scenarios A, B, X, C, D and K are described in benchmarks/README.md.  Each
+Scenarios A, B, X, C, D and K are described in benchmarks/README.md (with
+the generator check, the rounds of A/B/X and the median of D).  Each
 server runs in its own process pinned to one core; this process, the load
 generator, pins itself to another.  Every phase is bounded in time, and the
 server is stopped (SIGTERM, then SIGKILL) whatever happens.
@@ -15,11 +16,13 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from array import array
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -34,25 +37,31 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # kind: flood (senders x messages as fast as possible), rate (messages/s for
 # seconds, every client in turn), idle (join and measure memory only).
+# Flood scenarios run their traffic `rounds` times on the same connections
+# (one round is the scenario as defined) and report the median round: at
+# wazzap's speed one round of A lasts under 0.1 s.  D joins `warmup` clients
+# first and measures the memory of the next `clients`, in `runs` separate
+# server processes, and reports the median (see the README).
 SCENARIOS = {
     "A": dict(kind="flood", latency_every=10, clients=100, senders=10, messages=200, rcvbuf=MIB,
-              servers=("wazzap", "baseline", "minimal")),
+              rounds=7, servers=("wazzap", "baseline", "minimal")),
     "B": dict(kind="flood", latency_every=10, clients=500, senders=5, messages=100, rcvbuf=MIB,
-              servers=("wazzap", "baseline")),
+              rounds=7, servers=("wazzap", "baseline", "minimal")),
     "X": dict(kind="flood", latency_every=10, clients=100, senders=10, messages=1000, rcvbuf=MIB,
-              servers=("wazzap", "baseline")),
-    "C": dict(kind="rate", clients=100, rate=200, duration=10,
+              rounds=3, servers=("wazzap", "baseline", "minimal")),
+    "C": dict(kind="rate", clients=100, rate=200, duration=10, per_message=True,
               servers=("wazzap", "baseline", "minimal")),
-    "D": dict(kind="idle", clients=1000, servers=("wazzap", "baseline")),
-    "K": dict(kind="rate", clients=10000, rate=10, duration=30, batch=500, join_timeout=600,
+    "D": dict(kind="idle", clients=2000, warmup=100, runs=3, servers=("wazzap", "baseline")),
+    "K": dict(kind="rate", latency_every=10, clients=10000, rate=10, duration=30, batch=500,
+              join_timeout=600,
               servers=("wazzap", "minimal")),
 }
 QUICK = {
-    "A": dict(messages=50),
-    "B": dict(messages=30),
-    "X": dict(messages=200),
+    "A": dict(messages=50, rounds=3),
+    "B": dict(messages=30, rounds=3),
+    "X": dict(messages=200, rounds=2),
     "C": dict(duration=3),
-    "D": dict(clients=300),
+    "D": dict(clients=300, runs=1),
     "K": dict(clients=1000, duration=5, join_timeout=120),
 }
 RATIO_SCENARIOS = ("A", "B", "X")
@@ -104,10 +113,73 @@ def reset_peak_rss(pid):
         return False
 
 
+def proc_sched_seconds(pid):
+    """
+    (seconds on a CPU, seconds runnable but waiting for one) of every thread
+    of C{pid}, from /proc/PID/task/*/schedstat (nanoseconds), or None.  The
+    wait is the machine's load showing: other processes on our core.
+    """
+    running = waiting = 0
+    found = False
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        tasks = []
+    for task in tasks:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, task)) as f:
+                fields = f.read().split()
+            running += int(fields[0])
+            waiting += int(fields[1])
+            found = True
+        except (OSError, ValueError, IndexError):
+            pass
+    return (running / 1e9, waiting / 1e9) if found else None
+
+
 def proc_cpu_seconds(pid):
+    """
+    CPU seconds of every thread of C{pid}, from schedstat (nanoseconds;
+    /proc/PID/stat counts 10 ms ticks, too coarse for a flood round), or
+    from /proc/PID/stat if schedstat is missing.
+    """
+    sched = proc_sched_seconds(pid)
+    if sched is not None:
+        return sched[0]
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def proc_private_kib(pid):
+    """
+    Private_Dirty and Anonymous of C{pid} from /proc/PID/smaps_rollup, in KiB
+    (the heap and stacks, not the shared libraries' pages), or {} if missing.
+    """
+    values = {}
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith(("Private_Dirty:", "Anonymous:")):
+                    key, value = line.split(":", 1)
+                    values[key] = int(value.split()[0])
+    except OSError:
+        pass
+    return values
+
+
+def git_commit(root):
+    """
+    The commit checked out at C{root}, with C{-dirty} if wazzap/ differs.
+    """
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "wazzap"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (commit + "-dirty" if dirty else commit) or None
 
 
 class Server:
@@ -161,7 +233,8 @@ class Server:
 
 
 def run_one(name, config, server_name, core, wazzap_root=REPO):
-    result = {"scenario": name, "server": server_name, "clients": config["clients"]}
+    result = {"scenario": name, "server": server_name, "clients": config["clients"],
+              "load_average_1m": round(os.getloadavg()[0], 2)}
     if config["kind"] == "flood":
         result.update(senders=config["senders"], messages=config["messages"])
     elif config["kind"] == "rate":
@@ -175,7 +248,10 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
         pid = server.pid
         result["server_rss_start_kib"] = proc_status(pid)["VmRSS"]
         generator = LoadGenerator(HOST, server.port, rcvbuf=config.get("rcvbuf"),
-                                  latency_every=config.get("latency_every", 1))
+                                  latency_every=config.get("latency_every", 1),
+                                  per_message=config.get("per_message", False))
+        if config["kind"] == "idle":
+            return measure_idle(config, generator, pid, result)
         started = time.monotonic()
         joined = generator.connect(config["clients"], batch=config.get("batch", 250),
                                    timeout=config.get("join_timeout", 120))
@@ -183,29 +259,58 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
         result.update(joined=joined, join_seconds=round(time.monotonic() - started, 3))
         time.sleep(0.2)
         result["server_rss_idle_kib"] = proc_status(pid)["VmRSS"]
-        if config["kind"] == "idle":
-            result["server_rss_per_connection_kib"] = round(
-                (result["server_rss_idle_kib"] - result["server_rss_start_kib"]) / max(joined, 1), 3)
-            return result
         peak_reset = reset_peak_rss(pid)
         generator.deliveries = 0
         generator.latencies_ns = type(generator.latencies_ns)("q")
-        cpu0, server_cpu0, wall0 = cpu_seconds(), proc_cpu_seconds(pid), time.monotonic()
-        if config["kind"] == "flood":
-            expected, seconds = generator.flood(config["senders"], config["messages"])
-        else:
-            expected, seconds, sent = generator.at_rate(config["rate"], config["duration"])
-            result["messages"] = sent
-        wall = time.monotonic() - wall0
-        generator_cpu, server_cpu = cpu_seconds() - cpu0, proc_cpu_seconds(pid) - server_cpu0
+        wall = generator_cpu = server_cpu = server_wait = generator_wait = 0.0
+        rates, expected, seconds, deliveries = [], 0, 0.0, 0
+        for _ in range(config.get("rounds", 1) if config["kind"] == "flood" else 1):
+            generator.deliveries = 0
+            sched0, own0 = proc_sched_seconds(pid), proc_sched_seconds(os.getpid())
+            cpu0, server_cpu0, wall0 = cpu_seconds(), proc_cpu_seconds(pid), time.monotonic()
+            if config["kind"] == "flood":
+                round_expected, round_seconds = generator.flood(config["senders"], config["messages"])
+            else:
+                round_expected, round_seconds, sent = generator.at_rate(config["rate"],
+                                                                        config["duration"])
+                result["messages"] = sent
+            wall += time.monotonic() - wall0
+            generator_cpu += cpu_seconds() - cpu0
+            server_cpu += proc_cpu_seconds(pid) - server_cpu0
+            sched1, own1 = proc_sched_seconds(pid), proc_sched_seconds(os.getpid())
+            if sched0 and sched1 and own0 and own1:
+                server_wait += sched1[1] - sched0[1]
+                generator_wait += own1[1] - own0[1]
+            expected += round_expected
+            seconds += round_seconds
+            deliveries += generator.deliveries
+            if round_seconds:
+                rates.append(round(generator.deliveries / round_seconds))
+            if config["kind"] == "flood":
+                generator.settle(quiet=0.2, timeout=10)
+        generator.deliveries = deliveries
         status = proc_status(pid)
         p50, p99, p999 = generator.percentiles_ms(0.5, 0.99, 0.999)
+        if config["kind"] == "flood":
+            result.update(rounds=len(rates), rounds_deliveries_per_second=rates)
+        if generator.first_ns:
+            # Per message: when its first and its last receiver got it.  The
+            # first is the server and kernel path alone; the spread up to the
+            # last is the fan-out (the server's sends, the generator's reads).
+            for key, values in (("first_receiver", generator.first_ns),
+                                ("last_receiver", generator.last_ns)):
+                q50, q99 = generator.percentiles_ms(0.5, 0.99, values=array("q", values.values()))
+                result["%s_p50_ms" % key], result["%s_p99_ms" % key] = q50, q99
+            # Every receiver, timed when epoll said its socket was readable:
+            # without the time this process spent reading the sockets before.
+            q50, q99 = generator.percentiles_ms(0.5, 0.99, values=generator.poll_latencies_ns)
+            result["at_poll_p50_ms"], result["at_poll_p99_ms"] = q50, q99
         result.update(
             deliveries=generator.deliveries,
             expected_deliveries=expected,
             lost=expected - generator.deliveries,
             seconds=round(seconds, 3),
-            deliveries_per_second=round(generator.deliveries / seconds) if seconds else 0,
+            deliveries_per_second=round(statistics.median(rates)) if rates else 0,
             p50_ms=p50, p99_ms=p99, p999_ms=p999,
             latency_samples=len(generator.latencies_ns),
             latency_clients="all" if generator.latency_every == 1
@@ -215,6 +320,16 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
             server_rss_end_kib=status["VmRSS"],
             server_cpu_fraction=round(server_cpu / wall, 3),
             generator_cpu_fraction=round(generator_cpu / wall, 3),
+            # Time runnable but waiting for the core (others' processes on it).
+            server_runqueue_wait_fraction=round(server_wait / wall, 3),
+            generator_runqueue_wait_fraction=round(generator_wait / wall, 3),
+            # Deliveries per CPU second of each side: the server's is its cost,
+            # whatever the machine's load; the generator's is the rate it could
+            # count at with its core to itself (its ceiling, for this traffic).
+            server_deliveries_per_cpu_second=round(generator.deliveries / server_cpu)
+            if server_cpu else None,
+            generator_ceiling_deliveries_per_second=round(generator.deliveries / generator_cpu)
+            if generator_cpu else None,
             disconnects=generator.disconnects,
         )
         return result
@@ -228,12 +343,61 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
             generator.close()
 
 
+def measure_idle(config, generator, pid, result):
+    """
+    Scenario D: join C{warmup} clients (so that what the first joins load
+    once, modules and caches, is not counted), then C{clients} more; the
+    memory growth divided by the clients added is the cost of one idle
+    connection, as VmRSS and as Private_Dirty (heap and stacks only).
+    """
+    warmup = config.get("warmup", 0)
+    if warmup:
+        generator.connect(warmup, batch=config.get("batch", 250), timeout=60)
+        generator.settle(quiet=0.5, timeout=60)
+        time.sleep(0.2)
+    before_rss, before_private = proc_status(pid)["VmRSS"], proc_private_kib(pid)
+    started = time.monotonic()
+    joined = generator.connect(config["clients"], batch=config.get("batch", 250),
+                               timeout=config.get("join_timeout", 120), first=warmup)
+    generator.settle(quiet=0.5, timeout=config.get("join_timeout", 120))
+    added = joined - warmup
+    time.sleep(0.2)
+    after_rss, after_private = proc_status(pid)["VmRSS"], proc_private_kib(pid)
+    result.update(
+        warmup=warmup, joined=joined, join_seconds=round(time.monotonic() - started, 3),
+        server_rss_before_kib=before_rss, server_rss_idle_kib=after_rss,
+        server_rss_per_connection_kib=round((after_rss - before_rss) / max(added, 1), 3),
+    )
+    if "Private_Dirty" in before_private and "Private_Dirty" in after_private:
+        result["server_private_dirty_per_connection_kib"] = round(
+            (after_private["Private_Dirty"] - before_private["Private_Dirty"]) / max(added, 1), 3)
+    return result
+
+
+def median_idle(results):
+    """
+    One line for D from several runs: the median per-connection figures.
+    """
+    line = dict(results[0])
+    for key in ("server_rss_per_connection_kib", "server_private_dirty_per_connection_kib"):
+        values = [r[key] for r in results if r.get(key) is not None]
+        if values:
+            line[key] = statistics.median(values)
+            line[key.replace("_kib", "_runs_kib")] = values
+    line["runs"] = len(results)
+    errors = [r["error"] for r in results if r.get("error")]
+    if errors:
+        line["error"] = "; ".join(errors)
+    return line
+
+
 def ratio_line(name, results):
     wazzap, baseline = results.get("wazzap"), results.get("baseline")
     if not wazzap or not baseline:
         return None
     line = {"scenario": name, "ratio": "wazzap/baseline"}
-    for key in ("deliveries_per_second", "p50_ms", "p99_ms", "server_rss_peak_kib"):
+    for key in ("deliveries_per_second", "server_deliveries_per_cpu_second", "p50_ms", "p99_ms",
+                "server_rss_peak_kib"):
         if wazzap.get(key) and baseline.get(key):
             line[key] = round(wazzap[key] / baseline[key], 3)
     return line
@@ -248,6 +412,12 @@ def targets_line(results):
         ratio = ratio_line(name, results.get(name, {}))
         if ratio and "deliveries_per_second" in ratio:
             checks["%s_throughput_ratio>=2.5" % name] = ratio["deliveries_per_second"] >= 2.5
+    for name in RATIO_SCENARIOS:
+        w = results.get(name, {}).get("wazzap")
+        if w and w.get("generator_cpu_fraction") is not None:
+            # The generator check: it must have had CPU to spare while wazzap ran.
+            checks["%s_generator_cpu<0.8" % name] = w["generator_cpu_fraction"] < 0.8
+            checks["%s_nothing_lost" % name] = w.get("lost") == 0
     c = results.get("C", {}).get("wazzap")
     if c and c.get("p99_ms") is not None:
         checks["C_p99<=2ms"] = c["p99_ms"] <= 2
@@ -287,6 +457,8 @@ def main(argv=None):
         server_core = cores[0]
         os.sched_setaffinity(0, {cores[1]})
     print(json.dumps({"machine": {"cores": len(cores), "server_core": server_core,
+                                  "wazzap_commit": git_commit(args.wazzap_root),
+                                  "load_average": [round(x, 2) for x in os.getloadavg()],
                                   "generator_core": cores[1] if server_core is not None else None,
                                   "open_files": raise_open_file_limit(),
                                   "python": sys.version.split()[0],
@@ -300,7 +472,12 @@ def main(argv=None):
             for server_name in config["servers"]:
                 if wanted and server_name not in wanted:
                     continue
-                result = run_one(name, config, server_name, server_core, args.wazzap_root)
+                if config["kind"] == "idle":
+                    result = median_idle([
+                        run_one(name, config, server_name, server_core, args.wazzap_root)
+                        for _ in range(config.get("runs", 1))])
+                else:
+                    result = run_one(name, config, server_name, server_core, args.wazzap_root)
                 results[name][server_name] = result
                 print(json.dumps(result), flush=True)
                 if name == "A" and server_name == "wazzap":
