@@ -346,3 +346,66 @@ def test_shutdown_tells_everyone_and_closes():
     alice.close()
     bob.close()
     assert done.called
+
+
+def pending_output(connection, size):
+    """
+    Make a test transport report C{size} bytes not yet taken by its peer, as
+    Twisted's socket transports do.
+    """
+    transport = connection.transport
+    transport.dataBuffer, transport.offset, transport._tempDataLen = b"x" * size, 0, 0
+
+
+def test_senders_wait_while_a_reader_catches_up():
+    """A reader that takes its output, only slowly, holds senders back until it catches up."""
+    factory = make_factory()
+    alice, bob, carol = joined(factory, "alice", "bob", "carol")
+    bob.lines()
+    carol.lines()
+    pending_output(bob, 100000)
+    bob.protocol.output_blocked()
+    pending_output(bob, 90000)
+    alice.send(b"".join(b"%05d %s\n" % (i, b"x" * 1000) for i in range(300)), ending=b"")
+    assert factory.congested and not bob.transport.disconnecting
+    alice.send(b"".join(b"%05d %s\n" % (i, b"x" * 1000) for i in range(300, 400)), ending=b"")
+    assert alice.transport.producerState == "paused"
+    received = carol.lines()
+    assert len(received) == 300
+    pending_output(bob, 0)
+    bob.protocol.output_unblocked()
+    factory.clock.advance(0)
+    assert not factory.congested
+    assert alice.transport.producerState == "producing"
+    received += carol.lines()
+    assert [line[len("alice: ") :][:5] for line in received] == ["%05d" % i for i in range(400)]
+
+
+def test_a_reader_that_stops_holds_nobody_back():
+    """A client whose output does not drain is not waited for; it is dropped at its limit."""
+    factory = make_factory()
+    alice, bob, carol = joined(factory, "alice", "bob", "carol")
+    pending_output(bob, 100000)
+    bob.protocol.output_blocked()
+    carol.lines()
+    alice.send(b"".join(b"%05d %s\n" % (i, b"x" * 1000) for i in range(300)), ending=b"")
+    assert not factory.congested
+    assert len(carol.lines()) == 300
+    assert bob.transport.disconnecting
+
+
+def test_a_reader_that_stalls_while_catching_up_stops_holding_senders():
+    """Once a catching-up client makes no progress for a check period, senders go on."""
+    factory = make_factory()
+    alice, bob, carol = joined(factory, "alice", "bob", "carol")
+    pending_output(bob, 100000)
+    bob.protocol.output_blocked()
+    pending_output(bob, 90000)
+    alice.send("hello")
+    assert factory.congested
+    alice.send("held")
+    assert alice.transport.producerState == "paused"
+    factory.clock.advance(0.3)
+    assert not factory.congested
+    assert alice.transport.producerState == "producing"
+    assert carol.lines()[-1] == "alice: held"

@@ -44,6 +44,9 @@ _NO_HOLDS = frozenset()
 #: that stopped reading can hold up is bounded.
 SEND_BUFFER_BYTES = 64 * 1024
 
+#: How often a client that is catching up is checked for progress.
+PROGRESS_CHECK_SECONDS = 0.25
+
 @implementer(IPushProducer)
 class _OutputGate:
     """
@@ -87,6 +90,9 @@ class ChatProtocol(LoginSteps, LineReceiver):
     _variant = text.COLORED
     _flush_scheduled = False
     _blocked = False
+    _pending_seen = None
+    _congesting = False
+    _progress_timer = None
     _backlog = None
     _backlog_bytes = 0
     _slow_timer = None
@@ -152,6 +158,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._gone = True
         for timer in (self._login_timer, self._idle_timer, self._resume_timer, self._slow_timer):
             cancel(timer)
+        self._end_congestion()
         if self._leave_reason is None:
             self._leave_reason = (
                 "connection closed" if reason.check(error.ConnectionDone) else "connection lost"
@@ -256,8 +263,59 @@ class ChatProtocol(LoginSteps, LineReceiver):
             return  # dropped as too slow; the connection is on its way out
         self._backlog.append(data)
         self._backlog_bytes += len(data)
-        if self._backlog_bytes > self.factory.limits.max_queued_output_bytes:
+        if not self._congesting and self._draining():
+            # It reads, only slower than others write: senders wait for it
+            # (reading from them pauses), so nothing buffers without end and
+            # nobody who reads is dropped.
+            self._congesting = True
+            self.factory.congestion_started(self)
+            self._progress_timer = self.factory.clock.callLater(
+                PROGRESS_CHECK_SECONDS, self._check_progress
+            )
+        if not self._congesting and self._backlog_bytes > self.factory.limits.max_queued_output_bytes:
             self._drop_slow_consumer()
+
+    def _pending_output(self):
+        """
+        Bytes the transport still holds for the socket, or None where it does
+        not say (Twisted's socket transports keep them in these attributes).
+        """
+        transport = self.transport
+        try:
+            return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        except AttributeError:
+            return None
+
+    def _draining(self):
+        """
+        Whether the peer took some of its output since the last look: a
+        client that stopped reading never does.
+        """
+        pending, seen = self._pending_output(), self._pending_seen
+        self._pending_seen = pending
+        return pending is not None and seen is not None and pending < seen
+
+    def _check_progress(self):
+        if self._draining():
+            self._progress_timer = self.factory.clock.callLater(
+                PROGRESS_CHECK_SECONDS, self._check_progress
+            )
+        else:
+            self._end_congestion()
+            if self._backlog_bytes > self.factory.limits.max_queued_output_bytes:
+                self._drop_slow_consumer()
+
+    def _end_congestion(self):
+        if self._congesting:
+            self._congesting = False
+            cancel(self._progress_timer)
+            self.factory.congestion_ended(self)
+
+    def congestion_over(self):
+        """
+        Read from this connection again: no client is catching up any more.
+        """
+        self._release("congestion")
 
     def _send(self, data):
         """
@@ -293,6 +351,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
         The transport's buffer is full: the peer is not reading fast enough.
         """
         self._blocked = True
+        self._pending_seen = self._pending_output()
         self._backlog = []
         if self._slow_timer is None or not self._slow_timer.active():
             self._slow_timer = self.factory.clock.callLater(
@@ -301,6 +360,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
 
     def output_unblocked(self):
         self._blocked = False
+        self._end_congestion()
         if self._slow_timer is not None and self._slow_timer.active():
             self._slow_timer.cancel()
         backlog, self._backlog, self._backlog_bytes = self._backlog, None, 0
@@ -310,6 +370,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
     def _drop_slow_consumer(self):
         self.log.info("{peer} is not reading its output: disconnecting", peer=self.peer)
         self._leave_reason = "too slow: stopped reading"
+        self._end_congestion()
         self._outbox = ()
         self._backlog = None
         self.transport.unregisterProducer()
@@ -337,9 +398,11 @@ class ChatProtocol(LoginSteps, LineReceiver):
     def _process_lines(self):
         """
         Hand complete lines to L{lineReceived} until reading is held: while
-        the connection is over its line allowance, or waits for the database.
+        the connection is over its line allowance, waits for the database, or
+        waits for a client that is catching up on its output.
         """
         framer = self._framer
+        factory = self.factory
         while framer is not None and not self._holds and not self.transport.disconnecting:
             line = self._held_line
             if line is None:
@@ -349,6 +412,11 @@ class ChatProtocol(LoginSteps, LineReceiver):
                         # Nothing partial is kept: an idle connection holds no framer.
                         self._framer = None
                     return
+            if factory.congested and not self._congesting:
+                self._held_line = line
+                self._hold("congestion")
+                factory.hold_until_congestion_ends(self)
+                return
             wait = self._allowance.wait()
             if wait:
                 self._held_line = line

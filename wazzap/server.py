@@ -68,6 +68,8 @@ class ChatFactory(ServerFactory):
         self.approve_joins = approve_joins
         self.connections = set()
         self._per_address = {}
+        self._congested_by = set()
+        self._held_by_congestion = []
         self._all_closed = None
 
     def connection_opened(self, connection):
@@ -95,6 +97,30 @@ class ChatFactory(ServerFactory):
                 del self._per_address[connection.peer]
         if not self.connections:
             self._finish_shutdown()
+
+    @property
+    def congested(self):
+        """
+        Whether some client is catching up on its output, so senders wait.
+        """
+        return bool(self._congested_by)
+
+    def congestion_started(self, connection):
+        self._congested_by.add(connection)
+
+    def congestion_ended(self, connection):
+        """
+        C{connection} caught up (or gave up); once none is catching up, every
+        sender held meanwhile reads again, in the order it was held.
+        """
+        self._congested_by.discard(connection)
+        if not self._congested_by:
+            held, self._held_by_congestion = self._held_by_congestion, []
+            for sender in held:
+                sender.congestion_over()
+
+    def hold_until_congestion_ends(self, connection):
+        self._held_by_congestion.append(connection)
 
     def shut_down(self, notice, grace_seconds=0.5):
         """
