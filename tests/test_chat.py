@@ -205,3 +205,13 @@ def test_leaving_ends_private_chats_and_requests():
     assert "[Server] your private chat with alice ended: they left" in bob.lines
     assert "[Server] your request to alice was cancelled: they left" in carol.lines
     assert chats.partners(bob) == [] and chats.requests_from(carol) == []
+
+
+def test_pick_color_spreads_evenly_once_all_are_taken():
+    """With every colour taken, the next one goes to a colour fewest people have."""
+    chat, members = chat_with(*["user%d" % i for i in range(len(text.USER_PALETTE) + 1)])
+    doubled = members[-1].color
+    assert chat.pick_color() != doubled
+    leaver = next(member for member in members if member.color != doubled)
+    chat.leave(leaver)
+    assert chat.pick_color() == leaver.color

@@ -11,6 +11,7 @@ people costs one Python step per person per turn, not per line.
 """
 
 import random
+from collections import Counter
 
 from zope.interface import Attribute, Interface
 
@@ -193,6 +194,7 @@ class Chat:
         self.flusher = TurnFlusher(clock)
         self._rooms = {LOBBY: Room(LOBBY, self.flusher.schedule)}
         self._waiting = {}
+        self._colors_in_use = Counter()
         self._muted_until = {}
         self.private_chats = PrivateChats(consent_by_default)
 
@@ -278,11 +280,13 @@ class Chat:
 
     def pick_color(self):
         """
-        A colour from the palette, preferring those nobody online has.
+        A colour from the palette, preferring those fewest people online have
+        (none, while some are free); counted as people come and go, so that a
+        join costs the same in a room of ten thousand as in a room of ten.
         """
-        taken = {member.color for member in self._members.values()}
-        free = [color for color in text.USER_PALETTE if color not in taken]
-        return self._rng.choice(free or text.USER_PALETTE)
+        in_use = self._colors_in_use
+        fewest = min(in_use[color] for color in text.USER_PALETTE)
+        return self._rng.choice([color for color in text.USER_PALETTE if in_use[color] == fewest])
 
     def join(self, member, room_name=LOBBY):
         """
@@ -293,6 +297,7 @@ class Chat:
         key = text.nickname_key(member.nickname)
         self._waiting.pop(key, None)
         self._members[key] = member
+        self._colors_in_use[member.color] += 1
         member.room = room
         self.private_chats.add_member(member)
         room.announce("%s joined the chat" % (member.nickname,), exclude=member)
@@ -314,6 +319,7 @@ class Chat:
             return
         member.room = None
         del self._members[key]
+        self._colors_in_use[member.color] -= 1
         room.remove(key)
         notice = "%s left the chat" % (member.nickname,)
         if reason:
