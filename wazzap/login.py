@@ -38,7 +38,6 @@ class LoginSteps:
     The login line handlers, mixed into the protocol.
     """
 
-
     def _greet(self, ban):
         if ban is not None:
             self._close_with("[Server] This address is banned%s.\r\n" % (_ban_details(ban),))
@@ -92,7 +91,9 @@ class LoginSteps:
         if account is None:
             throttle.failed(nickname, self.peer)
             self._failed_logins += 1
-            self.log.info("wrong password for {nickname} from {peer}", nickname=nickname, peer=self.peer)
+            self.log.info(
+                "wrong password for {nickname} from {peer}", nickname=nickname, peer=self.peer
+            )
             if self._failed_logins >= MAX_ATTEMPTS_PER_CONNECTION:
                 self.disconnect("too many wrong passwords", "wrong nickname or password: goodbye")
             else:
@@ -119,7 +120,10 @@ class LoginSteps:
         admins = factory.chat.wait_for_approval(self)
         self.notice("This room needs an admin's approval to join; please wait.")
         if not admins:
-            self.notice("No admin is online right now: you will be let in or turned away when one decides.")
+            self.notice(
+                "No admin is online right now: you will be let in or turned away "
+                "when one decides."
+            )
         self._login_timer = factory.clock.callLater(
             factory.limits.approval_timeout_seconds, self._approval_timed_out
         )
@@ -141,7 +145,9 @@ class LoginSteps:
         self._joined = True
         self._state = type(self)._chat
         self._session = factory.accounts.store.session_started(nickname, self.peer, clock.seconds())
-        self._session.addCallbacks(self._session_started, self._log_failure, errbackArgs=("recording a session",))
+        self._session.addCallbacks(
+            self._session_started, self._log_failure, errbackArgs=("recording a session",)
+        )
         self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
         self.notice(
             "Welcome, %s! %s Type /help for commands, /quit to leave."
@@ -179,7 +185,12 @@ class LoginSteps:
 
 
 def _ban_details(ban):
-    until = " until %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ban.until)),) if ban.until else ""
+    """
+    How long a ban lasts and why, to tell the person it keeps out.
+    """
+    until = ""
+    if ban.until:
+        until = " until %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ban.until)),)
     return until + (": " + ban.reason if ban.reason else "")
 
 
