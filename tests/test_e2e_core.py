@@ -566,6 +566,11 @@ def test_help_documents_every_option(tmp_path):
     assert result.returncode == 0, output
     for option in (
         "--port",
+        "--db",
+        "--admin",
+        "--approve-joins",
+        "--approval-timeout",
+        "--private-consent",
         "--max-line-bytes",
         "--max-queued-output",
         "--slow-timeout",
@@ -657,3 +662,27 @@ def test_ipv6_loopback_client(start_server, open_client):
     alice.send("over six")
     assert bob.read_until("over six") == "alice: over six"
     server.wait_for_log("connection from ::1", timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    "make_path, reason",
+    [
+        (lambda tmp_path: tmp_path / "missing" / "wazzap.sqlite3", "does not exist"),
+        (lambda tmp_path: tmp_path / "directory.sqlite3", "is a directory"),
+        (lambda tmp_path: tmp_path / "garbage.sqlite3", "not a SQLite database, or corrupt"),
+    ],
+)
+def test_unusable_database_is_a_clear_startup_error(tmp_path, make_path, reason):
+    """
+    A database path that cannot be used stops the start with one clear line and a
+    non-zero exit, not a traceback.
+    """
+    path = make_path(tmp_path)
+    (tmp_path / "directory.sqlite3").mkdir()
+    (tmp_path / "garbage.sqlite3").write_bytes(b"this is not a database, " * 100)
+    result = _twistd(tmp_path, "wazzap", "--db", str(path), "--port", "tcp:0:interface=127.0.0.1")
+    output = result.stdout.decode()
+    assert result.returncode == 1, output
+    assert "Traceback" not in output
+    assert "wazzap: " in output and str(path) in output
+    assert reason in output
