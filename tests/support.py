@@ -258,21 +258,6 @@ class LineClient:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sock.close()
 
-    def read_lines(self, quiet=0.3, timeout=None):
-        """
-        Every line that arrives until the connection has been quiet C{quiet} s.
-        """
-        deadline = time.monotonic() + (timeout or self.timeout)
-        lines, self.lines = self.lines, []
-        while time.monotonic() < deadline:
-            try:
-                self._receive(min(deadline, time.monotonic() + quiet))
-            except (socket.timeout, EOFError):
-                break
-            lines.extend(self.lines)
-            self.lines = []
-        return lines
-
     def wait_closed(self, timeout=None):
         """
         Read until the server closes the connection; return the lines read.
