@@ -409,3 +409,16 @@ def test_a_reader_that_stalls_while_catching_up_stops_holding_senders():
     assert not factory.congested
     assert alice.transport.producerState == "producing"
     assert carol.lines()[-1] == "alice: held"
+
+
+def test_lines_for_a_dropped_consumer_are_discarded_quietly():
+    """Lines given to a client in the turn it is dropped are discarded without an error."""
+    factory = make_factory()
+    (bob,) = joined(factory, "bob")
+    bob.protocol.output_blocked()
+    bob.protocol.notice("queued before the drop")
+    bob.protocol._drop_slow_consumer()
+    bob.protocol.notice("queued after the drop, in the same turn")
+    bob.transport.clear()
+    factory.clock.advance(0)
+    assert bob.transport.value() == b""

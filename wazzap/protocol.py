@@ -312,7 +312,8 @@ class ChatProtocol(LoginSteps, LineReceiver):
             self._progress_timer = self.factory.clock.callLater(
                 PROGRESS_CHECK_SECONDS, self._check_progress
             )
-        if not self._congesting and self._backlog_bytes > self.factory.limits.max_queued_output_bytes:
+        limit = self.factory.limits.max_queued_output_bytes
+        if not self._congesting and self._backlog_bytes > limit:
             self._drop_slow_consumer()
 
     def _pending_output(self):
@@ -411,7 +412,6 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self.log.info("{peer} is not reading its output: disconnecting", peer=self.peer)
         self._leave_reason = "too slow: stopped reading"
         self._end_congestion()
-        self._outbox = ()
         self._backlog = None
         self.transport.unregisterProducer()
         self.transport.abortConnection()
