@@ -21,16 +21,6 @@ class Accounts:
         self.store = store
         self.hasher = hasher
         self.admin_keys = frozenset(text.nickname_key(nickname) for nickname in admin_nicknames)
-        self._registered = set()
-
-    def load(self):
-        """
-        Learn which nicknames are registered, synchronously, at start-up: most
-        people who connect are not, and need not wait for the database.
-        """
-        self._registered = {
-            text.nickname_key(account.nickname) for account in self.store.database.list_accounts()
-        }
 
     @defer.inlineCallbacks
     def start(self, now, log):
@@ -65,9 +55,11 @@ class Accounts:
     def lookup(self, nickname):
         """
         The account registered under C{nickname}, or L{None}; a Deferred.
+
+        Always asked of the database, never of a copy in memory: the admin
+        command may register an account while the server runs, and a
+        registered nickname must never be let in without its password.
         """
-        if text.nickname_key(nickname) not in self._registered:
-            return defer.succeed(None)
         return self.store.get_account(nickname)
 
     @defer.inlineCallbacks
@@ -78,7 +70,6 @@ class Accounts:
         """
         password_hash = yield self.hasher.hash(password)
         created = yield self.store.create_account(nickname, password_hash)
-        self._registered.add(text.nickname_key(nickname))
         if not created:
             return None
         if text.nickname_key(nickname) in self.admin_keys:
@@ -118,5 +109,4 @@ class Accounts:
         if account is None:
             return False
         yield self.store.delete_account(nickname)
-        self._registered.discard(text.nickname_key(nickname))
         return True

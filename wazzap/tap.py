@@ -146,7 +146,6 @@ def makeService(config, reactor=None):
         raise SystemExit("wazzap: %s" % (e,))
     accounts = Accounts(store, PasswordHasher(reactor), config["admin"])
     bans = Bans(store, reactor)
-    accounts.load()
     bans.load()
     factory = ChatFactory(
         Chat(reactor, consent_by_default=config["private-consent"]),
