@@ -422,3 +422,28 @@ def test_lines_for_a_dropped_consumer_are_discarded_quietly():
     bob.transport.clear()
     factory.clock.advance(0)
     assert bob.transport.value() == b""
+
+
+def test_one_failing_flush_does_not_stop_the_others():
+    """A connection whose output fails to flush does not keep others' output from being written."""
+    from wazzap.flow import TurnFlusher
+    from twisted.internet.task import Clock
+
+    clock = Clock()
+    flusher = TurnFlusher(clock)
+    flushed = []
+
+    class Broken:
+        def flush_output(self):
+            raise RuntimeError("broken")
+
+    class Fine:
+        def flush_output(self):
+            flushed.append(self)
+
+    flusher.schedule(Broken())
+    flusher.schedule(Fine())
+    clock.advance(0)
+    flusher.schedule(Fine())
+    clock.advance(0)
+    assert len(flushed) == 2

@@ -312,3 +312,28 @@ def test_admin_banning_own_address_stays_to_lift_it():
     assert not admin.transport.disconnecting
     admin.send("/unban 127.0.0.1")
     assert admin.lines() == ["[Server] root1 lifted the ban on 127.0.0.1"]
+
+
+def test_ipv6_ban_matches_however_the_address_is_written():
+    """An address ban is stored in standard form, so any spelling of it keeps the address out."""
+    factory = make_factory(admins=["root1"])
+    admin = registered(factory, "root1", port=61000)
+    eve = Connection(factory, host="2001:db8::1", port=61001).join("eve")
+    admin.lines()
+    admin.send("/ban 2001:0DB8:0::0001 1h")
+    assert "[Server] 2001:db8::1 was banned by root1 for 1h" in admin.lines()
+    assert eve.transport.disconnecting
+    assert b"This address is banned" in Connection(factory, host="2001:db8::1", port=61002).raw()
+    admin.send("/unban 2001:DB8::1")
+    assert admin.lines() == ["[Server] root1 lifted the ban on 2001:db8::1"]
+
+
+def test_rename_answered_after_leaving_changes_nothing():
+    """A nickname change whose answer comes after its sender left leaves the chat as it was."""
+    factory = make_factory()
+    alice = Connection(factory, port=62000).join("alice")
+    alice.close()
+    carol = Connection(factory, port=62001).join("alice")
+    factory.commands._rename(None, alice.protocol, "zed")
+    assert factory.chat.find("zed") is None
+    assert factory.chat.find("alice") is carol.protocol

@@ -112,11 +112,9 @@ class Room:
 
     def rekey(self, old_key, new_key):
         """
-        Keep the member known as C{old_key} under C{new_key}, in its place.
+        Keep the member known as C{old_key} under C{new_key}.
         """
-        self._members = {
-            (new_key if key == old_key else key): member for key, member in self._members.items()
-        }
+        self._members[new_key] = self._members.pop(old_key)
 
     def broadcast(self, line, exclude=None):
         """
@@ -347,6 +345,8 @@ class Chat:
         problem = self.nickname_problem(nickname, member)
         if problem is not None:
             return problem
+        if member.room is None:
+            return "only someone in the chat can change nickname"
         old_nickname = member.nickname
         old_key = text.nickname_key(old_nickname)
         new_key = text.nickname_key(nickname)

@@ -6,8 +6,10 @@ but slows a flood down.
 Both take an L{IReactorTime} so tests can drive them with a L{Clock}.
 """
 
+from twisted.logger import Logger
 
 _ROUNDING = 1e-9
+_log = Logger()
 
 
 class TurnFlusher:
@@ -38,11 +40,15 @@ class TurnFlusher:
         """
         if self._call is not None and self._call.active():
             self._call.cancel()
+        self._call = None
         while self._dirty:
             dirty, self._dirty = self._dirty, []
             for flushable in dirty:
-                flushable.flush_output()
-        self._call = None
+                try:
+                    flushable.flush_output()
+                except Exception:
+                    # One connection's failure must not stop everyone's output.
+                    _log.failure("writing output of {flushable}", flushable=flushable)
 
 
 class LineAllowance:

@@ -100,17 +100,18 @@ class LoginSteps:
                 self._ask_nickname_again("Wrong nickname or password.")
             return
         throttle.succeeded(nickname, self.peer)
-        self.account = account.nickname
-        self.is_admin = account.is_admin
-        self._admit_or_wait(nickname)
+        self._admit_or_wait(nickname, account)
 
-    def _admit_or_wait(self, nickname):
+    def _admit_or_wait(self, nickname, account=None):
         factory = self.factory
         problem = factory.chat.nickname_problem(nickname)
         if problem is not None:
             self._ask_nickname_again("Sorry, " + problem + ".")
             return
         self.nickname = nickname
+        if account is not None:
+            self.account = account.nickname
+            self.is_admin = account.is_admin
         if not factory.approve_joins or self.is_admin:
             self.admit()
             return

@@ -47,29 +47,7 @@ SEND_BUFFER_BYTES = 64 * 1024
 #: How often a client that is catching up is checked for progress.
 PROGRESS_CHECK_SECONDS = 0.25
 
-@implementer(IPushProducer)
-class _OutputGate:
-    """
-    Registered with the transport so it tells us when the peer stops reading:
-    from then on output is held, and counted, by the protocol instead.
-    """
-
-    __slots__ = ("_protocol",)
-
-    def __init__(self, protocol):
-        self._protocol = protocol
-
-    def pauseProducing(self):
-        self._protocol.output_blocked()
-
-    def resumeProducing(self):
-        self._protocol.output_unblocked()
-
-    def stopProducing(self):
-        pass
-
-
-@implementer(IMember)
+@implementer(IMember, IPushProducer)
 class ChatProtocol(LoginSteps, LineReceiver):
     """
     One connection: from the nickname prompt, through the chat, to leaving.
@@ -78,8 +56,9 @@ class ChatProtocol(LoginSteps, LineReceiver):
     delimiter = b"\n"
     log = Logger()
 
-    # Slots, not an instance dictionary, for everything a connection keeps:
-    # with a few thousand idle people online, it is most of their cost.
+    # Slots for everything wazzap keeps per connection (Twisted's own few
+    # attributes stay in the instance dictionary): with thousands of idle
+    # people online, this state is much of their cost.
     __slots__ = (
         "nickname",
         "color",
@@ -157,13 +136,10 @@ class ChatProtocol(LoginSteps, LineReceiver):
         factory = self.factory
         limits = factory.limits
         self.peer = _address_of(self.transport.getPeer())
-        # The state is a plain function called with self: unlike a bound
-        # method it costs an idle connection nothing.
-        self._state = ChatProtocol._choose_nickname
         self._allowance = LineAllowance(
             factory.clock, limits.flood_burst_lines, limits.flood_rate_lines_per_second
         )
-        self.transport.registerProducer(_OutputGate(self), True)
+        self.transport.registerProducer(self, True)
         if ITCPTransport.providedBy(self.transport):
             # Nagle's algorithm against the client's delayed ACK costs ~40 ms a
             # line; keepalive finds peers that vanished without a FIN.
@@ -264,6 +240,20 @@ class ChatProtocol(LoginSteps, LineReceiver):
 
     def notice(self, message):
         self.deliver(text.server_line(message))
+
+    def hold_input_until(self, deferred):
+        """
+        Handle none of this user's next lines until C{deferred} has fired, so
+        a command that waits for the database finishes before the next one.
+        """
+        token = object()
+        self._hold(token)
+
+        def release(result):
+            self._release(token)
+            return result
+
+        deferred.addBoth(release)
 
     def ask(self, prompt, answer):
         """
@@ -387,6 +377,19 @@ class ChatProtocol(LoginSteps, LineReceiver):
             data = data[sent:]
         transport.write(data)
 
+    # IPushProducer: registered with our own transport, which pauses us when
+    # the peer stops reading.  (LineReceiver's use of these names, pausing
+    # our reading, is not used here: see _hold.)
+
+    def pauseProducing(self):
+        self.output_blocked()
+
+    def resumeProducing(self):
+        self.output_unblocked()
+
+    def stopProducing(self):
+        pass
+
     def output_blocked(self):
         """
         The transport's buffer is full: the peer is not reading fast enough.
@@ -430,7 +433,8 @@ class ChatProtocol(LoginSteps, LineReceiver):
 
     def _close_with(self, message):
         self._leave_reason = self._leave_reason or message.strip()
-        self.transport.write(message.encode("utf-8"))
+        self.flush_output()
+        self._write(message.encode("utf-8"))
         self._close()
 
     # Input

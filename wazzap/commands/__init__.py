@@ -10,9 +10,11 @@ docstring is its entry in C{/help}, the rest its C{/help NAME} text, so a
 command and its documentation cannot drift apart.
 
 Handlers reach the user only through the session API (C{nickname}, C{color},
-C{is_admin}, C{peer}, C{notice}, C{deliver}, C{ask}, C{set_colors}, C{quit})
-and everyone else through L{wazzap.chat}.  A handler may return a Deferred;
-a failure in it is logged and the user told, never shown as a traceback.
+C{is_admin}, C{peer}, C{room}, C{notice}, C{deliver}, C{ask}, C{set_colors},
+C{quit}, C{hold_input_until})
+and everyone else through L{wazzap.chat}.  A handler may return a Deferred:
+the user's next lines wait until it fires, and a failure in it is logged and
+the user told, never shown as a traceback.
 """
 
 import inspect
@@ -27,6 +29,7 @@ from wazzap.commands.moderation import ModerationCommands
 from wazzap.commands.privacy import PrivacyCommands
 
 ALIASES = {
+    "private": "msg",
     "users": "who",
     "online": "who",
     "leave": "quit",
@@ -72,7 +75,9 @@ class Commands(ChatCommands, AccountCommands, PrivacyCommands, ModerationCommand
         elif getattr(handler, "admin_only", False) and not user.is_admin:
             user.notice("permission denied: /%s is for admins" % (name,))
         else:
-            defer.maybeDeferred(handler, user, args).addErrback(self._failed, user, name)
+            done = defer.maybeDeferred(handler, user, args).addErrback(self._failed, user, name)
+            if not done.called:
+                user.hold_input_until(done)
 
     def _failed(self, failure, user, name):
         self.log.failure("/{command} failed", failure, command=name)

@@ -32,7 +32,7 @@ class AccountCommands:
             return None
         if not args:
             user.ask("Choose a password for %s, then type it. Password:" % (user.nickname,),
-                     lambda password: self.cmd_register(user, password))
+                     lambda password: self.run(user, "register", password))
             return None
         problem = password_problem(args)
         if problem is not None:

@@ -84,6 +84,8 @@ class ChatCommands:
         return self.accounts.lookup(nickname).addCallback(self._rename, user, nickname)
 
     def _rename(self, account, user, nickname):
+        if user.room is None:
+            return  # gone while the database answered
         if account is not None and account.nickname.lower() != (user.account or "").lower():
             user.notice("cannot change nickname: %s is registered to someone else" % (nickname,))
             return
@@ -105,19 +107,13 @@ class ChatCommands:
 
     def cmd_msg(self, user, args):
         """
-        /msg NICK TEXT -- a private message only NICK sees (also @NICK TEXT).
+        /msg NICK TEXT -- a private message only NICK sees (also /private, @NICK TEXT).
         """
         nickname, message = split_word(args)
         if not nickname:
             user.notice("usage: /msg NICK TEXT")
             return
         self.private(user, nickname, message)
-
-    def cmd_private(self, user, args):
-        """
-        /private NICK TEXT -- the same as /msg.
-        """
-        self.cmd_msg(user, args)
 
     def cmd_color(self, user, args):
         """

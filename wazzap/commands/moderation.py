@@ -18,12 +18,15 @@ from wazzap.commands.base import (
 )
 
 
-def _is_address(word):
+def _address(word):
+    """
+    C{word} as an IP address in its standard form (so 2001:DB8:0::1 and
+    2001:db8::1 are one), or None if it is not an address.
+    """
     try:
-        ipaddress.ip_address(word)
+        return str(ipaddress.ip_address(word))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _duration_and_reason(args):
@@ -76,7 +79,9 @@ class ModerationCommands:
         if not target:
             user.notice("usage: /ban NICK|ADDRESS [DURATION] [REASON]")
             return None
-        kind = "address" if _is_address(target) else "nickname"
+        address = _address(target)
+        kind = "address" if address else "nickname"
+        target = address or target
         if kind == "nickname" and text.nickname_problem(target) is not None:
             user.notice("%s is neither a nickname nor an address" % (target,))
             return None
@@ -111,6 +116,7 @@ class ModerationCommands:
         if not target:
             user.notice("usage: /unban NICK|ADDRESS")
             return None
+        target = _address(target) or target
         return self.bans.remove(target).addCallback(self._unbanned, user, target)
 
     def _unbanned(self, removed, user, target):
