@@ -252,6 +252,10 @@ class Chat:
     def mute(self, member, seconds=None):
         """
         Keep C{member} from talking for C{seconds}, or until L{unmute}.
+
+        The mute is held by nickname, not by connection, so leaving and
+        coming back does not lift it; whoever uses that nickname next while
+        it lasts is muted too.
         """
         until = self._clock.seconds() + seconds if seconds else float("inf")
         self._muted_until[text.nickname_key(member.nickname)] = until
