@@ -88,6 +88,8 @@ class ChatProtocol(LoginSteps, LineReceiver):
         "_outbox",
         "_failed_logins",
         "_answer",
+        "_secret_answer",
+        "_exact",
         "_framer",
         "_state",
         "_allowance",
@@ -123,6 +125,8 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._outbox = ()
         self._failed_logins = 0
         self._answer = None
+        self._secret_answer = False
+        self._exact = b""
         self._framer = None
         self._allowance = None
         self._last_heard = None
@@ -195,6 +199,10 @@ class ChatProtocol(LoginSteps, LineReceiver):
             line = line[:-1]
         if b"\xff" in line:
             line = _TELNET_COMMAND.sub(b"", line)
+        self._exact = line
+        if self._secret_answer:
+            self._answer_secret(line)
+            return
         line = text.sanitize(line.decode("utf-8", "replace")).rstrip()
         if line.strip():
             answer, self._answer = self._answer, None
@@ -202,6 +210,22 @@ class ChatProtocol(LoginSteps, LineReceiver):
                 self._state(self, line)
             else:
                 answer(line)
+        self._exact = b""  # an idle connection keeps no line alive
+
+    def _answer_secret(self, line):
+        """
+        Hand a secret (a password) to its handler exactly as typed: only the
+        line ending is gone, nothing is sanitised, so what is hashed is what
+        the user typed.
+        """
+        try:
+            secret = line.decode("utf-8")
+        except UnicodeDecodeError:
+            self.notice("that was not valid UTF-8 text: type it again")
+            return
+        if secret:
+            answer, self._answer, self._secret_answer = self._answer, None, False
+            answer(secret)
 
     def lineLengthExceeded(self, line):
         self.notice(
@@ -255,12 +279,28 @@ class ChatProtocol(LoginSteps, LineReceiver):
 
         deferred.addBoth(release)
 
-    def ask(self, prompt, answer):
+    def ask(self, prompt, answer, secret=False):
         """
         Show C{prompt} and hand the next line to C{answer} instead of the chat.
+
+        A C{secret} answer (a password) is handed over exactly as typed, only
+        its line ending removed (see L{exact_line}).
         """
         self.notice(prompt)
         self._answer = answer
+        self._secret_answer = secret
+
+    @property
+    def exact_line(self):
+        """
+        The line being handled exactly as typed (only the line ending and
+        telnet commands removed), for passwords given on a command line; or
+        L{None} if it was not valid UTF-8.
+        """
+        try:
+            return self._exact.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
 
     def set_colors(self, on):
         self._variant = text.COLORED if on else text.PLAIN
@@ -427,6 +467,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
             return
         self._state = _ignore
         self._answer = None
+        self._secret_answer = False
         self.flush_output()
         self.transport.unregisterProducer()
         self.transport.loseConnection()
