@@ -67,16 +67,39 @@ QUICK = {
 RATIO_SCENARIOS = ("A", "B", "X")
 
 
-def server_command(server, port, workdir):
-    if server == "wazzap":
-        twistd = Path(sys.executable).with_name("twistd")
+#: wazzap's limits that would throttle the load (every client comes from
+#: 127.0.0.1, and senders flood by design), each turned off.  A checkout
+#: that predates one of them (--before) is run without it.
+WAZZAP_LIMITS_OFF = (
+    ("--flood-rate", "0"),
+    ("--max-per-address", "0"),
+)
+
+
+def twistd_command():
+    twistd = Path(sys.executable).with_name("twistd")
+    return str(twistd) if twistd.exists() else shutil.which("twistd") or "twistd"
+
+
+def wazzap_options(wazzap_root):
+    """
+    The WAZZAP_LIMITS_OFF options that the wazzap of C{wazzap_root} knows.
+    """
+    env = dict(os.environ, PYTHONPATH=str(wazzap_root))
+    usage = subprocess.run([twistd_command(), "wazzap", "--help"], env=env, capture_output=True,
+                           text=True, timeout=60).stdout
+    return [word for option, value in WAZZAP_LIMITS_OFF if option in usage
+            for word in (option, value)]
+
+
+def server_command(server, port, workdir, wazzap_root=REPO):
+    if server.startswith("wazzap"):
         return [
-            str(twistd) if twistd.exists() else shutil.which("twistd") or "twistd",
+            twistd_command(),
             "-n", "--pidfile=", "--logfile=" + str(workdir / "twistd.log"),
             "wazzap",
             "--port", "tcp:%d:interface=%s:backlog=4096" % (port, HOST),
-            "--flood-rate", "0",
-            "--max-per-address", "0",
+            *wazzap_options(wazzap_root),
         ]
     script = {"baseline": "baseline_server.py", "minimal": "minimal_fanout.py"}[server]
     return [sys.executable, str(HERE / script), str(port)]
@@ -191,7 +214,7 @@ class Server:
         self.name = name
         self.port = free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="wazzap-bench-"))
-        command = server_command(name, self.port, self.workdir)
+        command = server_command(name, self.port, self.workdir, wazzap_root)
         if core is not None and shutil.which("taskset"):
             command = ["taskset", "-c", str(core)] + command
         env = dict(os.environ)
@@ -391,11 +414,11 @@ def median_idle(results):
     return line
 
 
-def ratio_line(name, results):
-    wazzap, baseline = results.get("wazzap"), results.get("baseline")
+def ratio_line(name, results, other="baseline"):
+    wazzap, baseline = results.get("wazzap"), results.get(other)
     if not wazzap or not baseline:
         return None
-    line = {"scenario": name, "ratio": "wazzap/baseline"}
+    line = {"scenario": name, "ratio": "wazzap/" + other}
     for key in ("deliveries_per_second", "server_deliveries_per_cpu_second", "p50_ms", "p99_ms",
                 "server_rss_peak_kib"):
         if wazzap.get(key) and baseline.get(key):
@@ -444,6 +467,9 @@ def main(argv=None):
     parser.add_argument("--wazzap-root", default=str(REPO),
                         help="checkout whose wazzap and plugin to run (default: this one)")
     parser.add_argument("--repeat", type=int, default=1, help="run each scenario N times")
+    parser.add_argument("--before", metavar="DIR",
+                        help="also run the wazzap of this checkout (e.g. a git worktree of the "
+                             "commit before a change) right after wazzap, as wazzap-before")
     args = parser.parse_args(argv)
     names = [s.upper() for s in args.scenarios] or list(SCENARIOS)
     unknown = [s for s in names if s not in SCENARIOS]
@@ -458,6 +484,8 @@ def main(argv=None):
         os.sched_setaffinity(0, {cores[1]})
     print(json.dumps({"machine": {"cores": len(cores), "server_core": server_core,
                                   "wazzap_commit": git_commit(args.wazzap_root),
+                                  "before_commit": git_commit(args.before)
+                                  if args.before else None,
                                   "load_average": [round(x, 2) for x in os.getloadavg()],
                                   "generator_core": cores[1] if server_core is not None else None,
                                   "open_files": raise_open_file_limit(),
@@ -469,15 +497,18 @@ def main(argv=None):
         for name in names:
             config = dict(SCENARIOS[name], **(QUICK[name] if args.quick else {}))
             results[name] = {}
-            for server_name in config["servers"]:
-                if wanted and server_name not in wanted:
+            servers = [(server, args.wazzap_root) for server in config["servers"]]
+            if args.before and "wazzap" in config["servers"]:
+                servers.insert(1, ("wazzap-before", args.before))
+            for server_name, root in servers:
+                if wanted and server_name not in wanted and server_name != "wazzap-before":
                     continue
                 if config["kind"] == "idle":
                     result = median_idle([
-                        run_one(name, config, server_name, server_core, args.wazzap_root)
+                        run_one(name, config, server_name, server_core, root)
                         for _ in range(config.get("runs", 1))])
                 else:
-                    result = run_one(name, config, server_name, server_core, args.wazzap_root)
+                    result = run_one(name, config, server_name, server_core, root)
                 results[name][server_name] = result
                 print(json.dumps(result), flush=True)
                 if name == "A" and server_name == "wazzap":
@@ -486,9 +517,9 @@ def main(argv=None):
                         **{k: result.get(k) for k in ("clients", "senders", "deliveries_per_second",
                                                       "p50_ms", "p99_ms", "server_rss_peak_kib")}
                     }), flush=True)
-            if name in RATIO_SCENARIOS:
-                ratio = ratio_line(name, results[name])
-                if ratio:
+            for other in ("baseline", "wazzap-before"):
+                ratio = ratio_line(name, results[name], other)
+                if ratio and (name in RATIO_SCENARIOS or other == "wazzap-before"):
                     print(json.dumps(ratio), flush=True)
         targets = targets_line(results)
         if targets:
