@@ -11,7 +11,7 @@ wazzap.admin unban}) may have changed meanwhile.
 
 Mutes are few and asked about at every line a muted person sends, so they
 are all held in memory and written through to the database: a mute outlives
-the connection, a change of nickname and a restart.
+the connection and a restart, and one of an account its changes of nickname.
 """
 
 import ipaddress
@@ -235,18 +235,6 @@ class Mutes:
         mute = Mute(target, kind, until, by, now)
         self._mutes[nickname_key(target)] = mute
         return self._store.add_mute(target, kind, until, by, now)
-
-    def renamed(self, member, old_nickname):
-        """
-        Keep a mute on C{old_nickname} on C{member}'s new nickname too, so
-        that changing nickname (and coming back under either) does not lift
-        it.  A mute of an account follows it anyway.
-        """
-        key = nickname_key(old_nickname)
-        mute = self._in_force(key, self._clock.seconds())
-        if mute is None or key == mute_key(member):
-            return defer.succeed(None)
-        return self._add(member.nickname, NICKNAME, None, mute.by, until=mute.until)
 
     def unmute(self, *targets):
         """

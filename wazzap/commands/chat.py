@@ -81,6 +81,10 @@ class ChatCommands:
         if problem is not None:
             user.notice("cannot change nickname: " + problem)
             return None
+        if not user.account and self.bans.mutes.muted_for(user):
+            # The mute is on this nickname: a new one would shed it.
+            user.notice("cannot change nickname while you are muted")
+            return None
         return self.bans.find(nickname, None).addCallback(self._ban_checked, user, nickname)
 
     def _ban_checked(self, ban, user, nickname):
@@ -101,7 +105,7 @@ class ChatCommands:
             user.notice("cannot change nickname: " + problem)
             return None
         self.log.info("{old} is now {new}", old=old_nickname, new=nickname)
-        return self.bans.mutes.renamed(user, old_nickname)
+        return None
 
     def cmd_me(self, user, args):
         """

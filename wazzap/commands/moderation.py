@@ -174,9 +174,9 @@ class ModerationCommands:
         /mute NICK [DURATION] -- (admin) stop NICK from talking, for DURATION (like 10m) or until /unmute.
 
         A registered user stays muted under any nickname; an unregistered
-        one under this nickname and any it changes to.  The mute lasts across
-        reconnects and restarts; NICK may be offline if they are muted
-        already (to change how long).
+        one is muted by nickname and cannot change it while muted.  The mute
+        lasts across reconnects and restarts; NICK may be offline if they
+        are muted already (to change how long).
         """
         nickname, rest = split_word(args)
         if not nickname:
