@@ -165,23 +165,6 @@ def test_waiting_member_holds_nickname_and_admins_are_asked():
     assert chat.nickname_problem("bob") is None
 
 
-def test_mute_expires_with_the_clock():
-    """A timed mute ends by itself; an open-ended one lasts until lifted."""
-    clock = Clock()
-    chat = Chat(clock)
-    alice = Recorder("alice")
-    chat.join(alice)
-    chat.mute(alice, 60)
-    clock.advance(59)
-    assert chat.muted_for(alice) == 1
-    clock.advance(2)
-    assert chat.muted_for(alice) == 0
-    chat.mute(alice)
-    clock.advance(10**6)
-    assert chat.muted_for(alice) == float("inf")
-    assert chat.unmute(alice) and chat.muted_for(alice) == 0
-
-
 def test_consent_blocks_private_messages_until_accepted():
     """Someone who wants consent gets private messages only in an accepted chat."""
     chat, (alice, bob) = chat_with("alice", "bob")

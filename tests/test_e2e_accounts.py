@@ -622,7 +622,9 @@ def test_approve_and_deny(start_server, open_client, tmp_path):
     assert boss.read_until("asks to join") == (
         "[Server] carol (127.0.0.1) asks to join: /approve carol or /deny carol"
     )
-    assert carol.ask("hello?", "waiting") == "[Server] still waiting for an admin's approval"
+    assert carol.ask("hello?", "still waiting") == (
+        "[Server] still waiting for an admin's approval: /quit to stop waiting"
+    )
     assert boss.ask("/pending", "carol") == (
         "[Server]   carol (127.0.0.1): /approve carol or /deny carol"
     )
@@ -725,7 +727,7 @@ def test_nickname_ban_survives_restart_until_unban(start_server, open_client, tm
     assert carol.read_until("banned") == "[Server] bob was banned by boss for 2h (flooding)"
     assert bob.wait_closed(TIMEOUT)[-1] == "[Server] disconnected: banned by boss: flooding"
     boss.send("/bans")
-    assert boss.read_through("nickname bob")[-2:][0] == "[Server] 1 bans:"
+    assert boss.read_through("nickname bob")[-2:][0] == "[Server] 1 ban:"
     assert stopped_cleanly(server)
 
     server = start_server("--db=%s" % (db_path,))

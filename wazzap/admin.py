@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from wazzap.bans import format_time
 from wazzap.passwords import argon2_hasher, password_problem
 from wazzap.store import HISTORY_LIMIT, Database, StoreError, default_db_path
 from wazzap.text import nickname_problem
@@ -28,9 +29,10 @@ class Failed(Exception):
 
 def _when(timestamp):
     """
-    A unix time as local date and time, to the minute.
+    A unix time as local date and time, to the minute (safe for a ban stored
+    with an end past the year 9999).
     """
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+    return format_time(timestamp, local=True)
 
 
 def _table(rows):

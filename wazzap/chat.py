@@ -22,6 +22,11 @@ from wazzap.flow import TurnFlusher
 #: The room everybody joins until there are more rooms to choose from.
 LOBBY = "lobby"
 
+#: Requests to join (--approve-joins) told to admins one by one; beyond
+#: these, admins get one summary per APPROVAL_SUMMARY_SECONDS.
+APPROVAL_NOTICES_IN_FULL = 3
+APPROVAL_SUMMARY_SECONDS = 5
+
 
 class IMember(Interface):
     """
@@ -193,7 +198,10 @@ class Chat:
         self._rooms = {LOBBY: Room(LOBBY, self.flusher.schedule)}
         self._waiting = {}
         self._colors_in_use = Counter()
-        self._muted_until = {}
+        self._waiting_from = Counter()
+        self._asks_told = 0
+        self._asks_untold = 0
+        self._asks_timer = None
         self.private_chats = PrivateChats(consent_by_default)
 
     def __len__(self):
@@ -228,13 +236,36 @@ class Chat:
     def wait_for_approval(self, member):
         """
         Hold C{member}'s nickname while an admin decides whether it may join,
-        and ask every admin online.  Return how many admins were asked.
+        and ask every admin online: the first L{APPROVAL_NOTICES_IN_FULL} in
+        full, and when more arrive, one summary each
+        L{APPROVAL_SUMMARY_SECONDS}.  Return how many admins were asked.
         """
         self._waiting[text.nickname_key(member.nickname)] = member
+        self._waiting_from[member.peer] += 1
         admins = self.admins()
-        for admin in admins:
-            admin.deliver(text.server_line(_approval_request(member)))
+        if self._asks_told < APPROVAL_NOTICES_IN_FULL:
+            self._asks_told += 1
+            for admin in admins:
+                admin.deliver(text.server_line(_approval_request(member)))
+        else:
+            self._asks_untold += 1
+        if self._asks_timer is None:
+            self._asks_timer = self._clock.callLater(
+                APPROVAL_SUMMARY_SECONDS, self._summarise_asks
+            )
         return len(admins)
+
+    def _summarise_asks(self):
+        self._asks_timer = None
+        untold, self._asks_untold = self._asks_untold, 0
+        if not untold:
+            self._asks_told = 0
+            return
+        notice = text.server_line("%d more asked to join: /pending" % (untold,))
+        for admin in self.admins():
+            admin.deliver(notice)
+        # Still busy: go on summarising rather than start a new run in full.
+        self._asks_timer = self._clock.callLater(APPROVAL_SUMMARY_SECONDS, self._summarise_asks)
 
     def waiting(self):
         """
@@ -242,40 +273,26 @@ class Chat:
         """
         return list(self._waiting.values())
 
+    def waiting_from(self, address):
+        """
+        How many members from C{address} wait for approval.
+        """
+        return self._waiting_from[address]
+
     def stop_waiting(self, nickname):
         """
         Take the member called C{nickname} off the approval queue and return it,
         or L{None} if nobody by that name is waiting.
         """
-        return self._waiting.pop(text.nickname_key(nickname), None)
+        member = self._waiting.pop(text.nickname_key(nickname), None)
+        if member is not None:
+            self._stopped_waiting(member)
+        return member
 
-    def mute(self, member, seconds=None):
-        """
-        Keep C{member} from talking for C{seconds}, or until L{unmute}.
-
-        The mute is held by nickname, not by connection, so leaving and
-        coming back does not lift it; whoever uses that nickname next while
-        it lasts is muted too.
-        """
-        until = self._clock.seconds() + seconds if seconds else float("inf")
-        self._muted_until[text.nickname_key(member.nickname)] = until
-
-    def unmute(self, member):
-        """
-        Lift a mute; return whether there was one.
-        """
-        return self._muted_until.pop(text.nickname_key(member.nickname), None) is not None
-
-    def muted_for(self, member):
-        """
-        Seconds C{member} stays muted (infinite until lifted), 0 if it may speak.
-        """
-        key = text.nickname_key(member.nickname)
-        remaining = self._muted_until.get(key, 0) - self._clock.seconds()
-        if remaining > 0:
-            return remaining
-        self._muted_until.pop(key, None)
-        return 0
+    def _stopped_waiting(self, member):
+        self._waiting_from[member.peer] -= 1
+        if not self._waiting_from[member.peer]:
+            del self._waiting_from[member.peer]
 
     def room_of(self, member):
         return member.room
@@ -297,7 +314,8 @@ class Chat:
         """
         room = self._rooms[room_name]
         key = text.nickname_key(member.nickname)
-        self._waiting.pop(key, None)
+        if self._waiting.pop(key, None) is not None:
+            self._stopped_waiting(member)
         self._members[key] = member
         self._colors_in_use[member.color] += 1
         member.room = room
@@ -316,6 +334,7 @@ class Chat:
         key = text.nickname_key(member.nickname)
         if self._waiting.get(key) is member:
             del self._waiting[key]
+            self._stopped_waiting(member)
         room = member.room
         if room is None:
             return
@@ -357,8 +376,6 @@ class Chat:
         del self._members[old_key]
         member.nickname = nickname
         self._members[new_key] = member
-        if old_key in self._muted_until:
-            self._muted_until[new_key] = self._muted_until.pop(old_key)
         room = member.room
         room.rekey(old_key, new_key)
         room.announce("%s is now known as %s" % (old_nickname, nickname))

@@ -9,12 +9,12 @@ needs the database holds the connection's input until the answer comes
 """
 
 import re
-import time
 from itertools import islice
 
 from twisted.internet import defer
 from twisted.internet.task import deferLater
 
+from wazzap.bans import format_time
 from wazzap.flow import cancel
 from wazzap.passwords import MAX_ATTEMPTS_PER_CONNECTION
 
@@ -24,6 +24,12 @@ NICKNAME_PROMPT = "Choose a nickname (1 to 16 letters, digits, _ or -):"
 
 #: Names listed in a newcomer's welcome; /who lists everyone.
 WELCOME_NAMES = 20
+
+#: People from one address who may wait for approval (--approve-joins) at
+#: once: each holds a nickname until an admin decides or the wait times out.
+MAX_WAITERS_PER_ADDRESS = 3
+#: What a waiting newcomer may type to give up waiting.
+WAITING_QUIT_COMMANDS = ("/quit", "/leave", "/exit")
 
 #: What a web browser or TLS client is told instead of being taken as a nickname.
 NOT_CHAT = (
@@ -115,6 +121,13 @@ class LoginSteps:
         if not factory.approve_joins or self.is_admin:
             self.admit()
             return
+        if factory.chat.waiting_from(self.peer) >= MAX_WAITERS_PER_ADDRESS:
+            self.disconnect(
+                "too many waiting from one address",
+                "%d people from your address already wait for approval: try again later"
+                % (MAX_WAITERS_PER_ADDRESS,),
+            )
+            return
         cancel(self._login_timer)
         self._state = LoginSteps._wait_for_approval
         self.log.info("{nickname} from {peer} waits for approval", nickname=nickname, peer=self.peer)
@@ -125,12 +138,16 @@ class LoginSteps:
                 "No admin is online right now: you will be let in or turned away "
                 "when one decides."
             )
+        self.notice("Type /quit to stop waiting.")
         self._login_timer = factory.clock.callLater(
             factory.limits.approval_timeout_seconds, self._approval_timed_out
         )
 
     def _wait_for_approval(self, line):
-        self.notice("still waiting for an admin's approval")
+        if line.split()[0].lower() in WAITING_QUIT_COMMANDS:
+            self.quit()
+        else:
+            self.notice("still waiting for an admin's approval: /quit to stop waiting")
 
     def _approval_timed_out(self):
         self.factory.chat.stop_waiting(self.nickname)
@@ -191,7 +208,7 @@ def _ban_details(ban):
     """
     until = ""
     if ban.until:
-        until = " until %s" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ban.until)),)
+        until = " until %s" % (format_time(ban.until),)
     return until + (": " + ban.reason if ban.reason else "")
 
 

@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
-from wazzap import text
+from wazzap import addresses, text
 from wazzap.chat import IMember
 from wazzap.flow import LineAllowance, cancel
 from wazzap.framing import TOO_LONG, LineFramer
@@ -590,6 +590,7 @@ def _ignore(protocol, line):
 
 def _address_of(address):
     """
-    The host part of a peer's address: the key for per-address limits.
+    The host part of a peer's address, in standard form: the key for
+    per-address limits and bans.
     """
-    return getattr(address, "host", None) or "local"
+    return addresses.normalise(getattr(address, "host", None) or "local")

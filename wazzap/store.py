@@ -1,5 +1,5 @@
 """
-Accounts, login history and bans, kept in one SQLite file.
+Accounts, login history, bans and mutes, kept in one SQLite file.
 
 L{Database} is the plain synchronous API over the standard library's sqlite3;
 the admin command uses it directly.  L{Store} offers the server the same
@@ -37,7 +37,10 @@ APPLICATION_ID = 0x57415A5A
 
 NICKNAME = "nickname"
 ADDRESS = "address"
+ACCOUNT = "account"
 BAN_KINDS = (NICKNAME, ADDRESS)
+#: A mute follows an account, whatever nickname it uses, or else a nickname.
+MUTE_KINDS = (ACCOUNT, NICKNAME)
 
 # MIGRATIONS[i] takes the schema from version i to version i + 1 (PRAGMA
 # user_version).  Released entries never change: a new version is a new entry
@@ -78,12 +81,27 @@ MIGRATIONS = [
         )
         """,
     ),
+    (
+        # Mutes outlive the connection and the server: an account or a
+        # nickname (one key space: a registered nickname is its account's key).
+        """
+        CREATE TABLE mutes (
+            target_key TEXT PRIMARY KEY,
+            target TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('account', 'nickname')),
+            until REAL,
+            muted_by TEXT,
+            muted_at REAL NOT NULL
+        )
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _ACCOUNT_COLUMNS = "nickname, password_hash, is_admin, created_at"
 _SESSION_COLUMNS = "nickname, address, login_at, logout_at, reason"
 _BAN_COLUMNS = "target, kind, until, reason, banned_by, banned_at"
+_MUTE_COLUMNS = "target, kind, until, muted_by, muted_at"
 
 
 class StoreError(Exception):
@@ -123,6 +141,17 @@ class Ban:
     #: Unix time the ban ends, or None for a permanent ban.
     until: Optional[float]
     reason: str
+    by: Optional[str]
+    at: float
+
+
+@dataclass(frozen=True)
+class Mute:
+    target: str
+    #: L{ACCOUNT} or L{NICKNAME}.
+    kind: str
+    #: Unix time the mute ends, or None until it is lifted.
+    until: Optional[float]
     by: Optional[str]
     at: float
 
@@ -466,24 +495,56 @@ class Database:
         )
         return [Ban(*row) for row in rows]
 
-    def find_ban(self, nickname, address, now):
+    def find_ban(self, nickname, address, now, networks=()):
         """
         The L{Ban} in force at C{now} on C{nickname} or C{address} (either
-        may be None), the longest if both are banned; or None.
+        may be None) or on one of the C{networks} (targets of network bans
+        that contain C{address}), the longest if several are; or None.
         """
+        addresses = [_key(target) for target in (address, *networks) if target is not None]
         rows = self._query(
             "SELECT %s FROM bans "
             "WHERE ((kind = 'nickname' AND target_key = ?) "
-            "OR (kind = 'address' AND target_key = ?)) "
+            "OR (kind = 'address' AND target_key IN (%s))) "
             "AND (until IS NULL OR until > ?) "
-            "ORDER BY until IS NULL DESC, until DESC LIMIT 1" % (_BAN_COLUMNS,),
-            (
-                None if nickname is None else _key(nickname),
-                None if address is None else _key(address),
-                now,
-            ),
+            "ORDER BY until IS NULL DESC, until DESC LIMIT 1"
+            % (_BAN_COLUMNS, ", ".join("?" * len(addresses)) or "NULL"),
+            (None if nickname is None else _key(nickname), *addresses, now),
         )
         return Ban(*rows[0]) if rows else None
+
+    # Mutes
+
+    def add_mute(self, target, kind, until, by, at):
+        """
+        Mute an account or a nickname until C{until} (None: until lifted),
+        replacing any mute of the same target.
+        """
+        if kind not in MUTE_KINDS:
+            raise ValueError("a mute is on an %s, not a %r" % (" or a ".join(MUTE_KINDS), kind))
+        self._write(
+            "INSERT OR REPLACE INTO mutes (target_key, target, kind, until, muted_by, muted_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (_key(target), target, kind, until, by, at),
+        )
+
+    def remove_mute(self, target):
+        """
+        Lift the mute on C{target}; False if there was none.
+        """
+        cursor = self._write("DELETE FROM mutes WHERE target_key = ?", (_key(target),))
+        return cursor.rowcount == 1
+
+    def active_mutes(self, now):
+        """
+        Every L{Mute} in force at C{now}, oldest first.
+        """
+        rows = self._query(
+            "SELECT %s FROM mutes WHERE until IS NULL OR until > ? "
+            "ORDER BY muted_at, target_key" % (_MUTE_COLUMNS,),
+            (now,),
+        )
+        return [Mute(*row) for row in rows]
 
 
 def _account(row):
@@ -597,6 +658,9 @@ class Store:
     remove_ban = _on_store_thread("remove_ban")
     active_bans = _on_store_thread("active_bans")
     find_ban = _on_store_thread("find_ban")
+    add_mute = _on_store_thread("add_mute")
+    remove_mute = _on_store_thread("remove_mute")
+    active_mutes = _on_store_thread("active_mutes")
 
 
 class _Outcome:

@@ -72,12 +72,28 @@ class Commands(ChatCommands, AccountCommands, PrivacyCommands, ModerationCommand
         handler = self._handler(name)
         if handler is None:
             user.notice("unknown command /%s: type /help for the list" % (name,))
-        elif getattr(handler, "admin_only", False) and not user.is_admin:
+            return
+        if not getattr(handler, "admin_only", False):
+            done = defer.maybeDeferred(handler, user, args)
+        elif not user.is_admin:
             user.notice("permission denied: /%s is for admins" % (name,))
+            return
         else:
-            done = defer.maybeDeferred(handler, user, args).addErrback(self._failed, user, name)
-            if not done.called:
-                user.hold_input_until(done)
+            # Rights revoked with the admin command while this admin is online
+            # end at their next admin command.
+            done = self.accounts.lookup(user.account).addCallback(
+                self._as_admin, handler, user, name, args
+            )
+        done.addErrback(self._failed, user, name)
+        if not done.called:
+            user.hold_input_until(done)
+
+    def _as_admin(self, account, handler, user, name, args):
+        if account is None or not account.is_admin:
+            user.is_admin = False
+            user.notice("your admin rights were revoked: /%s is for admins" % (name,))
+            return None
+        return handler(user, args)
 
     def _failed(self, failure, user, name):
         self.log.failure("/{command} failed", failure, command=name)

@@ -31,7 +31,7 @@ class ChatCommands:
             user.notice(problem)
 
     def _may_speak(self, user):
-        muted_for = self.chat.muted_for(user)
+        muted_for = self.bans.mutes.muted_for(user)
         if muted_for == float("inf"):
             user.notice("you are muted until an admin lifts it")
         elif muted_for:
@@ -81,20 +81,31 @@ class ChatCommands:
         if problem is not None:
             user.notice("cannot change nickname: " + problem)
             return None
+        if not user.account and self.bans.mutes.muted_for(user):
+            # The mute is on this nickname: a new one would shed it.
+            user.notice("cannot change nickname while you are muted")
+            return None
+        return self.bans.find(nickname, None).addCallback(self._ban_checked, user, nickname)
+
+    def _ban_checked(self, ban, user, nickname):
+        if ban is not None:
+            user.notice("cannot change nickname: %s is banned" % (nickname,))
+            return None
         return self.accounts.lookup(nickname).addCallback(self._rename, user, nickname)
 
     def _rename(self, account, user, nickname):
         if user.room is None:
-            return  # gone while the database answered
+            return None  # gone while the database answered
         if account is not None and account.nickname.lower() != (user.account or "").lower():
             user.notice("cannot change nickname: %s is registered to someone else" % (nickname,))
-            return
+            return None
         old_nickname = user.nickname
         problem = self.chat.rename(user, nickname)
         if problem is not None:
             user.notice("cannot change nickname: " + problem)
-        else:
-            self.log.info("{old} is now {new}", old=old_nickname, new=nickname)
+            return None
+        self.log.info("{old} is now {new}", old=old_nickname, new=nickname)
+        return None
 
     def cmd_me(self, user, args):
         """
@@ -139,4 +150,6 @@ class ChatCommands:
         """
         /quit [REASON] -- leave the chat (also /leave, /exit).
         """
-        user.quit(args.strip() or None)
+        # The reason is shown to the room: a muted user leaves without one.
+        muted = self.bans.mutes.muted_for(user)
+        user.quit(None if muted else args.strip() or None)

@@ -2,52 +2,59 @@
 What admins do: approve joins, kick, ban, mute.
 
 Every action is announced to the room, so moderation happens in the open.
-Bans are kept in the database and checked at connect; mutes last while the
-server runs.
+Bans and mutes are kept in the database (L{wazzap.bans}): bans are checked
+at connect and at every nickname, mutes at every line.
 """
 
-import ipaddress
-
-from wazzap import text
+from wazzap import addresses, text
+from wazzap.bans import mute_key
 from wazzap.commands.base import (
+    DurationError,
     admin_only,
     find_member,
     format_duration,
+    looks_like_duration,
     parse_duration,
+    plural,
     split_word,
 )
 
+#: Waiting newcomers listed per page of /pending.
+PENDING_PAGE_LINES = 20
 
-def _address(word):
-    """
-    C{word} as an IP address in its standard form (so 2001:DB8:0::1 and
-    2001:db8::1 are one), or None if it is not an address.
-    """
-    try:
-        return str(ipaddress.ip_address(word))
-    except ValueError:
-        return None
+BAN_USAGE = "/ban NICK|ADDRESS|NETWORK [DURATION] [REASON]"
+MUTE_USAGE = "/mute NICK [DURATION]"
 
 
 def _duration_and_reason(args):
     """
-    Split C{"[DURATION] [REASON]"}; the duration is L{None} when absent.
+    Split C{"[DURATION] [REASON]"}: the duration is L{None} when absent;
+    raise L{DurationError} for a first word meant as a duration that is not
+    one (C{10x}), rather than take it as the start of the reason.
     """
     first, rest = split_word(args)
-    seconds = parse_duration(first) if first else None
-    if seconds is None:
-        return None, args.strip()
-    return seconds, rest
+    if first and looks_like_duration(first):
+        return parse_duration(first), rest
+    return None, args.strip()
 
 
 def _is_banned(member, kind, target):
     if kind == "address":
-        return member.peer == target
+        return addresses.covers(target, member.peer)
     return text.nickname_key(member.nickname) == text.nickname_key(target)
+
+
+def _is_self(user, nickname):
+    key = text.nickname_key(nickname)
+    return key in {text.nickname_key(user.nickname), text.nickname_key(user.account or "")}
 
 
 def _for(seconds):
     return "for %s" % (format_duration(seconds),) if seconds else "until lifted"
+
+
+def _remaining(until, now):
+    return _for(until - now if until else None)
 
 
 class ModerationCommands:
@@ -62,30 +69,41 @@ class ModerationCommands:
         """
         nickname, reason = split_word(args)
         member = find_member(self.chat, user, nickname, "/kick NICK [REASON]")
-        if member is not None:
+        if member is user:
+            user.notice("you cannot kick yourself: /quit leaves")
+        elif member is not None:
             self.log.info("{admin} kicked {nickname}", admin=user.nickname, nickname=member.nickname)
             member.disconnect(_by("kicked", user, reason))
 
     @admin_only
     def cmd_ban(self, user, args):
         """
-        /ban NICK|ADDRESS [DURATION] [REASON] -- (admin) keep a nickname or an address out.
+        /ban NICK|ADDRESS|NETWORK [DURATION] [REASON] -- (admin) keep a nickname, an address or a network out.
 
-        DURATION is like 30m, 2h, 7d; without one the ban lasts until /unban.
-        Whoever is online under that nickname or from that address is
-        disconnected.  Bans survive restarts.
+        DURATION is like 30m, 2h, 7d (at most 3650d); without one the ban
+        lasts until /unban.  A NETWORK is written like 203.0.113.0/24 or
+        2001:db8::/32.  Whoever is online under that nickname or from that
+        address is disconnected.  Bans survive restarts.
         """
         target, rest = split_word(args)
         if not target:
-            user.notice("usage: /ban NICK|ADDRESS [DURATION] [REASON]")
+            user.notice("usage: " + BAN_USAGE)
             return None
-        address = _address(target)
+        address = addresses.ban_target(target)
         kind = "address" if address else "nickname"
         target = address or target
         if kind == "nickname" and text.nickname_problem(target) is not None:
-            user.notice("%s is neither a nickname nor an address" % (target,))
+            user.notice("%s is neither a nickname nor an address or network" % (target,))
             return None
-        seconds, reason = _duration_and_reason(rest)
+        if kind == "nickname" and _is_self(user, target):
+            user.notice("you cannot ban yourself")
+            return None
+        try:
+            seconds, reason = _duration_and_reason(rest)
+        except DurationError as e:
+            user.notice("usage: " + BAN_USAGE)
+            user.notice(str(e))
+            return None
         return self.bans.add(target, kind, seconds, reason, user.nickname).addCallback(
             self._banned, user, target, kind, seconds, reason
         )
@@ -110,13 +128,13 @@ class ModerationCommands:
     @admin_only
     def cmd_unban(self, user, args):
         """
-        /unban NICK|ADDRESS -- (admin) lift a ban.
+        /unban NICK|ADDRESS|NETWORK -- (admin) lift a ban.
         """
         target = args.strip()
         if not target:
-            user.notice("usage: /unban NICK|ADDRESS")
+            user.notice("usage: /unban NICK|ADDRESS|NETWORK")
             return None
-        target = _address(target) or target
+        target = addresses.ban_target(target) or target
         return self.bans.remove(target).addCallback(self._unbanned, user, target)
 
     def _unbanned(self, removed, user, target):
@@ -137,7 +155,7 @@ class ModerationCommands:
         if not bans:
             user.notice("no bans")
             return
-        user.notice("%d bans:" % (len(bans),))
+        user.notice("%s:" % (plural(len(bans), "ban"),))
         for ban in bans:
             user.notice(
                 "  %s %s by %s, %s%s"
@@ -145,7 +163,7 @@ class ModerationCommands:
                     ban.kind,
                     ban.target,
                     ban.by,
-                    _for(ban.until - now if ban.until else None),
+                    _remaining(ban.until, now),
                     " (%s)" % (ban.reason,) if ban.reason else "",
                 )
             )
@@ -154,49 +172,113 @@ class ModerationCommands:
     def cmd_mute(self, user, args):
         """
         /mute NICK [DURATION] -- (admin) stop NICK from talking, for DURATION (like 10m) or until /unmute.
+
+        A registered user stays muted under any nickname; an unregistered
+        one is muted by nickname and cannot change it while muted.  The mute
+        lasts across reconnects and restarts; NICK may be offline if they
+        are muted already (to change how long).
         """
         nickname, rest = split_word(args)
-        member = find_member(self.chat, user, nickname, "/mute NICK [DURATION]")
-        if member is None:
-            return
-        seconds = parse_duration(rest) if rest else None
-        if rest and seconds is None:
-            user.notice("%s is not a duration: try 30s, 10m, 2h or 1d" % (rest,))
-            return
-        self.chat.mute(member, seconds)
-        self.chat.room_of(member).announce(
-            "%s was muted by %s %s" % (member.nickname, user.nickname, _for(seconds))
-        )
+        if not nickname:
+            user.notice("usage: " + MUTE_USAGE)
+            return None
+        try:
+            seconds = parse_duration(rest) if rest else None
+        except DurationError as e:
+            user.notice(str(e))
+            return None
+        member = self.chat.find(nickname)
+        if member is user:
+            user.notice("you cannot mute yourself")
+            return None
+        mutes = self.bans.mutes
+        if member is not None:
+            stored = mutes.mute(member, seconds, user.nickname)
+            name, room = member.nickname, member.room
+        else:
+            # Someone offline: only a mute they have can be changed.
+            mute = mutes.find(nickname)
+            if mute is None:
+                user.notice("nobody called %s is online or muted" % (nickname,))
+                return None
+            stored = mutes.extend(mute, seconds, user.nickname)
+            name, room = mute.target, self.chat
+        self.log.info("{admin} muted {nickname}", admin=user.nickname, nickname=name)
+        notice = "%s was muted by %s %s" % (name, user.nickname, _for(seconds))
+        return stored.addCallback(lambda _: room.announce(notice))
 
     @admin_only
     def cmd_unmute(self, user, args):
         """
-        /unmute NICK -- (admin) let NICK talk again.
+        /unmute NICK -- (admin) let NICK talk again; NICK may be offline.
         """
-        member = find_member(self.chat, user, args.strip(), "/unmute NICK")
-        if member is None:
+        nickname = args.strip()
+        if not nickname:
+            user.notice("usage: /unmute NICK")
+            return None
+        member = self.chat.find(nickname)
+        if member is not None:
+            # Both: the account's mute and one on the nickname it uses.
+            targets, name, room = (mute_key(member), member.nickname), member.nickname, member.room
+        else:
+            mute = self.bans.mutes.find(nickname)
+            targets, name, room = (nickname,), mute.target if mute else nickname, self.chat
+        return self.bans.mutes.unmute(*targets).addCallback(self._unmuted, user, name, room)
+
+    def _unmuted(self, was_muted, user, name, room):
+        if not was_muted:
+            user.notice("%s is not muted" % (name,))
             return
-        if not self.chat.unmute(member):
-            user.notice("%s is not muted" % (member.nickname,))
+        self.log.info("{admin} unmuted {nickname}", admin=user.nickname, nickname=name)
+        room.announce("%s was unmuted by %s" % (name, user.nickname))
+
+    @admin_only
+    def cmd_mutes(self, user, args):
+        """
+        /mutes -- (admin) list the mutes in force.
+        """
+        mutes = self.bans.mutes.active()
+        if not mutes:
+            user.notice("no mutes")
             return
-        self.chat.room_of(member).announce(
-            "%s was unmuted by %s" % (member.nickname, user.nickname)
-        )
+        now = self.clock.seconds()
+        user.notice("%s:" % (plural(len(mutes), "mute"),))
+        for mute in mutes:
+            user.notice(
+                "  %s %s by %s, %s" % (mute.kind, mute.target, mute.by, _remaining(mute.until, now))
+            )
 
     @admin_only
     def cmd_pending(self, user, args):
         """
-        /pending -- (admin) who is waiting for approval to join.
+        /pending [PAGE] -- (admin) who is waiting for approval to join, 20 a page.
         """
+        page = args.strip() or "1"
+        if not page.isdigit() or int(page) == 0:
+            user.notice("usage: /pending [PAGE], PAGE a number from 1")
+            return
         waiting = self.chat.waiting()
         if not waiting:
             user.notice("nobody is waiting to join")
             return
-        for member in waiting:
+        pages = -(-len(waiting) // PENDING_PAGE_LINES)
+        page = int(page) if len(page) < 10 else pages + 1
+        if page > pages:
+            user.notice("there %s only %s" % ("is" if pages == 1 else "are", plural(pages, "page")))
+            return
+        start = (page - 1) * PENDING_PAGE_LINES
+        if pages > 1:
+            user.notice(
+                "%s waiting to join (page %d of %d):"
+                % (plural(len(waiting), "person", "people"), page, pages)
+            )
+        for member in waiting[start : start + PENDING_PAGE_LINES]:
             user.notice(
                 "  %s (%s): /approve %s or /deny %s"
                 % (member.nickname, member.peer, member.nickname, member.nickname)
             )
+        if page < pages:
+            user.notice("/pending %d for the next page" % (page + 1,))
 
     @admin_only
     def cmd_approve(self, user, args):

@@ -45,7 +45,7 @@ class PrivacyCommands:
         /request NICK -- ask NICK for a private chat.
         """
         other = self._other(user, args, "/request NICK")
-        if other is None:
+        if other is None or not self._may_speak(user):
             return
         chats = self.chat.private_chats
         if chats.is_open(user, other):
