@@ -24,7 +24,8 @@ NICKNAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,%d}\Z" % MAX_NICKNAME_CHARS)
 RESERVED_NICKNAMES = frozenset({"server", "admin", "wazzap", "root"})
 
 #: Colours handed out to users; yellow and magenta are kept for the server's
-#: notices and for private messages so those never look like someone talking.
+#: notices and for private messages so those never look like someone talking,
+#: and white is left out because it cannot be read on a light terminal.
 USER_PALETTE = (
     Fore.RED,
     Fore.GREEN,
@@ -34,7 +35,6 @@ USER_PALETTE = (
     Fore.LIGHTGREEN_EX,
     Fore.LIGHTBLUE_EX,
     Fore.LIGHTCYAN_EX,
-    Fore.WHITE,
 )
 SERVER_STYLE = Style.BRIGHT + Fore.YELLOW
 PRIVATE_STYLE = Style.BRIGHT + Fore.MAGENTA

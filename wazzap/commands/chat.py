@@ -98,7 +98,7 @@ class ChatCommands:
 
     def cmd_me(self, user, args):
         """
-        /me ACTION -- show an action: /me waves shows "* you waves".
+        /me ACTION -- show an action: alice typing /me waves shows "* alice waves".
         """
         if not args.strip():
             user.notice("usage: /me ACTION")
