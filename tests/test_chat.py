@@ -5,6 +5,7 @@ what they are given.
 
 import random
 
+import pytest
 from twisted.internet.task import Clock
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -151,6 +152,26 @@ def test_reserved_and_invalid_nicknames():
     assert chat.nickname_problem("bad name") is not None
     assert chat.nickname_problem("caf\u00e9") is not None
     assert chat.nickname_problem("ok_name-1") is None
+
+
+@pytest.mark.parametrize(
+    "nickname",
+    ["admin_", "Server-", "serv3r", "_r00t_", "ADM1N", "admln", "w4zz4p", "wa22ap", "--5erver__", "roo7"],
+)
+def test_lookalikes_of_reserved_names_are_refused(nickname):
+    """Case, digits for letters and leading or trailing _ or - do not get round a reserved name."""
+    assert "which is reserved" in Chat(Clock()).nickname_problem(nickname)
+
+
+@pytest.mark.parametrize("nickname", ["administrator", "ad_min", "root1", "servers", "rooted", "admin2"])
+def test_names_that_merely_contain_a_reserved_word_are_allowed(nickname):
+    """A reserved word inside a longer name, or split, does not pose as the server."""
+    assert Chat(Clock()).nickname_problem(nickname) is None
+
+
+def test_white_is_not_handed_out_but_can_be_chosen():
+    """Nobody is given an unreadable white nickname, though /color white still works."""
+    assert text.NAMED_COLORS["white"] not in text.USER_PALETTE
 
 
 def test_waiting_member_holds_nickname_and_admins_are_asked():

@@ -61,6 +61,7 @@ class ModerationCommands:
         /kick NICK [REASON] -- (admin) disconnect NICK.
         """
         nickname, reason = split_word(args)
+        reason = text.short_reason(reason)
         member = find_member(self.chat, user, nickname, "/kick NICK [REASON]")
         if member is not None:
             self.log.info("{admin} kicked {nickname}", admin=user.nickname, nickname=member.nickname)
