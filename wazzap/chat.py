@@ -194,7 +194,7 @@ class Chat:
         self._waiting = {}
         self._colors_in_use = Counter()
         self._muted_until = {}
-        self.private_chats = PrivateChats(consent_by_default)
+        self.private_chats = PrivateChats(clock, consent_by_default)
 
     def __len__(self):
         return len(self._members)
