@@ -108,6 +108,7 @@ class PrivateChats:
             _link(self._partners, requester, target)
             _link(self._partners, target, requester)
         else:
+            self._forget_expired_rejections()
             key = (nickname_key(requester.nickname), nickname_key(target.nickname))
             self._rejected.pop(key, None)
             self._rejected[key] = self._clock.seconds() + REJECTED_REQUEST_PAUSE_SECONDS
