@@ -175,7 +175,7 @@ def test_requests_waiting_are_capped_and_can_be_taken_back():
     asker.send("/request " + nicknames[-1])
     assert asker.lines() == [
         "[Server] you already have 20 requests waiting for an answer, the most allowed: "
-        "/end NICK withdraws one"
+        "/end NICK takes one back"
     ]
     assert others[-1].lines() == []
     others[0].lines()

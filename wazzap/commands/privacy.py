@@ -63,7 +63,7 @@ class PrivacyCommands:
         elif chats.requests_waiting(user) >= MAX_REQUESTS_WAITING:
             user.notice(
                 "you already have %d requests waiting for an answer, the most allowed: "
-                "/end NICK withdraws one" % (MAX_REQUESTS_WAITING,)
+                "/end NICK takes one back" % (MAX_REQUESTS_WAITING,)
             )
         else:
             chats.request(user, other)
