@@ -129,6 +129,7 @@ COMMANDS = [
     "/me", "/who", "/users", "/quit", "/leave", "//", "/", "",
     "/seen", "/chats", "/history", "/consent", "/request", "/accept", "/reject", "/end",
     "/register", "/password", "/unregister", "/kick", "/mute", "/ban", "/pending",
+    " /nick", "\u200b/quit", "\t@bob", " //", "\u3164",
 ]
 
 command_line = st.builds(
