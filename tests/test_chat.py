@@ -5,12 +5,19 @@ what they are given.
 
 import random
 
+import pytest
 from twisted.internet.task import Clock
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from wazzap import text
-from wazzap.chat import Chat, IMember
+from wazzap.chat import (
+    MAX_LEAVE_NOTICES,
+    PRESENCE_WINDOW_SECONDS,
+    Chat,
+    IMember,
+    _presence_summary,
+)
 from wazzap.protocol import ChatProtocol
 
 
@@ -153,6 +160,26 @@ def test_reserved_and_invalid_nicknames():
     assert chat.nickname_problem("ok_name-1") is None
 
 
+@pytest.mark.parametrize(
+    "nickname",
+    ["admin_", "Server-", "serv3r", "_r00t_", "ADM1N", "admln", "w4zz4p", "wa22ap", "--5erver__", "roo7"],
+)
+def test_lookalikes_of_reserved_names_are_refused(nickname):
+    """Case, digits for letters and leading or trailing _ or - do not get round a reserved name."""
+    assert "which is reserved" in Chat(Clock()).nickname_problem(nickname)
+
+
+@pytest.mark.parametrize("nickname", ["administrator", "ad_min", "root1", "servers", "rooted", "admin2"])
+def test_names_that_merely_contain_a_reserved_word_are_allowed(nickname):
+    """A reserved word inside a longer name, or split, does not pose as the server."""
+    assert Chat(Clock()).nickname_problem(nickname) is None
+
+
+def test_white_is_not_handed_out_but_can_be_chosen():
+    """Nobody is given an unreadable white nickname, though /color white still works."""
+    assert text.NAMED_COLORS["white"] not in text.USER_PALETTE
+
+
 def test_waiting_member_holds_nickname_and_admins_are_asked():
     """A member waiting for approval holds its nickname and every admin is asked."""
     chat, (admin,) = chat_with("root1")
@@ -198,3 +225,94 @@ def test_pick_color_spreads_evenly_once_all_are_taken():
     leaver = next(member for member in members if member.color != doubled)
     chat.leave(leaver)
     assert chat.pick_color() == leaver.color
+
+
+def churn(chat, clock, count, prefix, interval=0.0):
+    """
+    C{count} newcomers who join and leave at once, C{interval} seconds apart.
+    """
+    for index in range(count):
+        member = Recorder("%s%d" % (prefix, index))
+        member.color = chat.pick_color()
+        chat.join(member)
+        chat.leave(member, "quit")
+        clock.advance(interval)
+    chat.flusher.flush()
+
+
+def watched_chat():
+    """
+    A chat on a L{Clock} with one member who hears what others do.
+    """
+    clock = Clock()
+    chat = Chat(clock, rng=random.Random(1))
+    bystander = Recorder("bystander")
+    bystander.color = chat.pick_color()
+    chat.join(bystander)
+    clock.advance(PRESENCE_WINDOW_SECONDS)  # its own join no longer counts
+    return clock, chat, bystander
+
+
+def test_a_calm_room_hears_every_join_and_leave():
+    """Up to MAX_LEAVE_NOTICES people coming and going within a window are each announced, reasons included."""
+    clock, chat, bystander = watched_chat()
+    churn(chat, clock, MAX_LEAVE_NOTICES, "guest")
+    assert bystander.lines[:2] == ["[Server] guest0 joined the chat", "[Server] guest0 left the chat (quit)"]
+    assert len(bystander.lines) == 2 * MAX_LEAVE_NOTICES
+
+
+def test_a_crowd_that_arrives_together_is_announced_in_full():
+    """Many joins at once, with nobody leaving, are each announced."""
+    clock, chat, bystander = watched_chat()
+    for index in range(100):
+        member = Recorder("crowd%d" % (index,))
+        member.color = chat.pick_color()
+        chat.join(member)
+    chat.flusher.flush()
+    assert len(bystander.lines) == 100 and bystander.lines[-1] == "[Server] crowd99 joined the chat"
+
+
+def test_notices_spread_over_time_stay_one_by_one():
+    """Joins and leaves that never crowd one window are all announced singly."""
+    clock, chat, bystander = watched_chat()
+    churn(chat, clock, 30, "guest", interval=PRESENCE_WINDOW_SECONDS / 4)
+    assert len(bystander.lines) == 60 and not any("in the last" in line for line in bystander.lines)
+
+
+def test_churn_is_summarised_once_per_window():
+    """Past the limit of leaves, joins and leaves stop being announced and one summary follows per window."""
+    clock, chat, bystander = watched_chat()
+    churn(chat, clock, 30, "bot")
+    assert len(bystander.lines) == 2 * MAX_LEAVE_NOTICES + 1
+    assert bystander.lines[-1] == "[Server] bot10 joined the chat"
+    bystander.lines.clear()
+    clock.advance(PRESENCE_WINDOW_SECONDS - 1)
+    chat.flusher.flush()
+    assert bystander.lines == []
+    clock.advance(1)
+    chat.flusher.flush()
+    assert bystander.lines == ["[Server] 19 people joined, 20 left in the last 10 s"]
+
+
+def test_summaries_go_on_while_churn_lasts_and_stop_when_it_calms():
+    """A busy window is summarised and the next one too; after a calm window, notices are single again."""
+    clock, chat, bystander = watched_chat()
+    churn(chat, clock, 30, "bot")
+    clock.advance(PRESENCE_WINDOW_SECONDS)
+    churn(chat, clock, 6, "more")
+    bystander.lines.clear()
+    clock.advance(PRESENCE_WINDOW_SECONDS)
+    chat.flusher.flush()
+    assert bystander.lines == ["[Server] 6 people joined, 6 left in the last 10 s"]
+    churn(chat, clock, 1, "last")
+    assert bystander.lines[1:] == ["[Server] last0 joined the chat", "[Server] last0 left the chat (quit)"]
+    clock.advance(PRESENCE_WINDOW_SECONDS)
+    chat.flusher.flush()
+    assert len(bystander.lines) == 3
+
+
+def test_summary_wording_leaves_out_what_did_not_happen():
+    """A summary names only joins or only leaves when only those happened."""
+    assert _presence_summary(1, 0) == "1 person joined in the last 10 s"
+    assert _presence_summary(0, 12) == "12 people left in the last 10 s"
+    assert _presence_summary(12, 1) == "12 people joined, 1 left in the last 10 s"

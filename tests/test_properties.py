@@ -13,6 +13,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from tests.doubles import make_factory
+from wazzap import text
 from wazzap.framing import TOO_LONG, LineFramer
 from wazzap.text import sanitize
 
@@ -128,6 +129,7 @@ COMMANDS = [
     "/me", "/who", "/users", "/quit", "/leave", "//", "/", "",
     "/seen", "/chats", "/history", "/consent", "/request", "/accept", "/reject", "/end",
     "/register", "/password", "/unregister", "/kick", "/mute", "/ban", "/pending",
+    " /nick", "\u200b/quit", "\t@bob", " //", "\u3164",
 ]
 
 command_line = st.builds(
@@ -236,3 +238,61 @@ def test_protocol_survives_random_bytes_before_and_after_joining(data, cuts):
     harness.clock.advance(0)
     assert len(harness.factory.chat) == 0
     assert not harness.factory.connections
+
+
+#: Ways to write each letter of a reserved word so that it still reads as it.
+LOOKALIKES = {"o": "oO0", "i": "iI1lL", "e": "eE3", "a": "aA4", "s": "sS5", "t": "tT7", "z": "zZ2"}
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_every_lookalike_of_a_reserved_name_is_refused(data):
+    """
+    A reserved word in any case, with digits for letters and _ or - around it, is refused.
+    """
+    word = data.draw(st.sampled_from(sorted(text.RESERVED_NICKNAMES)))
+    letters = [data.draw(st.sampled_from(LOOKALIKES.get(c, c + c.upper()))) for c in word]
+    before = data.draw(st.text(alphabet="_-", max_size=5))
+    after = data.draw(st.text(alphabet="_-", max_size=5))
+    nickname = before + "".join(letters) + after
+    assert text.nickname_problem(nickname).endswith("is reserved"), nickname
+
+
+#: Characters that show nothing on a terminal, whatever Unicode calls them.
+INVISIBLE = (
+    " \u00a0\u00ad\u034f\u115f\u1160\u180e\u2000\u200a\u200b\u200c\u200d\u2060\u2061"
+    "\u2800\u3000\u3164\ufe0f\ufeff\uffa0\U000e0041\U000e007f"
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=INVISIBLE, min_size=1), nasty_text)
+def test_invisible_characters_never_make_a_line_visible(blank, rest):
+    """
+    Invisible characters alone show nothing, and in front of a line change what it starts with on screen not at all.
+    """
+    assert not text.is_visible(blank)
+    assert text.from_first_visible(blank + rest) == text.from_first_visible(rest)
+    assert text.is_visible(blank + "x" + rest)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_a_reason_is_short_valid_and_a_prefix_of_what_was_typed(words):
+    """
+    A reason is at most MAX_REASON_BYTES of UTF-8, the start of what was typed, or None if it shows nothing.
+    """
+    reason = text.short_reason(words)
+    if reason is None:
+        assert not text.is_visible(words)
+        return
+    assert len(reason.encode("utf-8")) <= text.MAX_REASON_BYTES
+    assert words.strip().startswith(reason.removesuffix("\u2026").rstrip())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["quit", "kicked by alice", "banned by bob"]), st.text(min_size=1))
+def test_the_log_keeps_only_the_length_of_a_reason(kind, words):
+    """
+    Whatever a person gives as a reason, the log line gets the kind of leaving and a length.
+    """
+    assert text.reason_for_log("%s: %s" % (kind, words)) == "%s: [%d characters]" % (kind, len(words))

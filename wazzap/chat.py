@@ -11,7 +11,7 @@ people costs one Python step per person per turn, not per line.
 """
 
 import random
-from collections import Counter
+from collections import Counter, deque
 
 from zope.interface import Attribute, Interface
 
@@ -26,6 +26,14 @@ LOBBY = "lobby"
 #: these, admins get one summary per APPROVAL_SUMMARY_SECONDS.
 APPROVAL_NOTICES_IN_FULL = 3
 APPROVAL_SUMMARY_SECONDS = 5
+
+#: The window over which a room's leave notices are counted, and how often
+#: a summary replaces its join and leave notices while people churn.
+PRESENCE_WINDOW_SECONDS = 10
+
+#: Leave notices a room gets one by one within the window; past that, its
+#: joins and leaves are summarised until a window has no more than this.
+MAX_LEAVE_NOTICES = 10
 
 
 class IMember(Interface):
@@ -77,16 +85,18 @@ class Room:
     sent.
     """
 
-    def __init__(self, name, schedule):
+    def __init__(self, name, schedule, clock):
         """
         @param schedule: called with the room when it has lines to hand out at
             the end of this turn (L{TurnFlusher.schedule}).
+        @param clock: the L{IReactorTime} that paces join and leave notices.
         """
         self.name = name
         self._schedule = schedule
         self._members = {}
         self._batch = None
         self._caught_up = {}
+        self.presence = PresenceNotices(self, clock)
 
     def __len__(self):
         return len(self._members)
@@ -182,6 +192,66 @@ class Room:
         self.broadcast(text.action_line(sender.nickname, sender.color, action))
 
 
+class PresenceNotices:
+    """
+    A room's "joined" and "left" notices: one per person while the room is
+    calm, but one summary per L{PRESENCE_WINDOW_SECONDS} while more than
+    L{MAX_LEAVE_NOTICES} people leave in that window, so that reconnect
+    churn cannot flood everybody.  Leaves decide, not joins: a crowd that
+    arrives together (after a restart, say) and stays is announced in full,
+    and it is bounded by the connection limits anyway.
+    """
+
+    def __init__(self, room, clock):
+        self._room = room
+        self._clock = clock
+        self._recent_leaves = deque()
+        self._summary = None
+        self._joined = 0
+        self._left = 0
+
+    def joined(self, member):
+        if self._summary is None:
+            self._room.announce("%s joined the chat" % (member.nickname,), exclude=member)
+        else:
+            self._joined += 1
+
+    def left(self, member, reason=None):
+        if self._summary is None and self._leave_alone():
+            notice = "%s left the chat" % (member.nickname,)
+            if reason:
+                notice += " (%s)" % (reason,)
+            self._room.announce(notice)
+        else:
+            self._left += 1
+
+    def _leave_alone(self):
+        """
+        Whether this leave may have a notice of its own; if not, start
+        summarising.
+        """
+        now = self._clock.seconds()
+        recent = self._recent_leaves
+        while recent and recent[0] <= now - PRESENCE_WINDOW_SECONDS:
+            recent.popleft()
+        if len(recent) < MAX_LEAVE_NOTICES:
+            recent.append(now)
+            return True
+        self._summary = self._clock.callLater(PRESENCE_WINDOW_SECONDS, self._summarise)
+        return False
+
+    def _summarise(self):
+        joined, left = self._joined, self._left
+        self._joined = self._left = 0
+        if joined or left:
+            self._room.announce(_presence_summary(joined, left))
+        if left > MAX_LEAVE_NOTICES:
+            self._summary = self._clock.callLater(PRESENCE_WINDOW_SECONDS, self._summarise)
+        else:
+            self._summary = None
+            self._recent_leaves.clear()
+
+
 class Chat:
     """
     Everybody online, by nickname, and the rooms they are in.
@@ -195,14 +265,14 @@ class Chat:
         self._rng = rng or random.Random()
         self._members = {}
         self.flusher = TurnFlusher(clock)
-        self._rooms = {LOBBY: Room(LOBBY, self.flusher.schedule)}
+        self._rooms = {LOBBY: Room(LOBBY, self.flusher.schedule, clock)}
         self._waiting = {}
         self._colors_in_use = Counter()
         self._waiting_from = Counter()
         self._asks_told = 0
         self._asks_untold = 0
         self._asks_timer = None
-        self.private_chats = PrivateChats(consent_by_default)
+        self.private_chats = PrivateChats(clock, consent_by_default)
 
     def __len__(self):
         return len(self._members)
@@ -320,7 +390,7 @@ class Chat:
         self._colors_in_use[member.color] += 1
         member.room = room
         self.private_chats.add_member(member)
-        room.announce("%s joined the chat" % (member.nickname,), exclude=member)
+        room.presence.joined(member)
         room.add(key, member)
         return room
 
@@ -342,10 +412,7 @@ class Chat:
         del self._members[key]
         self._colors_in_use[member.color] -= 1
         room.remove(key)
-        notice = "%s left the chat" % (member.nickname,)
-        if reason:
-            notice += " (%s)" % (reason,)
-        room.announce(notice)
+        room.presence.left(member, reason)
         partners, asked_it, it_asked = self.private_chats.remove_member(member)
         for partner in partners:
             partner.deliver(
@@ -413,6 +480,21 @@ class Chat:
 def _write_lines(member, lines):
     if lines:
         member.write(lines[0] if len(lines) == 1 else text.joined(lines))
+
+
+def _presence_summary(joined, left):
+    """
+    C{"12 people joined, 11 left in the last 10 s"}, leaving out a zero.
+    """
+    if joined and left:
+        what = "%s joined, %d left" % (_people(joined), left)
+    else:
+        what = "%s joined" % (_people(joined),) if joined else "%s left" % (_people(left),)
+    return "%s in the last %d s" % (what, PRESENCE_WINDOW_SECONDS)
+
+
+def _people(count):
+    return "1 person" if count == 1 else "%d people" % (count,)
 
 
 def _approval_request(member):

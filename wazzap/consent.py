@@ -3,8 +3,21 @@ Consent for private messages: who wants to be asked first, who asked whom, and
 which pairs have an open private chat.
 
 Pure state over member objects, like L{wazzap.chat}: the commands in
-L{wazzap.privacy} turn its answers into notices.
+L{wazzap.commands.privacy} turn its answers into notices.  Every pair is
+indexed from both ends, so what one member does costs the same however many
+requests and chats everybody else has.
 """
+
+from wazzap.text import nickname_key
+
+MINUTE = 60
+
+#: Requests one member may have waiting for an answer at once.
+MAX_REQUESTS_WAITING = 20
+
+#: How long, after a /reject, the same requester may not ask the same person
+#: again.
+REJECTED_REQUEST_PAUSE_SECONDS = 10 * MINUTE
 
 
 class PrivateChats:
@@ -12,11 +25,17 @@ class PrivateChats:
     Private chats between pairs of members, and the requests that open them.
     """
 
-    def __init__(self, consent_by_default=False):
+    def __init__(self, clock, consent_by_default=False):
         self.consent_by_default = consent_by_default
+        self._clock = clock
         self._requires_consent = set()
-        self._open = set()
-        self._requests = set()
+        self._partners = {}
+        self._asked = {}
+        self._asked_by = {}
+        # (requester, target) nickname keys -> when the requester may ask
+        # again; kept by nickname, so leaving and coming back does not lift
+        # it.  Entries are added in the order they expire.
+        self._rejected = {}
 
     def add_member(self, member):
         """
@@ -38,64 +57,122 @@ class PrivateChats:
         """
         Whether C{sender} may send C{target} a private message now.
         """
-        return target not in self._requires_consent or frozenset((sender, target)) in self._open
+        return target not in self._requires_consent or self.is_open(sender, target)
 
     def is_open(self, first, second):
-        return frozenset((first, second)) in self._open
+        return second in self._partners.get(first, ())
 
     def is_requested(self, requester, target):
-        return (requester, target) in self._requests
+        return target in self._asked.get(requester, ())
+
+    def requests_waiting(self, requester):
+        """
+        How many of C{requester}'s requests wait for an answer.
+        """
+        return len(self._asked.get(requester, ()))
+
+    def paused_for(self, requester, target):
+        """
+        Seconds until C{requester} may ask C{target} again after being
+        turned down; 0 if it may ask now.
+        """
+        self._forget_expired_rejections()
+        key = (nickname_key(requester.nickname), nickname_key(target.nickname))
+        return max(self._rejected.get(key, 0) - self._clock.seconds(), 0)
 
     def request(self, requester, target):
-        self._requests.add((requester, target))
+        _link(self._asked, requester, target)
+        _link(self._asked_by, target, requester)
+
+    def withdraw(self, requester, target):
+        """
+        Take back C{requester}'s request to C{target}; return whether there
+        was one.
+        """
+        if not self.is_requested(requester, target):
+            return False
+        _unlink(self._asked, requester, target)
+        _unlink(self._asked_by, target, requester)
+        return True
 
     def answer(self, target, requester, accepted):
         """
-        Settle C{requester}'s request to C{target}; return whether there was one.
+        Settle C{requester}'s request to C{target}; return whether there was
+        one.  A rejected requester may not ask C{target} again for
+        L{REJECTED_REQUEST_PAUSE_SECONDS}.
         """
-        if (requester, target) not in self._requests:
+        if not self.withdraw(requester, target):
             return False
-        self._requests.discard((requester, target))
         if accepted:
-            self._requests.discard((target, requester))
-            self._open.add(frozenset((requester, target)))
+            self.withdraw(target, requester)
+            _link(self._partners, requester, target)
+            _link(self._partners, target, requester)
+        else:
+            self._forget_expired_rejections()
+            key = (nickname_key(requester.nickname), nickname_key(target.nickname))
+            self._rejected.pop(key, None)
+            self._rejected[key] = self._clock.seconds() + REJECTED_REQUEST_PAUSE_SECONDS
         return True
 
     def end(self, first, second):
         """
         Close the private chat between two members; return whether one was open.
         """
-        pair = frozenset((first, second))
-        if pair not in self._open:
+        if not self.is_open(first, second):
             return False
-        self._open.discard(pair)
+        _unlink(self._partners, first, second)
+        _unlink(self._partners, second, first)
         return True
 
     def partners(self, member):
         """
         The members C{member} has an open private chat with.
         """
-        return [other for pair in self._open if member in pair for other in pair - {member}]
+        return list(self._partners.get(member, ()))
 
     def requests_to(self, member):
-        return [requester for requester, target in self._requests if target is member]
+        return list(self._asked_by.get(member, ()))
 
     def requests_from(self, member):
-        return [target for requester, target in self._requests if requester is member]
+        return list(self._asked.get(member, ()))
 
     def remove_member(self, member):
         """
         Forget C{member}, who left: return the partners whose chats ended, the
         members whose requests to it were cancelled, and those it had asked.
         """
-        partners = self.partners(member)
-        self._open = {pair for pair in self._open if member not in pair}
-        asked_it = self.requests_to(member)
-        it_asked = self.requests_from(member)
-        self._requests = {
-            (requester, target)
-            for requester, target in self._requests
-            if member is not requester and member is not target
-        }
+        partners = self._partners.pop(member, ())
+        for partner in partners:
+            _unlink(self._partners, partner, member)
+        it_asked = self._asked.pop(member, ())
+        for target in it_asked:
+            _unlink(self._asked_by, target, member)
+        asked_it = self._asked_by.pop(member, ())
+        for requester in asked_it:
+            _unlink(self._asked, requester, member)
         self._requires_consent.discard(member)
-        return partners, asked_it, it_asked
+        return list(partners), list(asked_it), list(it_asked)
+
+    def _forget_expired_rejections(self):
+        now = self._clock.seconds()
+        rejected = self._rejected
+        while rejected:
+            key = next(iter(rejected))
+            if rejected[key] > now:
+                break
+            del rejected[key]
+
+
+def _link(index, key, value):
+    index.setdefault(key, set()).add(value)
+
+
+def _unlink(index, key, value):
+    """
+    Take C{value} out of C{index[key]}, and the key too once it has none left,
+    so someone without requests or chats costs nothing here.
+    """
+    values = index[key]
+    values.discard(value)
+    if not values:
+        del index[key]

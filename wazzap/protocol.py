@@ -187,7 +187,9 @@ class ChatProtocol(LoginSteps, LineReceiver):
         factory.chat.leave(self, self._leave_reason)
         if self._joined:
             self.log.info(
-                "{nickname} left ({reason})", nickname=self.nickname, reason=self._leave_reason
+                "{nickname} left ({reason})",
+                nickname=self.nickname,
+                reason=text.reason_for_log(self._leave_reason),
             )
             self._end_session(factory.accounts.store, factory.clock.seconds())
         factory.connection_closed(self)

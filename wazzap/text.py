@@ -10,6 +10,7 @@ receive it.
 """
 
 import re
+import unicodedata
 
 from colorama import Fore, Style
 
@@ -23,8 +24,19 @@ NICKNAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,%d}\Z" % MAX_NICKNAME_CHARS)
 #: Names that would let a user pass for the server itself.
 RESERVED_NICKNAMES = frozenset({"server", "admin", "wazzap", "root"})
 
+# Digits that pass for letters, and l and 1 for i (alike in many fonts), so
+# that serv3r, r00t, adm1n and admln compare as the words they imitate.
+_LOOKALIKE_LETTERS = str.maketrans("0123457l", "oizeasti")
+_RESERVED_LOOKALIKES = {word.translate(_LOOKALIKE_LETTERS): word for word in RESERVED_NICKNAMES}
+
+#: Longest reason (of /quit or /kick) kept, in bytes of UTF-8: the room sees
+#: it and the login history keeps it.
+MAX_REASON_BYTES = 200
+_CUT = "\u2026"
+
 #: Colours handed out to users; yellow and magenta are kept for the server's
-#: notices and for private messages so those never look like someone talking.
+#: notices and for private messages so those never look like someone talking,
+#: and white is left out because it cannot be read on a light terminal.
 USER_PALETTE = (
     Fore.RED,
     Fore.GREEN,
@@ -34,7 +46,6 @@ USER_PALETTE = (
     Fore.LIGHTGREEN_EX,
     Fore.LIGHTBLUE_EX,
     Fore.LIGHTCYAN_EX,
-    Fore.WHITE,
 )
 SERVER_STYLE = Style.BRIGHT + Fore.YELLOW
 PRIVATE_STYLE = Style.BRIGHT + Fore.MAGENTA
@@ -64,6 +75,73 @@ _UNSAFE_CHARACTERS = re.compile(
     "[\x00-\x08\x0a-\x1f\x7f-\x9f"
     "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
 )
+
+
+# Characters that show nothing on their own although sanitize lets them
+# through: format characters such as U+200B (Cf), spaces, marks that need a
+# base character, and the fillers that Unicode counts as letters or symbols.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"})
+_BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _shows(character):
+    return not (
+        character.isspace()
+        or character in _BLANK_CHARACTERS
+        or unicodedata.category(character) in _INVISIBLE_CATEGORIES
+    )
+
+
+def from_first_visible(text):
+    """
+    C{text} from its first visible character on, or C{""} if it shows nothing:
+    a line that looks like a command on screen is one.
+    """
+    for index, character in enumerate(text):
+        if _shows(character):
+            return text[index:]
+    return ""
+
+
+def is_visible(text):
+    """
+    Whether C{text} shows anything on screen; blank or zero-width look-alikes
+    of a message (U+200B, U+3164, ...) are not worth a line to everybody.
+    """
+    return bool(from_first_visible(text))
+
+
+def short_reason(words):
+    """
+    C{words} given as a reason for leaving or kicking, cut to
+    L{MAX_REASON_BYTES} at a character boundary (ending in an ellipsis), or
+    L{None} when they show nothing.
+    """
+    words = words.strip()
+    if not is_visible(words):
+        return None
+    encoded = words.encode("utf-8")
+    if len(encoded) <= MAX_REASON_BYTES:
+        return words
+    room = MAX_REASON_BYTES - len(_CUT.encode("utf-8"))
+    return encoded[:room].decode("utf-8", "ignore").rstrip() + _CUT
+
+
+# The leave reasons that end in someone's own words (see
+# wazzap.protocol.ChatProtocol.quit and wazzap.commands.moderation._by).
+_REASON_WITH_WORDS = re.compile(r"(quit|(?:kicked|banned) by \S+): (.*)\Z", re.DOTALL)
+
+
+def reason_for_log(reason):
+    """
+    A leave reason as the log may keep it: the server's part whole, and of
+    the words a person added only their length, since the log must never
+    hold what people say.
+    """
+    match = _REASON_WITH_WORDS.match(reason)
+    if match is None:
+        return reason
+    return "%s: [%d characters]" % (match.group(1), len(match.group(2)))
 
 
 def sanitize(text):
@@ -98,6 +176,9 @@ def nickname_problem(nickname):
         )
     if nickname.lower() in RESERVED_NICKNAMES:
         return "%s is reserved" % (nickname,)
+    imitated = nickname.lower().translate(_LOOKALIKE_LETTERS).strip("_-")
+    if imitated in _RESERVED_LOOKALIKES:
+        return "%s looks like %s, which is reserved" % (nickname, _RESERVED_LOOKALIKES[imitated])
     return None
 
 

@@ -22,9 +22,10 @@ import inspect
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from wazzap import text
 from wazzap.commands.accounts import AccountCommands
 from wazzap.commands.base import split_word
-from wazzap.commands.chat import ChatCommands
+from wazzap.commands.chat import NOTHING_VISIBLE, ChatCommands
 from wazzap.commands.moderation import ModerationCommands
 from wazzap.commands.privacy import PrivacyCommands
 
@@ -53,14 +54,21 @@ class Commands(ChatCommands, AccountCommands, PrivacyCommands, ModerationCommand
     def handle(self, user, line):
         """
         Act on one sanitised, non-blank line from C{user}.
+
+        What the line starts with on screen decides: spaces or zero-width
+        characters before a C{/} or C{@} do not turn a command (a password,
+        say) into a public message.
         """
-        if line.startswith("//"):
-            self.say(user, line[1:])
-        elif line.startswith("/"):
-            name, args = split_word(line[1:])
+        shown = text.from_first_visible(line)
+        if not shown:
+            user.notice(NOTHING_VISIBLE)
+        elif shown.startswith("//"):
+            self.say(user, shown[1:])
+        elif shown.startswith("/"):
+            name, args = split_word(shown[1:])
             self.run(user, name.lower(), args)
-        elif line.startswith("@") and len(line) > 1:
-            nickname, message = split_word(line[1:])
+        elif shown.startswith("@") and len(shown) > 1:
+            nickname, message = split_word(shown[1:])
             self.private(user, nickname, message)
         else:
             self.say(user, line)
@@ -81,7 +89,8 @@ class Commands(ChatCommands, AccountCommands, PrivacyCommands, ModerationCommand
         else:
             # Rights revoked with the admin command while this admin is online
             # end at their next admin command.
-            done = self.accounts.lookup(user.account).addCallback(
+            account = self.accounts.lookup(user.account) if user.account else defer.succeed(None)
+            done = account.addCallback(
                 self._as_admin, handler, user, name, args
             )
         done.addErrback(self._failed, user, name)

@@ -5,6 +5,9 @@ Talking: public and private messages, actions, colours, nicknames, leaving.
 from wazzap import text
 from wazzap.commands.base import format_duration, split_word
 
+#: What someone is told when a line or message would show nothing on screen.
+NOTHING_VISIBLE = "that shows nothing (only spaces or invisible characters): not sent"
+
 
 class ChatCommands:
     """
@@ -41,19 +44,23 @@ class ChatCommands:
     def _styled(self, user, message):
         """
         Read a leading C{/color NAME} off a message; return the text and its
-        style, or C{(None, None)} after telling the user what was wrong.
+        style, or C{(None, None)} after telling the user what was wrong
+        (a message that shows nothing is not sent).
         """
-        if not message.lower().startswith("/color "):
-            return message, ""
-        name, rest = split_word(message[len("/color ") :])
-        style = text.NAMED_COLORS.get(name.lower())
-        if style is None or not rest:
-            user.notice(
-                "usage: /color NAME TEXT, where NAME is one of: %s"
-                % (", ".join(text.NAMED_COLORS),)
-            )
+        style = ""
+        if message.lower().startswith("/color "):
+            name, message = split_word(message[len("/color ") :])
+            style = text.NAMED_COLORS.get(name.lower())
+            if style is None or not message:
+                user.notice(
+                    "usage: /color NAME TEXT, where NAME is one of: %s"
+                    % (", ".join(text.NAMED_COLORS),)
+                )
+                return None, None
+        if message and not text.is_visible(message):
+            user.notice(NOTHING_VISIBLE)
             return None, None
-        return rest, style
+        return message, style
 
     def cmd_who(self, user, args):
         """
@@ -109,10 +116,12 @@ class ChatCommands:
 
     def cmd_me(self, user, args):
         """
-        /me ACTION -- show an action: /me waves shows "* you waves".
+        /me ACTION -- show an action: alice typing /me waves shows "* alice waves".
         """
         if not args.strip():
             user.notice("usage: /me ACTION")
+        elif not text.is_visible(args):
+            user.notice(NOTHING_VISIBLE)
         elif self._may_speak(user):
             self.chat.room_of(user).emote(user, args.strip())
 
@@ -152,4 +161,4 @@ class ChatCommands:
         """
         # The reason is shown to the room: a muted user leaves without one.
         muted = self.bans.mutes.muted_for(user)
-        user.quit(None if muted else args.strip() or None)
+        user.quit(None if muted else text.short_reason(args))

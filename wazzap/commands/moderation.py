@@ -68,6 +68,7 @@ class ModerationCommands:
         /kick NICK [REASON] -- (admin) disconnect NICK.
         """
         nickname, reason = split_word(args)
+        reason = text.short_reason(reason)
         member = find_member(self.chat, user, nickname, "/kick NICK [REASON]")
         if member is user:
             user.notice("you cannot kick yourself: /quit leaves")

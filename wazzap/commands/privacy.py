@@ -5,7 +5,8 @@ The state is L{wazzap.consent.PrivateChats}; these commands check names and
 tell both sides what happened.
 """
 
-from wazzap.commands.base import find_member, split_word
+from wazzap.commands.base import find_member, format_duration, split_word
+from wazzap.consent import MAX_REQUESTS_WAITING
 
 
 class PrivacyCommands:
@@ -54,6 +55,16 @@ class PrivacyCommands:
             user.notice("you already asked %s; waiting for an answer" % (other.nickname,))
         elif chats.is_requested(other, user):
             user.notice("%s already asked you: /accept %s" % (other.nickname, other.nickname))
+        elif chats.paused_for(user, other):
+            user.notice(
+                "%s turned down your request: you may ask again in %s"
+                % (other.nickname, format_duration(chats.paused_for(user, other)))
+            )
+        elif chats.requests_waiting(user) >= MAX_REQUESTS_WAITING:
+            user.notice(
+                "you already have %d requests waiting for an answer, the most allowed: "
+                "/end NICK takes one back" % (MAX_REQUESTS_WAITING,)
+            )
         else:
             chats.request(user, other)
             user.notice("asked %s for a private chat" % (other.nickname,))
@@ -93,16 +104,20 @@ class PrivacyCommands:
 
     def cmd_end(self, user, args):
         """
-        /end NICK -- close your private chat with NICK.
+        /end NICK -- close your private chat with NICK, or take back your request to NICK.
         """
         other = self._other(user, args, "/end NICK")
         if other is None:
             return
-        if not self.chat.private_chats.end(user, other):
-            user.notice("you have no private chat with %s" % (other.nickname,))
-            return
-        user.notice("private chat with %s closed" % (other.nickname,))
-        other.notice("%s closed your private chat" % (user.nickname,))
+        chats = self.chat.private_chats
+        if chats.end(user, other):
+            user.notice("private chat with %s closed" % (other.nickname,))
+            other.notice("%s closed your private chat" % (user.nickname,))
+        elif chats.withdraw(user, other):
+            user.notice("you took back your request to %s" % (other.nickname,))
+            other.notice("%s took back their private chat request" % (user.nickname,))
+        else:
+            user.notice("you have no private chat with %s, nor a request to them" % (other.nickname,))
 
     def cmd_chats(self, user, args):
         """
