@@ -6,7 +6,7 @@ threads, so a L{Clock} drives everything.
 
 import argon2
 from twisted.internet import defer
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import StringTransport
 
 from wazzap.accounts import Accounts
@@ -14,7 +14,7 @@ from wazzap.bans import Bans
 from wazzap.chat import Chat
 from wazzap.passwords import LoginThrottle
 from wazzap.server import ChatFactory, Limits
-from wazzap.store import Database
+from wazzap.store import BUSY_TIMEOUT_SECONDS, Database, StoreError
 from wazzap.text import strip_styles
 
 
@@ -34,6 +34,33 @@ class SynchronousStore:
     def close(self):
         self.database.close()
         return defer.succeed(None)
+
+
+class LockedStore(SynchronousStore):
+    """
+    A L{SynchronousStore} whose writes fail as they do while another process
+    holds SQLite's write lock: after the busy timeout on C{clock}.
+    """
+
+    WRITES = frozenset(
+        ["create_account", "set_password", "delete_account", "set_admin", "session_started",
+         "session_ended", "close_dangling_sessions", "add_ban", "remove_ban"]
+    )
+
+    def __init__(self, clock):
+        SynchronousStore.__init__(self)
+        self._clock = clock
+
+    def __getattr__(self, name):
+        if name not in self.WRITES:
+            return SynchronousStore.__getattr__(self, name)
+        return lambda *args, **kwargs: deferLater(self._clock, BUSY_TIMEOUT_SECONDS, self._fail)
+
+    def _fail(self):
+        raise StoreError(
+            "cannot write to database :memory:: locked by another process for more than %d seconds"
+            % (BUSY_TIMEOUT_SECONDS,)
+        )
 
 
 class SynchronousHasher:
@@ -57,13 +84,14 @@ class SynchronousHasher:
         pass
 
 
-def make_factory(admins=(), approve_joins=False, consent=False, **limits):
+def make_factory(admins=(), approve_joins=False, consent=False, locked=False, **limits):
     """
-    A L{ChatFactory} on a L{Clock}, with flood control off unless asked for.
+    A L{ChatFactory} on a L{Clock}, with flood control off unless asked for;
+    with C{locked}, its database refuses every write (L{LockedStore}).
     """
     clock = Clock()
     limits.setdefault("flood_rate_lines_per_second", 0)
-    store = SynchronousStore()
+    store = LockedStore(clock) if locked else SynchronousStore()
     accounts = Accounts(store, SynchronousHasher(), admins)
     return ChatFactory(
         Chat(clock, consent_by_default=consent),

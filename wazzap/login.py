@@ -146,9 +146,7 @@ class LoginSteps:
         self._joined = True
         self._state = type(self)._chat
         self._session = factory.accounts.store.session_started(nickname, self.peer, clock.seconds())
-        self._session.addCallbacks(
-            self._session_started, self._log_failure, errbackArgs=("recording a session",)
-        )
+        self._session.addCallbacks(self._session_started, self._session_not_recorded)
         self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
         self.notice(
             "Welcome, %s! %s Type /help for commands, /quit to leave."
@@ -169,17 +167,36 @@ class LoginSteps:
         # Keep the id, not the Deferred: an idle connection should cost little.
         self._session = session_id
 
+    def _session_not_recorded(self, failure):
+        # A locked or full database must not stop the chat: the session goes
+        # unrecorded, the user stays, and leaving has nothing to finish.
+        self._session = None
+        self._log_write_failure(failure, "the start of a session")
+
     def _end_session(self, store, now):
         """
         Record the end of this session, once its start has been recorded.
         """
         session, reason = self._session, self._leave_reason
         if isinstance(session, defer.Deferred):
+            # By the time this runs the start is recorded (an id) or given up
+            # (None): never a Deferred again, so this cannot come back here.
             session.addCallback(lambda _: self._end_session(store, now))
         elif session is not None:
             store.session_ended(session, now, reason).addErrback(
-                self._log_failure, "recording the end of a session"
+                self._log_write_failure, "the end of a session"
             )
+
+    def _log_write_failure(self, failure, what):
+        """
+        Log a failed database write as one line: what, whose, and why.
+        """
+        self.log.error(
+            "could not record {what} of {nickname}: {error}",
+            what=what,
+            nickname=self.nickname,
+            error=failure.getErrorMessage(),
+        )
 
     def _login_timed_out(self):
         self.disconnect("login timeout", "no nickname chosen in time: goodbye")

@@ -1,0 +1,66 @@
+"""
+End-to-end: logging in, taking a nickname back, and a database that another
+process holds locked, against the real C{twistd -n wazzap} over loopback.
+"""
+
+import signal
+import subprocess
+import sys
+import time
+
+from tests.support import LineClient
+
+TIMEOUT = 10
+
+#: Holds SQLite's write lock on the file named by argv[1] for argv[2] seconds.
+HOLD_WRITE_LOCK = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.execute("COMMIT")
+"""
+
+
+def hold_write_lock(db_path, seconds):
+    """
+    Start another process that holds the database's write lock for C{seconds}.
+    """
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITE_LOCK, str(db_path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_locked_database_does_not_stop_the_chat(start_server):
+    """A user who joins and leaves while another process holds the write lock leaves the server answering."""
+    server = start_server()
+    watcher = LineClient(server.host, server.port, timeout=TIMEOUT)
+    watcher.join("watcher")
+    holder = hold_write_lock(server.db_path, 6)
+    try:
+        alice = LineClient(server.host, server.port, timeout=TIMEOUT)
+        alice.join("alice")
+        alice.send("/quit")
+        alice.wait_closed(TIMEOUT)
+        assert watcher.read_until("alice left") == "[Server] alice left the chat (quit)"
+        holder.wait(TIMEOUT)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait(TIMEOUT)
+        holder.stdout.close()
+    server.wait_for_log("could not record the start of a session of alice", TIMEOUT)
+    started = time.monotonic()
+    assert watcher.ask("/who", "online") == "[Server] 1 online: watcher"
+    assert time.monotonic() - started < 2
+    bob = LineClient(server.host, server.port, timeout=TIMEOUT)
+    bob.join("bob")
+    bob.close()
+    watcher.close()
+    assert server.stop(TIMEOUT) in (0, -signal.SIGTERM)
+    assert "Traceback" not in server.log()
