@@ -12,7 +12,6 @@ from twisted.internet.testing import StringTransport
 from wazzap.accounts import Accounts
 from wazzap.bans import Bans
 from wazzap.chat import Chat
-from wazzap.passwords import LoginThrottle
 from wazzap.server import ChatFactory, Limits
 from wazzap.store import BUSY_TIMEOUT_SECONDS, Database, StoreError
 from wazzap.text import strip_styles
@@ -71,10 +70,10 @@ class SynchronousHasher:
     def __init__(self):
         self._argon2 = argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
 
-    def hash(self, password):
+    def hash(self, password, lane=None):
         return defer.succeed(self._argon2.hash(password))
 
-    def verify(self, password_hash, password):
+    def verify(self, password_hash, password, lane=None):
         try:
             return defer.succeed(self._argon2.verify(password_hash, password))
         except argon2.exceptions.VerificationError:
@@ -82,6 +81,17 @@ class SynchronousHasher:
 
     def close(self):
         pass
+
+
+def add_account(factory, nickname, password, admin=False):
+    """
+    Register C{nickname} straight in C{factory}'s database, as the admin
+    command does: the way to create an C{--admin} account.
+    """
+    database = factory.accounts.store.database
+    assert database.create_account(nickname, factory.accounts.hasher._argon2.hash(password))
+    if admin:
+        database.set_admin(nickname, True)
 
 
 def make_factory(admins=(), approve_joins=False, consent=False, locked=False, **limits):
@@ -92,12 +102,12 @@ def make_factory(admins=(), approve_joins=False, consent=False, locked=False, **
     clock = Clock()
     limits.setdefault("flood_rate_lines_per_second", 0)
     store = LockedStore(clock) if locked else SynchronousStore()
-    accounts = Accounts(store, SynchronousHasher(), admins)
+    accounts = Accounts(store, SynchronousHasher(), admins, clock)
     return ChatFactory(
         Chat(clock, consent_by_default=consent),
         accounts,
         Bans(store, clock),
-        LoginThrottle(clock),
+        accounts.throttle,
         Limits(**limits),
         clock=clock,
         approve_joins=approve_joins,

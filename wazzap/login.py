@@ -13,8 +13,9 @@ import time
 from itertools import islice
 
 from twisted.internet import defer
-from twisted.internet.task import deferLater
 
+from wazzap import text
+from wazzap.accounts import Refused, ReservedNickname
 from wazzap.flow import cancel
 from wazzap.passwords import MAX_ATTEMPTS_PER_CONNECTION
 
@@ -24,6 +25,9 @@ NICKNAME_PROMPT = "Choose a nickname (1 to 16 letters, digits, _ or -):"
 
 #: Names listed in a newcomer's welcome; /who lists everyone.
 WELCOME_NAMES = 20
+
+#: Why a session ends when its nickname is logged in to elsewhere.
+TAKEN_OVER = "logged in from elsewhere"
 
 #: What a web browser or TLS client is told instead of being taken as a nickname.
 NOT_CHAT = (
@@ -52,7 +56,9 @@ class LoginSteps:
             )
             return
         nickname = line.strip()
-        problem = self.factory.chat.nickname_problem(nickname)
+        # Whether the nickname is online is asked after the database: the
+        # owner of a registered nickname may take it over from a stale session.
+        problem = text.nickname_problem(nickname)
         if problem is not None:
             self._ask_nickname_again("Sorry, " + problem + ".")
             return
@@ -68,10 +74,17 @@ class LoginSteps:
         ban, account = found
         if ban is not None:
             self.disconnect("banned", "%s is banned%s." % (nickname, _ban_details(ban)))
+        elif isinstance(account, ReservedNickname):
+            self._ask_nickname_again("Sorry, %s is reserved for an admin." % (nickname,))
         elif account is not None:
+            refusal = self.factory.accounts.throttle.refusal(nickname, self.peer)
+            if refusal is not None:
+                self._ask_nickname_again(_sentence(refusal))
+                return
             self.ask(
                 "%s is registered. Password:" % (account.nickname,),
                 lambda password: self._check_password(nickname, password),
+                secret=True,
             )
         else:
             self._admit_or_wait(nickname)
@@ -81,15 +94,14 @@ class LoginSteps:
         self.notice(NICKNAME_PROMPT)
 
     def _check_password(self, nickname, password):
-        factory = self.factory
-        delay = factory.throttle.delay(nickname, self.peer)
-        check = deferLater(factory.clock, delay, factory.accounts.verify, nickname, password)
-        self._await(check, self._password_checked, nickname)
+        check = self.factory.accounts.log_in(nickname, password, self.peer)
+        self._await(check.addErrback(_refusal), self._password_checked, nickname)
 
     def _password_checked(self, account, nickname):
-        throttle = self.factory.throttle
+        if isinstance(account, Refused):
+            self._ask_nickname_again(_sentence(str(account)))
+            return
         if account is None:
-            throttle.failed(nickname, self.peer)
             self._failed_logins += 1
             self.log.info(
                 "wrong password for {nickname} from {peer}", nickname=nickname, peer=self.peer
@@ -99,8 +111,27 @@ class LoginSteps:
             else:
                 self._ask_nickname_again("Wrong nickname or password.")
             return
-        throttle.succeeded(nickname, self.peer)
+        self._take_over(nickname)
         self._admit_or_wait(nickname, account)
+
+    def _take_over(self, nickname):
+        """
+        End the session that holds C{nickname}, whose password was just
+        given here: its owner is back, the old connection is likely stale.
+        """
+        chat = self.factory.chat
+        stale = chat.find(nickname) or chat.stop_waiting(nickname)
+        if stale is None or stale is self:
+            return
+        self.log.info(
+            "{nickname} logged in from {peer}; closing the session from {old}",
+            nickname=stale.nickname,
+            peer=self.peer,
+            old=stale.peer,
+        )
+        stale.disconnect(TAKEN_OVER, "%s %s" % (stale.nickname, TAKEN_OVER))
+        # Free the nickname now: the old connection reports its loss later.
+        chat.leave(stale, TAKEN_OVER)
 
     def _admit_or_wait(self, nickname, account=None):
         factory = self.factory
@@ -200,6 +231,18 @@ class LoginSteps:
 
     def _login_timed_out(self):
         self.disconnect("login timeout", "no nickname chosen in time: goodbye")
+
+
+def _refusal(failure):
+    """
+    A L{Refused} as a result, for the step that tells the user.
+    """
+    failure.trap(Refused)
+    return failure.value
+
+
+def _sentence(phrase):
+    return phrase[0].upper() + phrase[1:] + "."
 
 
 def _ban_details(ban):

@@ -12,7 +12,7 @@ from twisted.python import usage
 from wazzap.accounts import Accounts
 from wazzap.bans import Bans
 from wazzap.chat import Chat
-from wazzap.passwords import LoginThrottle, PasswordHasher
+from wazzap.passwords import PasswordHasher
 from wazzap.server import ChatFactory, Limits
 from wazzap.service import ChatServerService
 from wazzap.store import Store, StoreError, default_db_path
@@ -144,14 +144,14 @@ def makeService(config, reactor=None):
         store = Store.open(config["db"], reactor)
     except StoreError as e:
         raise SystemExit("wazzap: %s" % (e,))
-    accounts = Accounts(store, PasswordHasher(reactor), config["admin"])
+    accounts = Accounts(store, PasswordHasher(reactor), config["admin"], reactor)
     bans = Bans(store, reactor)
     bans.load()
     factory = ChatFactory(
         Chat(reactor, consent_by_default=config["private-consent"]),
         accounts,
         bans,
-        LoginThrottle(reactor),
+        accounts.throttle,
         config.limits(),
         clock=reactor,
         approve_joins=config["approve-joins"],
