@@ -3,12 +3,14 @@ End-to-end: logging in, taking a nickname back, and a database that another
 process holds locked, against the real C{twistd -n wazzap} over loopback.
 """
 
+import re
 import signal
 import subprocess
 import sys
 import time
 
 from tests.support import LineClient
+from wazzap.passwords import GUESSES_PER_ACCOUNT_AND_ADDRESS as PER_ADDRESS_AT_ONE_ACCOUNT
 
 TIMEOUT = 10
 
@@ -64,3 +66,39 @@ def test_locked_database_does_not_stop_the_chat(start_server):
     watcher.close()
     assert server.stop(TIMEOUT) in (0, -signal.SIGTERM)
     assert "Traceback" not in server.log()
+
+
+def test_parallel_guesses_are_counted_and_the_owner_elsewhere_gets_in(start_server):
+    """Twenty guesses sent at once from one address get five checks; the owner on another address logs in at once."""
+    server = start_server()
+    owner = LineClient(server.host, server.port, timeout=TIMEOUT)
+    owner.join("alice")
+    owner.ask("/register correct-horse", "registered")
+    owner.send("/quit")
+    owner.wait_closed(TIMEOUT)
+    guessers = [LineClient(server.host, server.port, timeout=TIMEOUT) for _ in range(20)]
+    try:
+        for guesser in guessers:
+            guesser.read_until("Choose a nickname")
+            guesser.send("alice")
+        for guesser in guessers:
+            guesser.read_until("Password:")
+        for guesser in guessers:
+            guesser.send("wrong-guess")
+        outcomes = [
+            guesser.read_until(re.compile("Wrong nickname or password|Too many wrong passwords"))
+            for guesser in guessers
+        ]
+    finally:
+        for guesser in guessers:
+            guesser.close()
+    assert sum("Wrong nickname" in outcome for outcome in outcomes) == PER_ADDRESS_AT_ONE_ACCOUNT
+    owner = LineClient(server.host, server.port, timeout=TIMEOUT, source="127.0.0.2")
+    owner.read_until("Choose a nickname")
+    started = time.monotonic()
+    owner.send("alice")
+    owner.read_until("Password:")
+    owner.send("correct-horse")
+    owner.read_until("Welcome, alice!")
+    assert time.monotonic() - started < 2
+    owner.close()
