@@ -156,6 +156,22 @@ def test_password_change_and_unregister():
     assert alice.lines() == ["[Server] the account alice is gone"]
 
 
+def test_password_command_guesses_are_throttled_like_logins():
+    """Wrong old passwords in /password count as guesses: past the limit the hashing is not even tried."""
+    factory = make_factory()
+    alice = registered(factory, "alice", password="correct-horse")
+    for _ in range(GUESSES_PER_ACCOUNT_AND_ADDRESS):
+        alice.send("/password wrongwrong newpassword")
+        assert alice.lines() == ["[Server] wrong password: nothing changed"]
+    alice.send("/password correct-horse newpassword")
+    assert alice.lines() == [
+        "[Server] cannot change password: too many wrong passwords for alice from your "
+        "address: try again in 15 minutes"
+    ]
+    alice.send("/unregister correct-horse")
+    assert alice.lines()[0].startswith("[Server] cannot give up the account: too many wrong")
+
+
 def test_one_line_password_change_cannot_take_spaces():
     """/password OLD NEW with a passphrase says it cannot take spaces and points to /password alone."""
     factory = make_factory()
