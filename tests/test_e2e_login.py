@@ -102,3 +102,27 @@ def test_parallel_guesses_are_counted_and_the_owner_elsewhere_gets_in(start_serv
     owner.read_until("Welcome, alice!")
     assert time.monotonic() - started < 2
     owner.close()
+
+
+def test_owner_takes_a_registered_nickname_back_from_a_stale_session(start_server):
+    """Logging in to a registered nickname that is online closes the old session and lets the new one in."""
+    server = start_server()
+    stale = LineClient(server.host, server.port, timeout=TIMEOUT)
+    stale.join("bob")
+    stale.ask("/register correct-horse", "registered")
+    watcher = LineClient(server.host, server.port, timeout=TIMEOUT)
+    watcher.join("watcher")
+    bob = LineClient(server.host, server.port, timeout=TIMEOUT)
+    bob.read_until("Choose a nickname")
+    bob.send("bob")
+    bob.read_until("Password:")
+    bob.send("correct-horse")
+    bob.read_until("Welcome, bob!")
+    assert stale.wait_closed(TIMEOUT)[-1] == "[Server] bob logged in from elsewhere"
+    assert watcher.read_through("bob joined")[-2:] == [
+        "[Server] bob left the chat (logged in from elsewhere)",
+        "[Server] bob joined the chat",
+    ]
+    assert watcher.ask("/who", "online") == "[Server] 2 online: bob, watcher"
+    for client in (stale, watcher, bob):
+        client.close()

@@ -1,7 +1,8 @@
 """
 The steps from connecting to joining: the greeting, the nickname, the
-password of a registered nickname, the wait for an admin's approval, and the
-session record in the login history.
+password of a registered nickname (whose owner takes it over from a session
+still holding it), the wait for an admin's approval, and the session record
+in the login history.
 
 Each step is a line handler of L{wazzap.protocol.ChatProtocol}; a step that
 needs the database holds the connection's input until the answer comes
