@@ -6,15 +6,14 @@ threads, so a L{Clock} drives everything.
 
 import argon2
 from twisted.internet import defer
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import StringTransport
 
 from wazzap.accounts import Accounts
 from wazzap.bans import Bans
 from wazzap.chat import Chat
-from wazzap.passwords import LoginThrottle
 from wazzap.server import ChatFactory, Limits
-from wazzap.store import Database
+from wazzap.store import BUSY_TIMEOUT_SECONDS, Database, StoreError
 from wazzap.text import strip_styles
 
 
@@ -36,6 +35,33 @@ class SynchronousStore:
         return defer.succeed(None)
 
 
+class LockedStore(SynchronousStore):
+    """
+    A L{SynchronousStore} whose writes fail as they do while another process
+    holds SQLite's write lock: after the busy timeout on C{clock}.
+    """
+
+    WRITES = frozenset(
+        ["create_account", "set_password", "delete_account", "set_admin", "session_started",
+         "session_ended", "close_dangling_sessions", "add_ban", "remove_ban"]
+    )
+
+    def __init__(self, clock):
+        SynchronousStore.__init__(self)
+        self._clock = clock
+
+    def __getattr__(self, name):
+        if name not in self.WRITES:
+            return SynchronousStore.__getattr__(self, name)
+        return lambda *args, **kwargs: deferLater(self._clock, BUSY_TIMEOUT_SECONDS, self._fail)
+
+    def _fail(self):
+        raise StoreError(
+            "cannot write to database :memory:: locked by another process for more than %d seconds"
+            % (BUSY_TIMEOUT_SECONDS,)
+        )
+
+
 class SynchronousHasher:
     """
     argon2id at a cost low enough for unit tests, answering at once.
@@ -44,10 +70,10 @@ class SynchronousHasher:
     def __init__(self):
         self._argon2 = argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
 
-    def hash(self, password):
+    def hash(self, password, lane=None):
         return defer.succeed(self._argon2.hash(password))
 
-    def verify(self, password_hash, password):
+    def verify(self, password_hash, password, lane=None):
         try:
             return defer.succeed(self._argon2.verify(password_hash, password))
         except argon2.exceptions.VerificationError:
@@ -57,19 +83,31 @@ class SynchronousHasher:
         pass
 
 
-def make_factory(admins=(), approve_joins=False, consent=False, **limits):
+def add_account(factory, nickname, password, admin=False):
     """
-    A L{ChatFactory} on a L{Clock}, with flood control off unless asked for.
+    Register C{nickname} straight in C{factory}'s database, as the admin
+    command does: the way to create an C{--admin} account.
+    """
+    database = factory.accounts.store.database
+    assert database.create_account(nickname, factory.accounts.hasher._argon2.hash(password))
+    if admin:
+        database.set_admin(nickname, True)
+
+
+def make_factory(admins=(), approve_joins=False, consent=False, locked=False, **limits):
+    """
+    A L{ChatFactory} on a L{Clock}, with flood control off unless asked for;
+    with C{locked}, its database refuses every write (L{LockedStore}).
     """
     clock = Clock()
     limits.setdefault("flood_rate_lines_per_second", 0)
-    store = SynchronousStore()
-    accounts = Accounts(store, SynchronousHasher(), admins)
+    store = LockedStore(clock) if locked else SynchronousStore()
+    accounts = Accounts(store, SynchronousHasher(), admins, clock)
     return ChatFactory(
         Chat(clock, consent_by_default=consent),
         accounts,
         Bans(store, clock),
-        LoginThrottle(clock),
+        accounts.throttle,
         Limits(**limits),
         clock=clock,
         approve_joins=approve_joins,

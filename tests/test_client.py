@@ -726,6 +726,8 @@ def test_registered_nickname_logs_in_with_the_environment_password(server, run_c
     carol.type("/register")
     carol.read_until("Password:")
     carol.type("hunter2-secret")
+    carol.read_until("Repeat the password:")
+    carol.type("hunter2-secret")
     carol.read_until("registered: from now on carol needs this password")
     carol.process.stdin.close()
     assert carol.finish()[0] == 0

@@ -147,16 +147,15 @@ def test_register_with_password_then_login_needs_it(start_server, open_client):
 
 
 def test_register_without_argument_asks_for_the_password(start_server, open_client):
-    """/register alone prompts for the password, refuses a short one, and takes the next line."""
+    """/register alone prompts for the password twice, refuses a short one, and registers once both agree."""
     server = start_server()
     bob = open_client(server, "bob")
-    assert bob.ask("/register", "Password:") == (
-        "[Server] Choose a password for bob, then type it. Password:"
-    )
+    assert bob.ask("/register", "Password:") == "[Server] Choose a password for bob. Password:"
     assert bob.ask("short", "cannot register") == (
         "[Server] cannot register: a password is 8 to 128 characters"
     )
     bob.ask("/register", "Password:")
+    assert bob.ask(PASSWORD, "password:") == "[Server] Repeat the password:"
     assert bob.ask(PASSWORD, "registered") == (
         "[Server] registered: from now on bob needs this password"
     )
@@ -227,11 +226,12 @@ def test_unregister_frees_the_nickname(start_server, open_client, tmp_path):
 def test_restart_keeps_accounts_bans_and_history(start_server, open_client, tmp_path):
     """A new server on the same --db still knows the accounts, the bans and the login history."""
     db = "--db=%s" % (tmp_path / "wazzap.sqlite3",)
+    seed_accounts(tmp_path / "wazzap.sqlite3", ["boss"], admins=["boss"])
     first = start_server(db, "--admin=boss")
-    boss, carol, mallory = room(first, open_client, "boss", "carol", "mallory")
-    assert boss.ask("/register " + PASSWORD, "admin") == (
-        "[Server] you are an admin: /help lists your commands"
-    )
+    boss = open_client(first)
+    boss.log_in("boss")
+    carol, mallory = room(first, open_client, "carol", "mallory")
+    boss.read_until("mallory joined")
     boss.send("/ban mallory 1d spamming")
     assert mallory.wait_closed(TIMEOUT)[-1] == "[Server] disconnected: banned by boss: spamming"
     carol.send("/quit bye")
@@ -272,7 +272,11 @@ def test_sigkill_keeps_every_acknowledged_registration(start_server, open_client
     """Every registration acknowledged before a SIGKILL is in the database afterwards and logs in."""
     server = start_server()
     nicknames = ["user%02d" % (index,) for index in range(30)]
-    clients = [open_client(server, nickname) for nickname in nicknames]
+    # Registrations are limited per address: each client has its own.
+    clients = [
+        open_client(server, nickname, source="127.0.1.%d" % (index + 1,))
+        for index, nickname in enumerate(nicknames)
+    ]
     acknowledged = []
     lock = threading.Lock()
     enough = threading.Event()
@@ -577,13 +581,24 @@ def test_admin_option_gives_rights_only_after_password(start_server, open_client
     assert any("/kick NICK" in line for line in boss.read_through("Anything else"))
 
 
-def test_admin_option_for_an_unregistered_nickname_gives_no_rights(start_server, open_client):
-    """Joining under an --admin nickname that has no account gives no admin rights."""
+def test_admin_option_for_an_unregistered_nickname_reserves_it(start_server, open_client):
+    """An --admin nickname with no account is reserved, and start-up says how to create it."""
     server = start_server("--admin=boss")
-    boss = open_client(server, "boss")
-    assert boss.ask("/bans", "permission") == "[Server] permission denied: /bans is for admins"
-    boss.send("/help")
-    assert not any("/kick" in line for line in boss.read_through("Anything else"))
+    squatter = open_client(server)
+    squatter.read_until(NICKNAME_PROMPT)
+    squatter.send("boss")
+    assert squatter.read_until("reserved") == "[Server] Sorry, boss is reserved for an admin."
+    squatter.read_until(NICKNAME_PROMPT)
+    squatter.send("eve")
+    squatter.read_until("Welcome, eve!")
+    assert squatter.ask("/nick boss", "cannot") == (
+        "[Server] cannot change nickname: boss is registered to someone else"
+    )
+    advice = "python -m wazzap.admin add boss --admin"
+    server.wait_for_log(advice)
+    server.signal(signal.SIGTERM)
+    output, _ = server.process.communicate(timeout=TIMEOUT)
+    assert "wazzap: --admin boss: no such account" in output.decode(), output
 
 
 def test_admin_command_grant_takes_effect_at_next_login(start_server, open_client):

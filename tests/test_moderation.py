@@ -9,7 +9,7 @@ from twisted.internet.address import IPv6Address
 
 from tests.doubles import Connection, make_factory
 from tests.test_admin import admin as admin_tool
-from tests.test_sessions import admin_and_user, connect, log_in, registered
+from tests.test_sessions import admin_and_user, admin_logged_in, connect, log_in, registered
 from wazzap import addresses
 from wazzap.bans import Bans
 from wazzap.chat import APPROVAL_NOTICES_IN_FULL, APPROVAL_SUMMARY_SECONDS
@@ -98,7 +98,7 @@ def test_huge_stored_ban_is_told_without_error(tmp_path):
     troll = connect(factory, 40100)
     troll.send("troll")
     assert troll.lines() == ["[Server] troll is banned until after the year 9999."]
-    admin = registered(factory, "root1")
+    admin = admin_logged_in(factory, "root1", port=45000)
     admin.send("/bans")
     assert admin.lines() == ["[Server] 1 ban:", "[Server]   nickname troll by root1, for more than 10 years"]
     path = str(tmp_path / "wazzap.sqlite3")
@@ -127,7 +127,7 @@ def test_admin_cannot_kick_or_ban_themselves():
 def test_ipv4_client_of_a_dual_stack_listener_is_banned_by_its_ipv4_address():
     """A peer seen as ::ffff:192.0.2.9 is disconnected and kept out by /ban 192.0.2.9 or its mapped form."""
     factory = make_factory(admins=["root1"])
-    admin = registered(factory, "root1")
+    admin = admin_logged_in(factory, "root1", port=45000)
     eve = Connection(factory, host="::ffff:192.0.2.9", port=40200).join("eve")
     admin.lines()
     admin.send("/ban 192.0.2.9 1h")
@@ -142,7 +142,7 @@ def test_ipv4_client_of_a_dual_stack_listener_is_banned_by_its_ipv4_address():
 def test_network_ban_disconnects_and_keeps_out_its_addresses():
     """/ban NETWORK disconnects those inside it, refuses their connections, and /unban lifts it."""
     factory = make_factory(admins=["root1"])
-    admin = registered(factory, "root1")
+    admin = admin_logged_in(factory, "root1", port=45000)
     inside = Connection(factory, host="203.0.113.5", port=40300).join("inside")
     outside = Connection(factory, host="203.0.114.5", port=40301).join("outside")
     v6 = Connection(factory, host="2001:db8:1::7", port=40302).join("v6")
@@ -195,10 +195,7 @@ def test_nick_cannot_take_a_banned_nickname():
 def test_revoked_admin_loses_rights_at_the_next_admin_command():
     """An admin revoked in the database while online is told so and refused at the next admin command."""
     factory = make_factory()
-    admin = registered(factory, "root1", port=40400)
-    factory.accounts.store.database.set_admin("root1", True)
-    admin.close()
-    admin = log_in(factory, "root1", port=40401)
+    admin = admin_logged_in(factory, "root1", port=40400)
     bob = Connection(factory, port=40402).join("bob")
     admin.lines()
     factory.accounts.store.database.set_admin("root1", False)
@@ -230,7 +227,7 @@ def test_mute_of_a_nickname_holds_across_reconnects_and_blocks_nick():
 def test_mute_of_an_account_holds_under_any_nickname():
     """A registered user muted stays muted after logging in again and changing nickname."""
     factory = make_factory(admins=["root1"])
-    admin = registered(factory, "root1", port=40600)
+    admin = admin_logged_in(factory, "root1", port=40600)
     alice = registered(factory, "alice", port=40601)
     admin.send("/mute alice")
     alice.close()
@@ -296,8 +293,7 @@ def test_muted_user_quits_without_a_reason_and_cannot_request():
 
 def approval_factory():
     factory = make_factory(admins=["root1"], approve_joins=True)
-    factory.accounts.register("root1", "correct horse")
-    admin = log_in(factory, "root1", port=41000)
+    admin = admin_logged_in(factory, "root1", port=41000)
     admin.lines()
     return factory, admin
 

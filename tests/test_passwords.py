@@ -13,13 +13,16 @@ from twisted.internet.task import Clock
 from tests.test_store import ThreadedReactor
 from wazzap import passwords
 from wazzap.passwords import (
-    FIRST_DELAY_SECONDS,
-    FORGET_AFTER_SECONDS,
-    FREE_FAILURES_PER_ADDRESS,
-    FREE_FAILURES_PER_NICKNAME,
-    MAX_DELAY_SECONDS,
+    ACCOUNT_LANE,
+    GUESS_WINDOW_SECONDS,
+    GUESSES_PER_ACCOUNT,
+    GUESSES_PER_ACCOUNT_AND_ADDRESS,
+    GUESSES_PER_ADDRESS,
+    LOGIN_LANE,
+    HasherBusy,
     LoginThrottle,
     PasswordHasher,
+    RegistrationLimit,
 )
 
 
@@ -113,81 +116,183 @@ def test_close_unused(reactor):
     assert hasher._pool.threads == []
 
 
+def blocked_hasher(reactor, **options):
+    """
+    A hasher with one thread, kept busy by a first hash until the returned
+    event is set; the order later calls run in is appended to the list.
+    """
+    hasher = PasswordHasher(reactor=reactor, threads=1, **options)
+    real, order, release = hasher._argon2, [], threading.Event()
+
+    class Recorded:
+        def hash(self, password):
+            if password == "first":
+                release.wait(5)
+            order.append(password)
+            return real.hash(password)
+
+        def verify(self, password_hash, password):
+            order.append(password)
+            return real.verify(password_hash, password)
+
+    hasher._argon2 = Recorded()
+    hasher.hash("first")
+    return hasher, order, release
+
+
+def test_logins_go_before_other_hashing(reactor):
+    """A login waiting behind other hashing work runs as soon as a thread is free."""
+    hasher, order, release = blocked_hasher(reactor)
+    try:
+        others = [hasher.hash("other %d" % (i,), ACCOUNT_LANE) for i in range(3)]
+        login = hasher.hash("login", LOGIN_LANE)
+        release.set()
+        reactor.wait(login)
+        for other in others:
+            reactor.wait(other)
+        assert order == ["first", "login", "other 0", "other 1", "other 2"]
+    finally:
+        release.set()
+        hasher.close()
+
+
+def test_full_lane_is_busy(reactor):
+    """A lane holds a bounded number of waiting hashes; past it calls fail at once, other lanes still work."""
+    hasher, order, release = blocked_hasher(reactor, max_queued=2)
+    try:
+        queued = [hasher.hash("other %d" % (i,)) for i in range(2)]
+        with pytest.raises(HasherBusy):
+            reactor.wait(hasher.hash("one too many"))
+        login = hasher.verify("not a hash", "guess", LOGIN_LANE)
+        release.set()
+        assert reactor.wait(login) is False
+        for other in queued:
+            reactor.wait(other)
+    finally:
+        release.set()
+        hasher.close()
+
+
 # LoginThrottle
 
 
-def fail(throttle, times, nickname="alice", address="10.0.0.1"):
+def guess(throttle, times, right=False, nickname="alice", address="10.0.0.1"):
+    """
+    Make C{times} guesses that are wrong, or right; return the last refusal.
+    """
+    refusal = None
     for _ in range(times):
-        throttle.failed(nickname, address)
+        refusal = throttle.start(nickname, address)
+        if refusal is None:
+            (throttle.succeeded if right else throttle.failed)(nickname, address)
+    return refusal
 
 
-def test_free_allowance():
-    """The first few failures on an account cost nothing."""
+def test_guesses_per_account_and_address():
+    """One address gets a few wrong passwords at one account per window, then is refused."""
     throttle = LoginThrottle(Clock())
-    fail(throttle, FREE_FAILURES_PER_NICKNAME - 1)
-    assert throttle.delay("alice", "10.0.0.1") == 0
+    assert guess(throttle, GUESSES_PER_ACCOUNT_AND_ADDRESS) is None
+    assert throttle.refusal("ALICE", "10.0.0.1") == (
+        "too many wrong passwords for ALICE from your address: try again in 15 minutes"
+    )
+    assert throttle.refusal("alice", "10.0.0.2") is None
+    assert throttle.refusal("bob", "10.0.0.1") is None
+    assert GUESSES_PER_ACCOUNT_AND_ADDRESS == 5 and GUESS_WINDOW_SECONDS == 15 * 60
 
 
-def test_delay_doubles_to_cap():
-    """Beyond the allowance the wait doubles with each failure, up to the cap."""
+def test_guesses_in_flight_count():
+    """Guesses still being checked count, so parallel connections cannot slip past the limit."""
     throttle = LoginThrottle(Clock())
-    fail(throttle, FREE_FAILURES_PER_NICKNAME)
-    delays = []
-    for _ in range(8):
-        delays.append(throttle.delay("ALICE", "10.0.0.2"))
-        throttle.failed("alice", "10.0.0.2")
-    assert delays == [1, 2, 4, 8, 16, MAX_DELAY_SECONDS, MAX_DELAY_SECONDS, MAX_DELAY_SECONDS]
-    assert FIRST_DELAY_SECONDS == 1 and MAX_DELAY_SECONDS == 30
+    started = [throttle.start("alice", "10.0.0.1") for _ in range(GUESSES_PER_ACCOUNT_AND_ADDRESS + 3)]
+    assert started[:GUESSES_PER_ACCOUNT_AND_ADDRESS] == [None] * GUESSES_PER_ACCOUNT_AND_ADDRESS
+    assert started[-1] == "too many wrong passwords for alice from your address: try again in a moment"
+    for _ in range(GUESSES_PER_ACCOUNT_AND_ADDRESS):
+        throttle.abandoned("alice", "10.0.0.1")
+    assert throttle.refusal("alice", "10.0.0.1") is None
 
 
-def test_delay_counts_down():
-    """The wait runs from the last failure and reaches 0 as the clock moves on."""
+def test_window_slides():
+    """A wrong password stops counting a window after it was made."""
     clock = Clock()
     throttle = LoginThrottle(clock)
-    fail(throttle, FREE_FAILURES_PER_NICKNAME + 2)
-    assert throttle.delay("alice", "10.0.0.1") == 4
-    clock.advance(3)
-    assert throttle.delay("alice", "10.0.0.1") == 1
-    clock.advance(1)
-    assert throttle.delay("alice", "10.0.0.1") == 0
+    guess(throttle, 1)
+    clock.advance(60)
+    guess(throttle, GUESSES_PER_ACCOUNT_AND_ADDRESS - 1)
+    assert "try again in 14 minutes" in throttle.refusal("alice", "10.0.0.1")
+    clock.advance(GUESS_WINDOW_SECONDS - 60)
+    assert throttle.refusal("alice", "10.0.0.1") is None
+    assert guess(throttle, 2) is not None
 
 
 def test_per_address():
-    """Failures from one address on many accounts slow that address down, and only it."""
+    """Wrong passwords from one address on many accounts stop that address, and only it."""
     throttle = LoginThrottle(Clock())
-    for i in range(FREE_FAILURES_PER_ADDRESS):
-        throttle.failed("user%d" % (i,), "10.0.0.1")
-    assert throttle.delay("newcomer", "10.0.0.1") == FIRST_DELAY_SECONDS
-    assert throttle.delay("newcomer", "10.0.0.2") == 0
+    for i in range(GUESSES_PER_ADDRESS):
+        guess(throttle, 1, nickname="user%d" % (i,))
+    assert throttle.refusal("newcomer", "10.0.0.1") == (
+        "too many wrong passwords from your address: try again in 15 minutes"
+    )
+    assert throttle.refusal("newcomer", "10.0.0.2") is None
 
 
-def test_success_clears_account_only():
-    """A success forgets the account's failures but not the address's."""
+def test_per_account_from_everywhere():
+    """Wrong passwords for one account from many addresses stop at a cap far above one address's."""
     throttle = LoginThrottle(Clock())
-    fail(throttle, FREE_FAILURES_PER_ADDRESS, nickname="alice")
-    throttle.succeeded("Alice", "10.0.0.1")
-    assert throttle.delay("alice", "10.0.0.9") == 0
-    assert throttle.delay("bob", "10.0.0.1") > 0
+    for i in range(GUESSES_PER_ACCOUNT):
+        assert guess(throttle, 1, address="10.0.%d.%d" % (i // 200, i % 200)) is None
+    assert throttle.refusal("alice", "10.9.9.9") == (
+        "too many wrong passwords for alice from everywhere lately: try again in 15 minutes"
+    )
+    assert GUESSES_PER_ACCOUNT >= 10 * GUESSES_PER_ACCOUNT_AND_ADDRESS
 
 
-def test_failures_expire():
-    """Failures are forgotten a while after the last one, and so is their memory."""
+def test_success_clears_account_and_address_only():
+    """A right password forgets this address's failures on the account, not the address's."""
+    throttle = LoginThrottle(Clock())
+    guess(throttle, GUESSES_PER_ACCOUNT_AND_ADDRESS - 1)
+    guess(throttle, 1, right=True, nickname="Alice")
+    assert guess(throttle, GUESSES_PER_ACCOUNT_AND_ADDRESS - 1) is None
+    throttle = LoginThrottle(Clock())
+    for i in range(GUESSES_PER_ADDRESS - 1):
+        guess(throttle, 1, nickname="user%d" % (i,))
+    guess(throttle, 1, right=True, nickname="mine")
+    assert guess(throttle, 1, nickname="next") is None
+    assert throttle.refusal("other", "10.0.0.1") is not None
+
+
+def test_counts_expire():
+    """Counts are forgotten a window after their last failure, and so is their memory."""
     clock = Clock()
     throttle = LoginThrottle(clock)
-    fail(throttle, 20)
-    assert len(throttle) == 2
-    clock.advance(FORGET_AFTER_SECONDS)
-    assert throttle.delay("alice", "10.0.0.1") == 0
+    guess(throttle, 3)
+    assert len(throttle) == 3
+    clock.advance(GUESS_WINDOW_SECONDS)
+    assert throttle.refusal("alice", "10.0.0.1") is None
     assert len(throttle) == 0
 
 
 def test_memory_bounded():
-    """No more than max_tracked entries are kept, the oldest dropped first."""
+    """No more than max_tracked counts are kept, the least recently used dropped first."""
     clock = Clock()
     throttle = LoginThrottle(clock, max_tracked=10)
     for i in range(100):
         clock.advance(0.001)
-        throttle.failed("user%d" % (i,), "10.0.%d.1" % (i,))
+        guess(throttle, 1, nickname="user%d" % (i,), address="10.0.%d.1" % (i,))
     assert len(throttle) == 10
-    throttle.failed("user99", "10.0.99.1")
-    assert len(throttle) == 10
+
+
+def test_registrations_per_address():
+    """An address gets a few registrations per window; those the server could not do do not count."""
+    clock = Clock()
+    limit = RegistrationLimit(clock, limit=2, window=3600)
+    for _ in range(2):
+        assert limit.start("10.0.0.1") is None
+        limit.finished("10.0.0.1")
+    assert limit.start("10.0.0.1") == (
+        "your address made 2 registrations in the last 60 minutes: try again in 60 minutes"
+    )
+    assert limit.start("10.0.0.2") is None
+    limit.finished("10.0.0.2", counted=False)
+    assert limit.start("10.0.0.2") is None
+    clock.advance(3600)
+    assert limit.start("10.0.0.1") is None

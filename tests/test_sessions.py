@@ -3,7 +3,28 @@ Accounts, private-chat consent and moderation through the protocol, on a
 real in-memory SQLite schema and the real argon2 hasher, driven by a Clock.
 """
 
-from tests.doubles import Connection, make_factory
+from twisted.internet import defer
+from twisted.logger import LogLevel, capturedLogs
+
+from tests.doubles import Connection, add_account, make_factory
+from wazzap.passwords import (
+    GUESS_WINDOW_SECONDS,
+    GUESSES_PER_ACCOUNT_AND_ADDRESS,
+    REGISTRATIONS_PER_ADDRESS,
+    HasherBusy,
+)
+from wazzap.store import BUSY_TIMEOUT_SECONDS
+
+
+class BusyHasher:
+    """
+    A hasher whose lanes are always full.
+    """
+
+    def hash(self, password, lane=None):
+        return defer.fail(HasherBusy("full"))
+
+    verify = lambda self, password_hash, password, lane=None: self.hash(password)
 
 
 def connect(factory, port):
@@ -19,6 +40,17 @@ def registered(factory, nickname, password="correct horse", port=45000):
     connection = Connection(factory, port=port).join(nickname)
     connection.send("/register " + password)
     assert "[Server] registered: from now on %s needs this password" % (nickname,) in connection.lines()
+    return connection
+
+
+def admin_logged_in(factory, nickname, port, password="correct horse"):
+    """
+    Create the admin account C{nickname} as the admin command would, log in
+    to it, and return the connection.
+    """
+    add_account(factory, nickname, password, admin=True)
+    connection = log_in(factory, nickname, password, port)
+    assert "[Server] You are an admin: /help lists your commands." in connection.lines()
     return connection
 
 
@@ -39,14 +71,28 @@ def test_registered_nickname_needs_its_password():
     assert alice.protocol.account == "alice"
 
 
-def test_register_without_password_asks_for_it():
-    """/register alone prompts for the password and takes the next line."""
+def test_register_without_password_asks_for_it_twice():
+    """/register alone asks for the password twice, secretly, and registers once both agree."""
     factory = make_factory()
     alice = Connection(factory).join("alice")
     alice.send("/register")
-    assert alice.lines()[-1].endswith("Password:")
+    assert alice.lines() == ["[Server] Choose a password for alice. Password:"]
+    assert alice.protocol._secret_answer
+    alice.send("correct horse")
+    assert alice.lines() == ["[Server] Repeat the password:"]
     alice.send("correct horse")
     assert alice.lines() == ["[Server] registered: from now on alice needs this password"]
+
+
+def test_register_prompts_must_agree():
+    """Two different answers to the /register prompts register nothing."""
+    factory = make_factory()
+    alice = Connection(factory).join("alice")
+    alice.send("/register")
+    alice.send("correct horse")
+    alice.send("correct house")
+    assert alice.lines()[-1] == "[Server] cannot register: the two passwords differ"
+    assert factory.accounts.store.database.get_account("alice") is None
 
 
 def test_short_password_refused():
@@ -71,35 +117,229 @@ def test_wrong_password_is_generic_and_three_close():
     assert intruder.transport.disconnecting
 
 
-def test_repeated_failures_are_slowed_down():
-    """Past the free allowance, a login check waits before it runs."""
+def test_guesses_from_one_address_stop_but_the_owner_elsewhere_gets_in():
+    """Past the guesses allowed from one address it is refused at once; the owner elsewhere is not held up."""
     factory = make_factory()
     registered(factory, "alice").close()
-    guesser = connect(factory, 48000)
-    for _ in range(3):
+    for port in range(48000, 48000 + GUESSES_PER_ACCOUNT_AND_ADDRESS):
+        guesser = connect(factory, port)
         guesser.send("alice")
         guesser.send("wrong password")
-    slow = connect(factory, 49000)
-    slow.send("alice")
-    slow.lines()
-    slow.send("correct horse")
-    assert slow.lines() == []
-    factory.clock.advance(1)
-    assert slow.lines()[0].startswith("[Server] Welcome, alice!")
+        assert guesser.lines()[1] == "[Server] Wrong nickname or password."
+    refused = connect(factory, 48100)
+    refused.send("alice")
+    assert refused.lines()[0] == (
+        "[Server] Too many wrong passwords for alice from your address: try again in 15 minutes."
+    )
+    owner = Connection(factory, host="192.0.2.9", port=49000)
+    owner.lines()
+    owner.send("alice")
+    owner.send("correct horse")
+    assert owner.lines()[1].startswith("[Server] Welcome, alice!")
+    factory.clock.advance(GUESS_WINDOW_SECONDS)
+    retry = connect(factory, 48101)
+    retry.send("alice")
+    assert retry.lines() == ["[Server] alice is registered. Password:"]
 
 
 def test_password_change_and_unregister():
-    """/password needs the old password; /unregister frees the nickname."""
+    """/password needs the old password; /unregister needs the password too."""
     factory = make_factory()
-    alice = registered(factory, "alice")
+    alice = registered(factory, "alice", password="correct-horse")
     alice.send("/password wrongwrong newpassword")
     assert alice.lines() == ["[Server] wrong password: nothing changed"]
-    alice.send("/password correct horse newpassword")
-    assert alice.lines() == ["[Server] wrong password: nothing changed"]
     alice.send("/password correct-horse newpassword")
-    alice.lines()
-    alice.send("/unregister nope")
+    assert alice.lines() == ["[Server] password changed"]
+    alice.send("/unregister correct-horse")
     assert alice.lines() == ["[Server] wrong password: the account stays"]
+    alice.send("/unregister newpassword")
+    assert alice.lines() == ["[Server] the account alice is gone"]
+
+
+def test_password_command_guesses_are_throttled_like_logins():
+    """Wrong old passwords in /password count as guesses: past the limit the hashing is not even tried."""
+    factory = make_factory()
+    alice = registered(factory, "alice", password="correct-horse")
+    for _ in range(GUESSES_PER_ACCOUNT_AND_ADDRESS):
+        alice.send("/password wrongwrong newpassword")
+        assert alice.lines() == ["[Server] wrong password: nothing changed"]
+    alice.send("/password correct-horse newpassword")
+    assert alice.lines() == [
+        "[Server] cannot change password: too many wrong passwords for alice from your "
+        "address: try again in 15 minutes"
+    ]
+    alice.send("/unregister correct-horse")
+    assert alice.lines()[0].startswith("[Server] cannot give up the account: too many wrong")
+
+
+def test_one_line_password_change_cannot_take_spaces():
+    """/password OLD NEW with a passphrase says it cannot take spaces and points to /password alone."""
+    factory = make_factory()
+    alice = registered(factory, "alice", password="correct horse battery")
+    alice.send("/password correct horse battery staple new")
+    assert alice.lines() == [
+        "[Server] cannot change password: /password OLD NEW cannot take passwords with "
+        "spaces: type /password alone to be asked for each"
+    ]
+    alice.send("/password alone")
+    assert alice.lines() == ["[Server] usage: /password OLD NEW, or /password alone to be asked for each"]
+
+
+def test_password_alone_asks_for_old_and_new_twice():
+    """/password alone asks for the old password, then the new one twice; spaces are fine."""
+    factory = make_factory()
+    alice = registered(factory, "alice", password="correct horse battery")
+    alice.send("/password")
+    assert alice.lines() == ["[Server] Current password:"]
+    alice.send("correct horse battery")
+    assert alice.lines() == ["[Server] New password:"]
+    alice.send("a new passphrase")
+    assert alice.lines() == ["[Server] Repeat the password:"]
+    alice.send("a new passphrase")
+    assert alice.lines() == ["[Server] password changed"]
+    alice.close()
+    assert log_in(factory, "alice", "a new passphrase").lines()[0].startswith("[Server] Welcome")
+
+
+def test_passwords_are_hashed_as_typed():
+    """Control characters, tabs and bytes that sanitising would change stay in the password."""
+    factory = make_factory()
+    alice = Connection(factory).join("alice")
+    alice.send(b"/register tab\there\x01ctrl")
+    assert alice.lines() == ["[Server] registered: from now on alice needs this password"]
+    alice.close()
+    assert log_in(factory, "alice", "tab here ctrl", port=46001).lines() == [
+        "[Server] Wrong nickname or password.",
+        "[Server] Choose a nickname (1 to 16 letters, digits, _ or -):",
+    ]
+    assert log_in(factory, "alice", b"tab\there\x01ctrl", port=46002).lines()[0].startswith(
+        "[Server] Welcome, alice!"
+    )
+
+
+def test_password_that_is_not_utf8_is_refused():
+    """A one-line password that is not valid UTF-8 is refused with a clear notice."""
+    factory = make_factory()
+    alice = Connection(factory).join("alice")
+    alice.send(b"/register caf\xe9-latin1")
+    assert alice.lines() == [
+        "[Server] cannot register: that line was not valid UTF-8 text, so nothing was done"
+    ]
+    assert factory.accounts.store.database.get_account("alice") is None
+
+
+def test_unregister_alone_asks_for_the_password():
+    """/unregister alone asks for the password, secretly."""
+    factory = make_factory()
+    alice = registered(factory, "alice")
+    alice.send("/unregister")
+    assert alice.lines() == ["[Server] To give up the account alice, type its password:"]
+    alice.send("correct horse")
+    assert alice.lines() == ["[Server] the account alice is gone"]
+
+
+def test_registrations_from_one_address_are_limited():
+    """Past the registrations allowed per address, /register is refused with when to try again."""
+    factory = make_factory()
+    for port in range(63000, 63000 + REGISTRATIONS_PER_ADDRESS):
+        registered(factory, "user%d" % (port,), port=port).close()
+    late = Connection(factory, port=63100).join("late")
+    late.send("/register correct horse")
+    assert late.lines() == [
+        "[Server] cannot register: your address made %d registrations in the last 60 minutes: "
+        "try again in 60 minutes" % (REGISTRATIONS_PER_ADDRESS,)
+    ]
+    elsewhere = Connection(factory, host="192.0.2.5", port=63101).join("other")
+    elsewhere.send("/register correct horse")
+    assert elsewhere.lines() == ["[Server] registered: from now on other needs this password"]
+
+
+def test_register_on_a_locked_database_says_so():
+    """A registration the database cannot take (locked) says the database is busy, and logs one line."""
+    factory = make_factory(locked=True)
+    alice = Connection(factory).join("alice")
+    with capturedLogs() as events:
+        alice.send("/register correct horse")
+        factory.clock.advance(BUSY_TIMEOUT_SECONDS)
+    assert alice.lines() == ["[Server] cannot register: the database is busy, try again in a moment"]
+    errors = [event for event in events if event["log_format"].startswith("failed {doing}")]
+    assert [(event["log_level"], event["doing"]) for event in errors] == [
+        (LogLevel.error, "registering alice")
+    ]
+    alice.send("/who")
+    assert alice.lines() == ["[Server] 1 online: alice"]
+
+
+def test_busy_hasher_is_told():
+    """When the hashing lanes are full, the user is told the server is busy, and nothing counts as a guess."""
+    factory = make_factory()
+    alice = registered(factory, "alice")
+    factory.accounts.hasher = BusyHasher()
+    alice.send("/password correct-horse newpassword")
+    assert alice.lines() == ["[Server] cannot change password: the server is busy, try again in a moment"]
+    assert factory.accounts.throttle.refusal("alice", "127.0.0.1") is None
+    assert len(factory.accounts.throttle) == 0
+
+
+def test_registered_owner_takes_the_nickname_back():
+    """Logging in to a registered nickname that is online closes the old session and joins the new one."""
+    factory = make_factory()
+    stale = registered(factory, "bob")
+    carol = Connection(factory, port=64000).join("carol")
+    carol.lines()
+    bob = log_in(factory, "bob", port=64001)
+    assert bob.lines()[0].startswith("[Server] Welcome, bob!")
+    assert stale.lines()[-1] == "[Server] bob logged in from elsewhere"
+    assert stale.transport.disconnecting
+    assert factory.chat.find("bob") is bob.protocol
+    assert carol.lines() == [
+        "[Server] bob left the chat (logged in from elsewhere)",
+        "[Server] bob joined the chat",
+    ]
+    stale.close()
+    assert factory.chat.find("bob") is bob.protocol
+    assert carol.lines() == []
+
+
+def test_unregistered_nickname_stays_first_come():
+    """An unregistered nickname that is online cannot be taken by a second connection."""
+    factory = make_factory()
+    Connection(factory).join("dave")
+    second = connect(factory, 64100)
+    second.send("dave")
+    assert second.lines()[0] == "[Server] Sorry, dave is already online."
+
+
+def test_wrong_password_does_not_take_over():
+    """A wrong password for an online registered nickname leaves its session alone."""
+    factory = make_factory()
+    bob = registered(factory, "bob")
+    intruder = connect(factory, 64200)
+    intruder.send("bob")
+    intruder.send("not the password")
+    assert intruder.lines()[1] == "[Server] Wrong nickname or password."
+    assert factory.chat.find("bob") is bob.protocol
+    assert not bob.transport.disconnecting
+
+
+def test_unregistered_admin_nickname_is_reserved():
+    """An --admin nickname with no account can neither be used, taken by /nick, nor registered."""
+    factory = make_factory(admins=["boss"])
+    squatter = connect(factory, 64300)
+    squatter.send("Boss")
+    assert squatter.lines()[0] == "[Server] Sorry, Boss is reserved for an admin."
+    squatter.send("eve")
+    squatter.lines()
+    squatter.send("/nick boss")
+    assert squatter.lines() == ["[Server] cannot change nickname: boss is registered to someone else"]
+    assert factory.chat.find("boss") is None
+
+
+def test_admin_account_created_by_the_admin_command_logs_in():
+    """Once the admin command has created the --admin account, it logs in with its password as an admin."""
+    factory = make_factory(admins=["boss"])
+    boss = admin_logged_in(factory, "boss", port=64400)
+    assert boss.protocol.is_admin
 
 
 def test_unregister_frees_the_nickname():
@@ -136,8 +376,7 @@ def test_seen_and_history():
     assert alice.lines() == ["[Server] nobody has never been here"]
     alice.send("/history bob")
     assert alice.lines() == ["[Server] permission denied: /history is for admins"]
-    admin = registered(factory, "root1", port=52002)
-    assert admin.protocol.is_admin
+    admin = admin_logged_in(factory, "root1", port=52002)
     admin.send("/history bob")
     lines = admin.lines()
     assert lines[0] == "[Server] last 1 sessions of bob:"
@@ -202,7 +441,7 @@ def test_disconnect_ends_chats_with_notice():
 
 
 def admin_and_user(factory):
-    admin = registered(factory, "root1", port=56000)
+    admin = admin_logged_in(factory, "root1", port=56000)
     bob = Connection(factory, port=56001, host="192.0.2.7").join("bob")
     admin.lines()
     return admin, bob
@@ -273,9 +512,7 @@ def test_mute_and_unmute():
 def test_approval_queue():
     """With join approval, newcomers wait until an admin approves or denies them."""
     factory = make_factory(admins=["root1"], approve_joins=True)
-    factory.accounts.register("root1", "correct horse")
-    admin = log_in(factory, "root1", port=59001)
-    assert admin.lines()[0].startswith("[Server] Welcome, root1!")
+    admin = admin_logged_in(factory, "root1", port=59001)
     bob = connect(factory, 59002)
     bob.send("bob")
     assert bob.lines()[0] == "[Server] This room needs an admin's approval to join; please wait."
@@ -317,7 +554,7 @@ def test_admin_banning_own_address_stays_to_lift_it():
 def test_ipv6_ban_matches_however_the_address_is_written():
     """An address ban is stored in standard form, so any spelling of it keeps the address out."""
     factory = make_factory(admins=["root1"])
-    admin = registered(factory, "root1", port=61000)
+    admin = admin_logged_in(factory, "root1", port=61000)
     eve = Connection(factory, host="2001:db8::1", port=61001).join("eve")
     admin.lines()
     admin.send("/ban 2001:0DB8:0::0001 1h")

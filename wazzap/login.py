@@ -1,7 +1,8 @@
 """
 The steps from connecting to joining: the greeting, the nickname, the
-password of a registered nickname, the wait for an admin's approval, and the
-session record in the login history.
+password of a registered nickname (whose owner takes it over from a session
+still holding it), the wait for an admin's approval, and the session record
+in the login history.
 
 Each step is a line handler of L{wazzap.protocol.ChatProtocol}; a step that
 needs the database holds the connection's input until the answer comes
@@ -12,8 +13,9 @@ import re
 from itertools import islice
 
 from twisted.internet import defer
-from twisted.internet.task import deferLater
 
+from wazzap import text
+from wazzap.accounts import Refused, ReservedNickname
 from wazzap.bans import format_time
 from wazzap.flow import cancel
 from wazzap.passwords import MAX_ATTEMPTS_PER_CONNECTION
@@ -30,6 +32,9 @@ WELCOME_NAMES = 20
 MAX_WAITERS_PER_ADDRESS = 3
 #: What a waiting newcomer may type to give up waiting.
 WAITING_QUIT_COMMANDS = ("/quit", "/leave", "/exit")
+
+#: Why a session ends when its nickname is logged in to elsewhere.
+TAKEN_OVER = "logged in from elsewhere"
 
 #: What a web browser or TLS client is told instead of being taken as a nickname.
 NOT_CHAT = (
@@ -58,7 +63,9 @@ class LoginSteps:
             )
             return
         nickname = line.strip()
-        problem = self.factory.chat.nickname_problem(nickname)
+        # Whether the nickname is online is asked after the database: the
+        # owner of a registered nickname may take it over from a stale session.
+        problem = text.nickname_problem(nickname)
         if problem is not None:
             self._ask_nickname_again("Sorry, " + problem + ".")
             return
@@ -74,10 +81,17 @@ class LoginSteps:
         ban, account = found
         if ban is not None:
             self.disconnect("banned", "%s is banned%s." % (nickname, _ban_details(ban)))
+        elif isinstance(account, ReservedNickname):
+            self._ask_nickname_again("Sorry, %s is reserved for an admin." % (nickname,))
         elif account is not None:
+            refusal = self.factory.accounts.throttle.refusal(nickname, self.peer)
+            if refusal is not None:
+                self._ask_nickname_again(_sentence(refusal))
+                return
             self.ask(
                 "%s is registered. Password:" % (account.nickname,),
                 lambda password: self._check_password(nickname, password),
+                secret=True,
             )
         else:
             self._admit_or_wait(nickname)
@@ -87,15 +101,14 @@ class LoginSteps:
         self.notice(NICKNAME_PROMPT)
 
     def _check_password(self, nickname, password):
-        factory = self.factory
-        delay = factory.throttle.delay(nickname, self.peer)
-        check = deferLater(factory.clock, delay, factory.accounts.verify, nickname, password)
-        self._await(check, self._password_checked, nickname)
+        check = self.factory.accounts.log_in(nickname, password, self.peer)
+        self._await(check.addErrback(_refusal), self._password_checked, nickname)
 
     def _password_checked(self, account, nickname):
-        throttle = self.factory.throttle
+        if isinstance(account, Refused):
+            self._ask_nickname_again(_sentence(str(account)))
+            return
         if account is None:
-            throttle.failed(nickname, self.peer)
             self._failed_logins += 1
             self.log.info(
                 "wrong password for {nickname} from {peer}", nickname=nickname, peer=self.peer
@@ -105,8 +118,27 @@ class LoginSteps:
             else:
                 self._ask_nickname_again("Wrong nickname or password.")
             return
-        throttle.succeeded(nickname, self.peer)
+        self._take_over(nickname)
         self._admit_or_wait(nickname, account)
+
+    def _take_over(self, nickname):
+        """
+        End the session that holds C{nickname}, whose password was just
+        given here: its owner is back, the old connection is likely stale.
+        """
+        chat = self.factory.chat
+        stale = chat.find(nickname) or chat.stop_waiting(nickname)
+        if stale is None or stale is self:
+            return
+        self.log.info(
+            "{nickname} logged in from {peer}; closing the session from {old}",
+            nickname=stale.nickname,
+            peer=self.peer,
+            old=stale.peer,
+        )
+        stale.disconnect(TAKEN_OVER, "%s %s" % (stale.nickname, TAKEN_OVER))
+        # Free the nickname now: the old connection reports its loss later.
+        chat.leave(stale, TAKEN_OVER)
 
     def _admit_or_wait(self, nickname, account=None):
         factory = self.factory
@@ -163,9 +195,7 @@ class LoginSteps:
         self._joined = True
         self._state = type(self)._chat
         self._session = factory.accounts.store.session_started(nickname, self.peer, clock.seconds())
-        self._session.addCallbacks(
-            self._session_started, self._log_failure, errbackArgs=("recording a session",)
-        )
+        self._session.addCallbacks(self._session_started, self._session_not_recorded)
         self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
         self.notice(
             "Welcome, %s! %s Type /help for commands, /quit to leave."
@@ -186,20 +216,51 @@ class LoginSteps:
         # Keep the id, not the Deferred: an idle connection should cost little.
         self._session = session_id
 
+    def _session_not_recorded(self, failure):
+        # A locked or full database must not stop the chat: the session goes
+        # unrecorded, the user stays, and leaving has nothing to finish.
+        self._session = None
+        self._log_write_failure(failure, "the start of a session")
+
     def _end_session(self, store, now):
         """
         Record the end of this session, once its start has been recorded.
         """
         session, reason = self._session, self._leave_reason
         if isinstance(session, defer.Deferred):
+            # By the time this runs the start is recorded (an id) or given up
+            # (None): never a Deferred again, so this cannot come back here.
             session.addCallback(lambda _: self._end_session(store, now))
         elif session is not None:
             store.session_ended(session, now, reason).addErrback(
-                self._log_failure, "recording the end of a session"
+                self._log_write_failure, "the end of a session"
             )
+
+    def _log_write_failure(self, failure, what):
+        """
+        Log a failed database write as one line: what, whose, and why.
+        """
+        self.log.error(
+            "could not record {what} of {nickname}: {error}",
+            what=what,
+            nickname=self.nickname,
+            error=failure.getErrorMessage(),
+        )
 
     def _login_timed_out(self):
         self.disconnect("login timeout", "no nickname chosen in time: goodbye")
+
+
+def _refusal(failure):
+    """
+    A L{Refused} as a result, for the step that tells the user.
+    """
+    failure.trap(Refused)
+    return failure.value
+
+
+def _sentence(phrase):
+    return phrase[0].upper() + phrase[1:] + "."
 
 
 def _ban_details(ban):

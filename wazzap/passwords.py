@@ -1,5 +1,6 @@
 """
-Password hashing, done off the reactor, and a brake on password guessing.
+Password hashing, done off the reactor, and brakes on password guessing and
+on registrations.
 
 Passwords are hashed with argon2id through argon2-cffi.  Argon2id is
 memory-hard, so every guess costs an attacker memory as well as time, which
@@ -11,13 +12,23 @@ next login (L{PasswordHasher.needs_rehash}).
 One hash takes tens of milliseconds and C{ARGON2_MEMORY_KIB} of memory.  Done
 in the reactor thread, every login would freeze everybody's chat for that
 long; so L{PasswordHasher} runs them on a small thread pool of its own, and
-the few threads also cap the memory that simultaneous logins can take.
+the few threads also cap the memory that simultaneous logins can take.  Work
+waits in two bounded lanes, logins first, so a flood of C{/password} commands
+neither delays people logging in nor queues without end.
+
+L{LoginThrottle} counts wrong passwords (and guesses still being checked)
+over a sliding window, per account and address, per address, and per
+account; L{RegistrationLimit} counts registrations per address.
 """
+
+import math
+from collections import deque
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 from twisted.internet import defer
 from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 SECOND = 1
@@ -33,23 +44,32 @@ ARGON2_SALT_BYTES = 16
 
 #: Threads hashing at once; each holds ARGON2_MEMORY_KIB while it works.
 HASHING_THREADS = 2
+#: The lanes hashing work waits in: logins are served first.
+LOGIN_LANE = "login"
+ACCOUNT_LANE = "account"
+#: Hashes that may wait in one lane; beyond it the server says it is busy.
+#: 100 logins take about 2 s to check on two threads.
+MAX_QUEUED_HASHES = 100
 
 #: Wrong passwords one connection may send before the server closes it.
 MAX_ATTEMPTS_PER_CONNECTION = 3
-#: Failed logins on one account before each next attempt has to wait.
-FREE_FAILURES_PER_NICKNAME = 3
-#: Failed logins from one address before each next attempt has to wait;
-#: more than per account, as many people may share an address behind NAT.
-FREE_FAILURES_PER_ADDRESS = 10
-#: The wait after the first failure beyond the allowance; it doubles with
-#: each further failure, up to MAX_DELAY_SECONDS.
-FIRST_DELAY_SECONDS = 1 * SECOND
-MAX_DELAY_SECONDS = 30 * SECOND
-#: Failures are forgotten this long after the last one.
-FORGET_AFTER_SECONDS = 15 * MINUTE
-#: At most this many accounts and addresses are tracked; beyond it the ones
-#: that failed least recently are forgotten first, so a flood of guesses
-#: from many addresses cannot exhaust memory.
+#: Wrong passwords are counted over this sliding window.
+GUESS_WINDOW_SECONDS = 15 * MINUTE
+#: Wrong passwords for one account from one address per window: room for
+#: its owner's typos, and all one address gets at one account.
+GUESSES_PER_ACCOUNT_AND_ADDRESS = 5
+#: Wrong passwords from one address, on any accounts, per window; more than
+#: per account, as many people may share an address behind NAT.
+GUESSES_PER_ADDRESS = 20
+#: Wrong passwords for one account from all addresses together per window:
+#: far above what its owner does, it caps a guesser with many addresses.
+GUESSES_PER_ACCOUNT = 100
+#: Registrations one address may make per window.
+REGISTRATION_WINDOW_SECONDS = 60 * MINUTE
+REGISTRATIONS_PER_ADDRESS = 5
+#: At most this many counts (of accounts, addresses, pairs) are tracked;
+#: beyond it the least recently used are forgotten first, so a flood of
+#: guesses from many addresses cannot exhaust memory.
 MAX_TRACKED = 10000
 
 
@@ -81,36 +101,52 @@ def argon2_hasher():
     )
 
 
+class HasherBusy(Exception):
+    """
+    A lane of L{PasswordHasher} is full: the server is busy, try again soon.
+    """
+
+
 class PasswordHasher:
     """
     argon2id hashing and verification on a small pool of threads.
+
+    Work waits in two lanes, L{LOGIN_LANE} served before L{ACCOUNT_LANE},
+    and only as many calls as there are threads are handed to the pool, so a
+    login never waits behind more than the hashes already running.  A lane
+    holds at most C{max_queued} waiting calls; beyond that a call fails at
+    once with L{HasherBusy}.
 
     The threads start with the first call and stop at L{close}, or when the
     reactor shuts down.
     """
 
-    def __init__(self, reactor=None, threads=HASHING_THREADS):
+    def __init__(self, reactor=None, threads=HASHING_THREADS, max_queued=MAX_QUEUED_HASHES):
         if reactor is None:
             from twisted.internet import reactor
         self._reactor = reactor
         self._argon2 = argon2_hasher()
+        self._threads = threads
         self._pool = ThreadPool(threads, threads, "wazzap-passwords")
+        self._lanes = {LOGIN_LANE: deque(), ACCOUNT_LANE: deque()}
+        self._max_queued = max_queued
+        self._running = 0
         self._shutdown_trigger = None
         self._closed = False
 
-    def hash(self, password):
+    def hash(self, password, lane=ACCOUNT_LANE):
         """
         A Deferred firing with the argon2id hash string of C{password} (str).
         """
-        return self._run(self._argon2.hash, password)
+        return self._run(lane, self._argon2.hash, password)
 
-    def verify(self, password_hash, password):
+    def verify(self, password_hash, password, lane=ACCOUNT_LANE):
         """
         A Deferred firing with whether C{password} matches C{password_hash}:
         False for a wrong password and for a hash that is not a valid argon2
         hash, never an error.
         """
-        return self._run(self._verify, password_hash, password)
+        return self._run(lane, self._verify, password_hash, password)
 
     def needs_rehash(self, password_hash):
         """
@@ -130,15 +166,42 @@ class PasswordHasher:
             # VerifyMismatchError, a wrong password, is a VerificationError.
             return False
 
-    def _run(self, function, *args):
+    def _run(self, lane, function, *args):
         if self._closed:
             return defer.fail(RuntimeError("the password hasher is closed"))
+        waiting = self._lanes[lane]
+        if len(waiting) >= self._max_queued:
+            return defer.fail(HasherBusy("the %s lane holds %d hashes" % (lane, len(waiting))))
         if not self._pool.started:
             self._pool.start()
             self._shutdown_trigger = self._reactor.addSystemEventTrigger(
                 "during", "shutdown", self._close_at_shutdown
             )
-        return deferToThreadPool(self._reactor, self._pool, function, *args)
+        result = defer.Deferred()
+        waiting.append((result, function, args))
+        self._dispatch()
+        return result
+
+    def _dispatch(self):
+        """
+        Hand waiting calls to free threads, logins first.
+        """
+        while self._running < self._threads and not self._closed:
+            lane = self._lanes[LOGIN_LANE] or self._lanes[ACCOUNT_LANE]
+            if not lane:
+                return
+            result, function, args = lane.popleft()
+            self._running += 1
+            done = deferToThreadPool(self._reactor, self._pool, function, *args)
+            done.addBoth(self._finished, result)
+
+    def _finished(self, outcome, result):
+        self._running -= 1
+        self._dispatch()
+        if isinstance(outcome, Failure):
+            result.errback(outcome)
+        else:
+            result.callback(outcome)
 
     def _close_at_shutdown(self):
         # The reactor has already dropped this trigger: close must not
@@ -148,11 +211,14 @@ class PasswordHasher:
 
     def close(self):
         """
-        Stop the threads, after the hashes under way; later calls fail.
-        Returns a Deferred that has fired, for symmetry with
-        L{wazzap.store.Store.close}.
+        Stop the threads, after the hashes under way; calls still waiting
+        and later calls fail.  Returns a Deferred that has fired, for
+        symmetry with L{wazzap.store.Store.close}.
         """
         self._closed = True
+        for lane in self._lanes.values():
+            while lane:
+                lane.popleft()[0].errback(RuntimeError("the password hasher is closed"))
         if self._pool.started:
             self._pool.stop()
         if self._shutdown_trigger is not None:
@@ -161,86 +227,241 @@ class PasswordHasher:
         return defer.succeed(None)
 
 
+class _Tally:
+    """
+    The recent events of one key, oldest first, and those still in flight.
+    """
+
+    __slots__ = ("times", "in_flight")
+
+    def __init__(self):
+        self.times = deque()
+        self.in_flight = 0
+
+
+class WindowCounts:
+    """
+    Events per key over a sliding window of C{window} seconds, counting
+    those still in flight (started, not yet known to count) as if they had
+    happened: so parallel attempts cannot slip past a limit together.
+
+    At most C{max_tracked} keys are kept, the least recently used forgotten
+    first.
+    """
+
+    def __init__(self, clock, window, max_tracked=MAX_TRACKED):
+        self._clock = clock
+        self._window = window
+        self._max_tracked = max_tracked
+        # Ordered from the least to the most recently used, so forgetting
+        # only looks at the front.
+        self._tallies = {}
+
+    def __len__(self):
+        return len(self._tallies)
+
+    def count(self, key):
+        """
+        Events of C{key} in the window, in flight included.
+        """
+        tally = self._current(key)
+        return 0 if tally is None else len(tally.times) + tally.in_flight
+
+    def seconds_until_below(self, key, limit):
+        """
+        Seconds until C{key} counts fewer than C{limit}, as far as the
+        events in the window say: 0 where only events in flight hold it up.
+        """
+        tally = self._current(key)
+        if tally is None:
+            return 0
+        excess = len(tally.times) + tally.in_flight - limit
+        if excess < 0 or excess >= len(tally.times):
+            return 0
+        return tally.times[excess] + self._window - self._clock.seconds()
+
+    def begin(self, key):
+        """
+        Count an event in flight for C{key}, until L{end}.
+        """
+        self._touch(key).in_flight += 1
+
+    def end(self, key, counted):
+        """
+        An event L{begin} counted is over: it stays in the window if
+        C{counted}, else it is as if it never happened.
+        """
+        tally = self._tallies.get(key)
+        if tally is None:
+            return  # forgotten to make room meanwhile
+        tally.in_flight -= 1
+        if counted:
+            self._touch(key).times.append(self._clock.seconds())
+
+    def clear(self, key):
+        """
+        Forget the past events of C{key}; those in flight still count.
+        """
+        tally = self._tallies.get(key)
+        if tally is not None:
+            tally.times.clear()
+
+    def _current(self, key):
+        now = self._clock.seconds()
+        self._forget(now)
+        tally = self._tallies.get(key)
+        if tally is not None:
+            times = tally.times
+            while times and times[0] + self._window <= now:
+                times.popleft()
+        return tally
+
+    def _touch(self, key):
+        tally = self._tallies.pop(key, None) or _Tally()
+        self._tallies[key] = tally
+        while len(self._tallies) > self._max_tracked:
+            del self._tallies[next(iter(self._tallies))]
+        return tally
+
+    def _forget(self, now):
+        tallies = self._tallies
+        while tallies:
+            key = next(iter(tallies))
+            tally = tallies[key]
+            if tally.in_flight or (tally.times and tally.times[-1] + self._window > now):
+                break
+            del tallies[key]
+
+
+def _try_again(seconds):
+    if seconds <= 0:
+        return "try again in a moment"
+    minutes = math.ceil(seconds / MINUTE)
+    return "try again in %d minute%s" % (minutes, "" if minutes == 1 else "s")
+
+
 class LoginThrottle:
     """
-    Counts failed logins per account and per address, and says how long the
-    next attempt must wait: nothing within a small allowance, then a delay
-    that doubles with each failure up to a cap.
+    Counts wrong passwords over a sliding window, and refuses a guess that
+    would go over a limit: per account from one address, per address, and
+    per account from everywhere.  Guesses being checked count as wrong until
+    they are known to be right, so parallel connections gain nothing.
 
-    A success clears the account's count but not the address's: otherwise a
-    guesser could reset their address's count by logging in to an account of
-    their own between guesses.  Counts are forgotten C{forget_after} seconds
-    after their last failure.
+    An account's own limit is per address: a guesser elsewhere cannot make
+    its owner wait, unless it spends the account-wide allowance, which is
+    far above what a person does.  A right password clears the count of its
+    account and address, but not the address's: otherwise a guesser could
+    reset their address's count by logging in to an account of their own
+    between guesses.
     """
 
     def __init__(
         self,
         clock,
-        free_failures_per_nickname=FREE_FAILURES_PER_NICKNAME,
-        free_failures_per_address=FREE_FAILURES_PER_ADDRESS,
-        first_delay=FIRST_DELAY_SECONDS,
-        max_delay=MAX_DELAY_SECONDS,
-        forget_after=FORGET_AFTER_SECONDS,
+        per_account_and_address=GUESSES_PER_ACCOUNT_AND_ADDRESS,
+        per_address=GUESSES_PER_ADDRESS,
+        per_account=GUESSES_PER_ACCOUNT,
+        window=GUESS_WINDOW_SECONDS,
         max_tracked=MAX_TRACKED,
     ):
-        self._clock = clock
-        self._free = {"nickname": free_failures_per_nickname, "address": free_failures_per_address}
-        self._first_delay = first_delay
-        self._max_delay = max_delay
-        self._forget_after = forget_after
-        self._max_tracked = max_tracked
-        # (kind, key) -> (failures, time of the last one), ordered from the
-        # least to the most recent failure, so expiry only looks at the front.
-        self._failures = {}
+        self._counts = WindowCounts(clock, window, max_tracked)
+        self._limits = (per_account_and_address, per_address, per_account)
 
     def __len__(self):
         """
-        How many accounts and addresses are tracked.
+        How many accounts, addresses and pairs of them are tracked.
         """
-        return len(self._failures)
+        return len(self._counts)
 
-    def delay(self, nickname, address):
+    def refusal(self, nickname, address):
         """
-        Seconds the next login attempt on C{nickname} from C{address} must
-        wait; 0 if it may go ahead now.
+        Why a guess at C{nickname}'s password from C{address} may not be
+        checked now (what to tell the user), or L{None}.
         """
-        now = self._clock.seconds()
-        self._forget(now)
-        return max(self._wait(key, now) for key in self._keys(nickname, address))
+        scopes = (
+            "for %s from your address" % (nickname,),
+            "from your address",
+            "for %s from everywhere lately" % (nickname,),
+        )
+        for key, limit, scope in zip(self._keys(nickname, address), self._limits, scopes):
+            if self._counts.count(key) >= limit:
+                return "too many wrong passwords %s: %s" % (
+                    scope,
+                    _try_again(self._counts.seconds_until_below(key, limit)),
+                )
+        return None
+
+    def start(self, nickname, address):
+        """
+        Count a guess in flight and return L{None}, or return the
+        L{refusal} without counting it.  Every guess started ends in
+        L{succeeded}, L{failed} or L{abandoned}.
+        """
+        refusal = self.refusal(nickname, address)
+        if refusal is None:
+            for key in self._keys(nickname, address):
+                self._counts.begin(key)
+        return refusal
 
     def failed(self, nickname, address):
         """
-        Count a wrong password for C{nickname} from C{address}.
+        The guess was wrong: it counts for the whole window.
         """
-        now = self._clock.seconds()
-        self._forget(now)
         for key in self._keys(nickname, address):
-            failures, _ = self._failures.pop(key, (0, now))
-            self._failures[key] = (failures + 1, now)
-        while len(self._failures) > self._max_tracked:
-            del self._failures[next(iter(self._failures))]
+            self._counts.end(key, counted=True)
 
     def succeeded(self, nickname, address):
         """
-        Forget the failures on C{nickname}, whose password was just given.
+        The password was right: forget this address's failures on the account.
         """
-        self._failures.pop(("nickname", nickname.lower()), None)
+        pair = self._keys(nickname, address)[0]
+        for key in self._keys(nickname, address):
+            self._counts.end(key, counted=False)
+        self._counts.clear(pair)
+
+    def abandoned(self, nickname, address):
+        """
+        The guess could not be checked (the server was busy): it does not count.
+        """
+        for key in self._keys(nickname, address):
+            self._counts.end(key, counted=False)
 
     def _keys(self, nickname, address):
-        return [("nickname", nickname.lower()), ("address", address)]
+        account = nickname.lower()
+        return [("pair", account, address), ("address", address), ("account", account)]
 
-    def _wait(self, key, now):
-        failures, last = self._failures.get(key, (0, now))
-        beyond = failures - self._free[key[0]]
-        if beyond < 0:
-            return 0
-        # Exponent capped so a long run of failures cannot overflow a float.
-        penalty = min(self._first_delay * 2 ** min(beyond, 64), self._max_delay)
-        return max(last + penalty - now, 0)
 
-    def _forget(self, now):
-        while self._failures:
-            key = next(iter(self._failures))
-            if self._failures[key][1] + self._forget_after > now:
-                break
-            del self._failures[key]
+class RegistrationLimit:
+    """
+    At most C{limit} registrations from one address per sliding window.
+    """
+
+    def __init__(
+        self, clock, limit=REGISTRATIONS_PER_ADDRESS, window=REGISTRATION_WINDOW_SECONDS,
+        max_tracked=MAX_TRACKED,
+    ):
+        self._counts = WindowCounts(clock, window, max_tracked)
+        self._limit = limit
+        self._window = window
+
+    def start(self, address):
+        """
+        Count a registration from C{address} in flight and return L{None},
+        or return why it is refused (what to tell the user).  Every one
+        started ends in L{finished}.
+        """
+        if self._counts.count(address) >= self._limit:
+            return "your address made %d registrations in the last %d minutes: %s" % (
+                self._limit,
+                self._window // MINUTE,
+                _try_again(self._counts.seconds_until_below(address, self._limit)),
+            )
+        self._counts.begin(address)
+        return None
+
+    def finished(self, address, counted=True):
+        """
+        A registration L{start}ed is over; it counts unless C{counted} is false
+        (the server could not do it).
+        """
+        self._counts.end(address, counted)

@@ -5,14 +5,16 @@ Every option is checked here, so a bad value ends in a one-line usage error
 from twistd rather than a traceback from deep inside the server.
 """
 
+import sys
+
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
-from wazzap.accounts import Accounts
+from wazzap.accounts import RESERVED_ADMIN, Accounts
 from wazzap.bans import Bans
 from wazzap.chat import Chat
-from wazzap.passwords import LoginThrottle, PasswordHasher
+from wazzap.passwords import PasswordHasher
 from wazzap.server import ChatFactory, Limits
 from wazzap.service import ChatServerService
 from wazzap.store import Store, StoreError, default_db_path
@@ -144,14 +146,17 @@ def makeService(config, reactor=None):
         store = Store.open(config["db"], reactor)
     except StoreError as e:
         raise SystemExit("wazzap: %s" % (e,))
-    accounts = Accounts(store, PasswordHasher(reactor), config["admin"])
+    accounts = Accounts(store, PasswordHasher(reactor), config["admin"], reactor)
+    # Said before twistd daemonizes, where whoever started it sees it.
+    for nickname in accounts.unregistered_admins():
+        sys.stderr.write("wazzap: %s\n" % (RESERVED_ADMIN.format(nickname=nickname),))
     bans = Bans(store, reactor)
     bans.load()
     factory = ChatFactory(
         Chat(reactor, consent_by_default=config["private-consent"]),
         accounts,
         bans,
-        LoginThrottle(reactor),
+        accounts.throttle,
         config.limits(),
         clock=reactor,
         approve_joins=config["approve-joins"],

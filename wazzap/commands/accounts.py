@@ -3,43 +3,92 @@ Registered nicknames: registering, changing and giving up a password, and the
 login history behind C{/seen} and C{/history}.
 """
 
+import re
 import time
 
-from wazzap.commands.base import admin_only, format_duration, split_word
+from twisted.internet import defer
+
+from wazzap.accounts import Refused
+from wazzap.commands.base import admin_only, format_duration
 from wazzap.passwords import password_problem
 
 HISTORY_LINES = 10
+
+NOT_UTF8 = "that line was not valid UTF-8 text, so nothing was done"
+_COMMAND_WORD = re.compile(r"\s*\S*")
 
 
 def format_time(seconds):
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
 
 
+def typed_arguments(user):
+    """
+    What followed the command word on C{user}'s line exactly as typed (not
+    sanitised), whitespace at either end removed; L{None} if the line was not
+    valid UTF-8.  Passwords given on a command line are read from here, so
+    what is hashed is what was typed.
+    """
+    line = user.exact_line
+    if line is None:
+        return None
+    return line[_COMMAND_WORD.match(line).end() :].strip()
+
+
+def _tell_refusal(failure, user, failing):
+    """
+    Tell C{user} why the server refused (L{Refused}), after C{failing}.
+    """
+    failure.trap(Refused)
+    user.notice(failing + str(failure.value))
+
+
 class AccountCommands:
     """
     Commands over the account database (L{wazzap.accounts.Accounts}).
+
+    Passwords asked for are secret prompts (L{ask} with C{secret}): the
+    answer is the line as typed, and the prompts end in "password:", at
+    which the wazzap client hides what is typed.
     """
 
     def cmd_register(self, user, args):
         """
         /register [PASSWORD] -- reserve your nickname: from then on it needs PASSWORD.
 
-        Without PASSWORD you are asked for it (the wazzap client hides it).
-        A password is 8 to 128 characters.
+        Without PASSWORD you are asked for it twice (the wazzap client hides
+        it). A password is 8 to 128 characters; one that starts or ends with
+        a space must be given when asked.
         """
         if user.account is not None:
             user.notice("you are already logged in to the account %s" % (user.account,))
             return None
+        failing = "cannot register: "
         if not args:
-            user.ask("Choose a password for %s, then type it. Password:" % (user.nickname,),
-                     lambda password: self.run(user, "register", password))
+            self._ask_new_password(
+                user,
+                "register",
+                "Choose a password for %s. Password:" % (user.nickname,),
+                failing,
+                lambda password: self._register(user, password),
+            )
             return None
-        problem = password_problem(args)
+        password = typed_arguments(user)
+        if password is None:
+            user.notice(failing + NOT_UTF8)
+            return None
+        problem = password_problem(password)
         if problem is not None:
-            user.notice("cannot register: " + problem)
+            user.notice(failing + problem)
             return None
+        return self._register(user, password)
+
+    def _register(self, user, password):
         nickname = user.nickname
-        return self.accounts.register(nickname, args).addCallback(self._registered, user, nickname)
+        registered = self.accounts.register(nickname, password, user.peer)
+        return registered.addCallback(self._registered, user, nickname).addErrback(
+            _tell_refusal, user, "cannot register: "
+        )
 
     def _registered(self, account, user, nickname):
         if account is None:
@@ -48,42 +97,90 @@ class AccountCommands:
         user.account = account.nickname
         self.log.info("{nickname} registered", nickname=nickname)
         user.notice("registered: from now on %s needs this password" % (nickname,))
-        if account.is_admin:
-            user.is_admin = True
-            user.notice("you are an admin: /help lists your commands")
 
     def cmd_password(self, user, args):
         """
-        /password OLD NEW -- change the password of your account.
+        /password [OLD NEW] -- change the password of your account.
+
+        Alone, it asks for the old password and then twice for the new one
+        (the wazzap client hides them): that way a password may hold spaces,
+        which OLD NEW on one line cannot.
         """
-        old, new = split_word(args)
         if user.account is None:
             user.notice("you have no account: /register first")
             return None
-        if not old or not new:
-            user.notice("usage: /password OLD NEW")
+        failing = "cannot change password: "
+        if not args:
+            user.ask(
+                "Current password:",
+                lambda old: self._ask_new_password(
+                    user,
+                    "password",
+                    "New password:",
+                    failing,
+                    lambda new: self._change_password(user, old, new),
+                ),
+                secret=True,
+            )
             return None
+        typed = typed_arguments(user)
+        if typed is None:
+            user.notice(failing + NOT_UTF8)
+            return None
+        words = typed.split(" ")
+        if len(words) < 2:
+            user.notice("usage: /password OLD NEW, or /password alone to be asked for each")
+            return None
+        if len(words) > 2:
+            user.notice(
+                failing + "/password OLD NEW cannot take passwords with spaces: "
+                "type /password alone to be asked for each"
+            )
+            return None
+        old, new = words
         problem = password_problem(new)
         if problem is not None:
-            user.notice("cannot change password: " + problem)
+            user.notice(failing + problem)
             return None
-        return self.accounts.change_password(user.account, old, new).addCallback(
+        return self._change_password(user, old, new)
+
+    def _change_password(self, user, old, new):
+        changed = self.accounts.change_password(user.account, old, new, user.peer)
+        return changed.addCallback(
             lambda changed: user.notice(
                 "password changed" if changed else "wrong password: nothing changed"
             )
-        )
+        ).addErrback(_tell_refusal, user, "cannot change password: ")
 
     def cmd_unregister(self, user, args):
         """
-        /unregister PASSWORD -- give up your account; the nickname is free again.
+        /unregister [PASSWORD] -- give up your account; the nickname is free again.
+
+        Without PASSWORD you are asked for it (the wazzap client hides it).
         """
         if user.account is None:
             user.notice("you have no account to give up")
             return None
         if not args:
-            user.notice("usage: /unregister PASSWORD")
+            user.ask(
+                "To give up the account %s, type its password:" % (user.account,),
+                lambda password: self._answered(
+                    user, "unregister", lambda: self._unregister(user, password)
+                ),
+                secret=True,
+            )
             return None
-        return self.accounts.unregister(user.account, args).addCallback(self._unregistered, user)
+        password = typed_arguments(user)
+        if password is None:
+            user.notice("cannot give up the account: " + NOT_UTF8)
+            return None
+        return self._unregister(user, password)
+
+    def _unregister(self, user, password):
+        removed = self.accounts.unregister(user.account, password, user.peer)
+        return removed.addCallback(self._unregistered, user).addErrback(
+            _tell_refusal, user, "cannot give up the account: "
+        )
 
     def _unregistered(self, removed, user):
         if not removed:
@@ -93,6 +190,39 @@ class AccountCommands:
         user.notice("the account %s is gone" % (user.account,))
         user.account = None
         user.is_admin = False
+
+    def _ask_new_password(self, user, name, prompt, failing, then):
+        """
+        Ask C{user} for a new password, then for it again; once both agree
+        and it is acceptable, run C{then(password)}.  C{failing} begins the
+        notice when they do not.
+        """
+
+        def first(password):
+            problem = password_problem(password)
+            if problem is not None:
+                user.notice(failing + problem)
+                return
+            user.ask("Repeat the password:", lambda again: second(password, again), secret=True)
+
+        def second(password, again):
+            if again != password:
+                user.notice(failing + "the two passwords differ")
+                return
+            self._answered(user, name, lambda: then(password))
+
+        user.ask(prompt, first, secret=True)
+
+    def _answered(self, user, name, work):
+        """
+        Run C{work()} for an answer to a prompt of C{/name} as
+        L{wazzap.commands.Commands.run} runs a command: the user's next lines
+        wait for it, and a failure is logged and told, never shown.
+        """
+        done = defer.maybeDeferred(work)
+        done.addErrback(self._failed, user, name)
+        if not done.called:
+            user.hold_input_until(done)
 
     def cmd_seen(self, user, args):
         """
