@@ -4,13 +4,16 @@ subprocess on a free loopback port, and plain sockets that talk to it the way
 nc does.  Every wait is bounded.
 """
 
+import atexit
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,14 +29,22 @@ def twistd_path():
     return str(Path(sys.executable).with_name("twistd"))
 
 
+#: Where children keep their default database (XDG_DATA_HOME): never the
+#: home directory of whoever runs the tests.
+_DATA_HOME = tempfile.mkdtemp(prefix="wazzap-test-data-")
+atexit.register(shutil.rmtree, _DATA_HOME, True)
+
+
 def child_environment():
     """
     The environment for a child process: the repository first on the path, so
-    twistd finds this checkout's plugin whether or not it was installed.
+    twistd finds this checkout's plugin whether or not it was installed, and
+    a data directory of the tests' own for any default database.
     """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
+    env["XDG_DATA_HOME"] = _DATA_HOME
     return env
 
 
