@@ -447,3 +447,18 @@ def test_one_failing_flush_does_not_stop_the_others():
     flusher.schedule(Fine())
     clock.advance(0)
     assert len(flushed) == 2
+
+
+def test_line_limit_counts_the_line_ending():
+    """A line of exactly --max-line-bytes, its ending included, is accepted; one byte more is not."""
+    factory = make_factory(max_line_bytes=64)
+    alice, bob = joined(factory, "alice", "bob")
+    bob.lines()
+    for body, ending in ((b"a" * 63, b"\n"), (b"b" * 62, b"\r\n")):
+        alice.send(body, ending=ending)
+        assert bob.lines() == ["alice: " + body.decode()]
+    for body, ending in ((b"c" * 64, b"\n"), (b"d" * 63, b"\r\n")):
+        alice.lines()
+        alice.send(body, ending=ending)
+        assert "longer than 64 bytes" in alice.lines()[0]
+        assert bob.lines() == []

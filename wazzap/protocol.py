@@ -3,7 +3,7 @@ The line protocol spoken by nc, telnet and the wazzap client.
 
 Wire grammar (UTF-8 text; invalid bytes become U+FFFD):
 
-    line      = *OCTET ( LF / CR LF )        ; at most MAX_LINE_BYTES, CR included
+    line      = *OCTET ( LF / CR LF )        ; at most MAX_LINE_BYTES, ending included
     server    = "[Server] " text             ; notices and prompts, one per line
     prompt    = first line after connect asks for a nickname; the client answers
                 with a bare nickname line, then every line is a chat line
@@ -170,7 +170,11 @@ class ChatProtocol(LoginSteps, LineReceiver):
             if self._state is ChatProtocol._choose_nickname and data.startswith(_TLS_HANDSHAKE):
                 self._close_with(NOT_CHAT)
                 return
-            framer = self._framer = LineFramer(self.factory.limits.max_line_bytes, self.delimiter)
+            # The limit counts the line ending; a CR before it is part of
+            # what the framer sees.
+            framer = self._framer = LineFramer(
+                self.factory.limits.max_line_bytes - len(self.delimiter), self.delimiter
+            )
         framer.feed(data)
         self._process_lines()
 
