@@ -348,13 +348,46 @@ def test_shutdown_tells_everyone_and_closes():
     assert done.called
 
 
+class FullSocket:
+    """
+    A socket whose kernel buffer is full: send() takes nothing.
+    """
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, data):
+        self.sent.append(data)
+        return 0
+
+
+def socket_like(transport, size):
+    """
+    Give a test transport the buffers of Twisted's socket transports, with
+    C{size} bytes not yet taken by its peer, and a full socket.
+    """
+    transport.dataBuffer, transport.offset, transport._tempDataLen = b"x" * size, 0, 0
+    transport._tempDataBuffer = []
+    transport.socket = getattr(transport, "socket", None) or FullSocket()
+
+
 def pending_output(connection, size):
     """
-    Make a test transport report C{size} bytes not yet taken by its peer, as
-    Twisted's socket transports do.
+    Make the protocol take its test transport for Twisted's plain TCP
+    transport, with C{size} bytes not yet taken by its peer.
     """
-    transport = connection.transport
-    transport.dataBuffer, transport.offset, transport._tempDataLen = b"x" * size, 0, 0
+    socket_like(connection.transport, size)
+    connection.protocol._plain_transport = connection.transport
+
+
+def test_output_never_bypasses_a_transport_that_is_not_plain_tcp():
+    """A transport that merely lets its socket show through (as TLS does) is written through write()."""
+    alice, bob = joined(make_factory(), "alice", "bob")
+    bob.lines()
+    socket_like(bob.transport, 0)
+    alice.send("secret")
+    assert bob.transport.socket.sent == []
+    assert bob.lines() == ["alice: secret"]
 
 
 def test_senders_wait_while_a_reader_catches_up():

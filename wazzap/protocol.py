@@ -21,8 +21,8 @@ to L{wazzap.server}.
 import re
 import socket
 
-from twisted.internet import error
-from twisted.internet.interfaces import IPushProducer, ITCPTransport
+from twisted.internet import error, tcp
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
@@ -67,6 +67,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
         "is_admin",
         "peer",
         "_variant",
+        "_plain_transport",
         "_flush_scheduled",
         "_blocked",
         "_pending_seen",
@@ -104,6 +105,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self.is_admin = False
         self.peer = None
         self._variant = text.COLORED
+        self._plain_transport = None
         self._flush_scheduled = False
         self._blocked = False
         self._pending_seen = None
@@ -144,16 +146,19 @@ class ChatProtocol(LoginSteps, LineReceiver):
             factory.clock, limits.flood_burst_lines, limits.flood_rate_lines_per_second
         )
         self.transport.registerProducer(self, True)
-        if ITCPTransport.providedBy(self.transport):
+        carrier = _socket_transport_under(self.transport)
+        if carrier is not None:
             # Nagle's algorithm against the client's delayed ACK costs ~40 ms a
             # line; keepalive finds peers that vanished without a FIN.
-            self.transport.setTcpNoDelay(True)
-            self.transport.setTcpKeepAlive(True)
+            carrier.setTcpNoDelay(True)
+            carrier.setTcpKeepAlive(True)
             # Left alone, Linux grows a send buffer to 4 MiB for a peer that
             # stopped reading, before Twisted (and so we) ever see it blocked.
-            self.transport.getHandle().setsockopt(
-                socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES
-            )
+            carrier.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+            if carrier is self.transport and not carrier.TLS:
+                # Nothing (TLS above all) stands between us and the socket:
+                # the fast path of _send may write it directly.
+                self._plain_transport = carrier
         refusal = factory.connection_opened(self)
         if refusal is not None:
             self._close_with(refusal)
@@ -353,13 +358,13 @@ class ChatProtocol(LoginSteps, LineReceiver):
     def _pending_output(self):
         """
         Bytes the transport still holds for the socket, or None where it does
-        not say (Twisted's socket transports keep them in these attributes).
+        not say: only Twisted's plain socket transport keeps them in these
+        attributes.
         """
-        transport = self.transport
-        try:
-            return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-        except AttributeError:
+        plain = self._plain_transport
+        if plain is None:
             return None
+        return len(plain.dataBuffer) - plain.offset + plain._tempDataLen
 
     def _draining(self):
         """
@@ -401,25 +406,25 @@ class ChatProtocol(LoginSteps, LineReceiver):
         epoll to watch the socket for writability, then to stop: two system
         calls and a turn per write.  When nothing is buffered, one send()
         now is the same bytes in the same order, sooner and cheaper; what the
-        kernel does not take goes to the transport as usual.  Transports
-        without a plain socket (TLS, tests) always take the write() path.
+        kernel does not take goes to the transport as usual.  Any other
+        transport (TLS above all: its socket carries ciphertext) always takes
+        the write() path.
         """
-        transport = self.transport
-        sock = getattr(transport, "socket", None)
+        plain = self._plain_transport
         if (
-            sock is not None
-            and not getattr(transport, "_tempDataBuffer", True)
-            and not transport.dataBuffer
-            and not transport.disconnecting
+            plain is not None
+            and not plain._tempDataBuffer
+            and not plain.dataBuffer
+            and not plain.disconnecting
         ):
             try:
-                sent = sock.send(data)
+                sent = plain.socket.send(data)
             except OSError:
                 sent = 0  # EAGAIN, or an error the reactor will report on its own
             if sent == len(data):
                 return
             data = data[sent:]
-        transport.write(data)
+        self.transport.write(data)
 
     # IPushProducer: registered with our own transport, which pauses us when
     # the peer stops reading.  (LineReceiver's use of these names, pausing
@@ -590,6 +595,18 @@ def _ignore(protocol, line):
     """
     Lines that arrive after a connection began to close mean nothing.
     """
+
+
+def _socket_transport_under(transport):
+    """
+    Twisted's own socket transport that carries C{transport}: itself, or the
+    one under a wrapper such as TLS; L{None} for anything else (tests).
+    """
+    while not isinstance(transport, tcp.Connection):
+        transport = getattr(transport, "transport", None)
+        if transport is None:
+            return None
+    return transport
 
 
 def _address_of(address):
