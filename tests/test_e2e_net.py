@@ -158,3 +158,19 @@ def test_tls_output_is_encrypted_and_tls_clients_chat(start_server, open_client,
     for fragment in (b"Welcome", b"[Server]", b"hello", b"alice"):
         assert fragment not in alice.wire
     assert "Traceback" not in server.log()
+
+
+def test_ctrl_c_from_telnet_gets_the_timing_mark_and_goodbye(start_server, open_client):
+    """
+    Debian telnet's Ctrl+C (IAC IP IAC DO TIMING-MARK, no newline) is answered with
+    WILL TIMING-MARK, then Goodbye, and the room hears that the user quit.
+    """
+    server = start_server()
+    alice = open_client(server, "alice")
+    bob = open_client(server, "bob")
+    alice.read_until("bob joined the chat")
+    alice.raw = b""
+    alice.send_raw(b"\xff\xf4\xff\xfd\x06")
+    alice.wait_closed(TIMEOUT)
+    assert alice.raw.startswith(b"\xff\xfb\x06") and b"Goodbye!" in alice.raw
+    assert bob.read_until("alice left") == "[Server] alice left the chat (quit)"

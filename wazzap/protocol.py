@@ -1,7 +1,8 @@
 """
 The line protocol spoken by nc, telnet and the wazzap client.
 
-Wire grammar (UTF-8 text; invalid bytes become U+FFFD):
+Wire grammar (UTF-8 text; invalid bytes become U+FFFD; telnet commands are
+answered and cut out before framing, see L{wazzap.telnet}):
 
     line      = *OCTET ( LF / CR LF )        ; at most MAX_LINE_BYTES, ending included
     server    = "[Server] " text             ; notices and prompts, one per line
@@ -18,7 +19,6 @@ L{wazzap.commands}; who hears it to L{wazzap.chat}; what all connections share
 to L{wazzap.server}.
 """
 
-import re
 import socket
 
 from twisted.internet import error, tcp
@@ -32,10 +32,8 @@ from wazzap.chat import IMember
 from wazzap.flow import LineAllowance, cancel
 from wazzap.framing import TOO_LONG, LineFramer
 from wazzap.login import NOT_CHAT, LoginSteps
+from wazzap.telnet import Telnet
 
-# Telnet clients send IAC commands (Ctrl+C becomes IAC IP); 0xFF never occurs in
-# UTF-8, so they can be cut out of the bytes before decoding.
-_TELNET_COMMAND = re.compile(rb"\xff[\xfb-\xfe].|\xff[\xf0-\xfa\xff]", re.DOTALL)
 _TLS_HANDSHAKE = b"\x16\x03"
 _NO_HOLDS = frozenset()
 
@@ -92,6 +90,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
         "_secret_answer",
         "_exact",
         "_framer",
+        "_telnet",
         "_state",
         "_allowance",
         "_last_heard",
@@ -130,6 +129,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._secret_answer = False
         self._exact = b""
         self._framer = None
+        self._telnet = None
         self._allowance = None
         self._last_heard = None
         # The state is a plain function called with self: unlike a bound
@@ -171,10 +171,14 @@ class ChatProtocol(LoginSteps, LineReceiver):
 
     def dataReceived(self, data):
         framer = self._framer
-        if framer is None:
-            if self._state is ChatProtocol._choose_nickname and data.startswith(_TLS_HANDSHAKE):
+        if framer is None and self._state is ChatProtocol._choose_nickname:
+            if data.startswith(_TLS_HANDSHAKE):
                 self._close_with(NOT_CHAT)
                 return
+        interrupted = False
+        if self._telnet is not None or b"\xff" in data:
+            data, interrupted = self._telnet_received(data)
+        if framer is None:
             # The limit counts the line ending; a CR before it is part of
             # what the framer sees.
             framer = self._framer = LineFramer(
@@ -182,6 +186,9 @@ class ChatProtocol(LoginSteps, LineReceiver):
             )
         framer.feed(data)
         self._process_lines()
+        if interrupted and not self.transport.disconnecting:
+            # Ctrl+C (IAC IP) or a break: the one way telnet users know to leave.
+            self.quit()
 
     def connectionLost(self, reason=error.ConnectionDone):
         self._gone = True
@@ -206,8 +213,6 @@ class ChatProtocol(LoginSteps, LineReceiver):
     def lineReceived(self, line):
         if line.endswith(b"\r"):
             line = line[:-1]
-        if b"\xff" in line:
-            line = _TELNET_COMMAND.sub(b"", line)
         self._exact = line
         if self._secret_answer:
             self._answer_secret(line)
@@ -235,6 +240,8 @@ class ChatProtocol(LoginSteps, LineReceiver):
         if secret:
             answer, self._answer, self._secret_answer = self._answer, None, False
             answer(secret)
+            if not self._secret_answer:  # no second secret asked for at once
+                self._show_input()
 
     def lineLengthExceeded(self, line):
         self.notice(
@@ -255,10 +262,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
             self.factory.chat.flusher.schedule(self)
 
     def write(self, line):
-        if self._outbox:
-            self._outbox.append(line.variants[self._variant])
-        else:
-            self._write(line.variants[self._variant])
+        self._write_in_order(line.variants[self._variant])
 
     def disconnect(self, reason, notice=None):
         self.notice(notice or "disconnected: " + reason)
@@ -293,8 +297,11 @@ class ChatProtocol(LoginSteps, LineReceiver):
         Show C{prompt} and hand the next line to C{answer} instead of the chat.
 
         A C{secret} answer (a password) is handed over exactly as typed, only
-        its line ending removed (see L{exact_line}).
+        its line ending removed (see L{exact_line}); a telnet client is asked
+        not to echo it.
         """
+        if secret and self._telnet is not None:
+            self._write_in_order(self._telnet.hide_input())
         self.notice(prompt)
         self._answer = answer
         self._secret_answer = secret
@@ -330,6 +337,15 @@ class ChatProtocol(LoginSteps, LineReceiver):
         outbox, self._outbox = self._outbox, ()
         if outbox:
             self._write(outbox[0] if len(outbox) == 1 else b"".join(outbox))
+
+    def _write_in_order(self, data):
+        """
+        Send C{data} after whatever is queued for this connection.
+        """
+        if self._outbox:
+            self._outbox.append(data)
+        elif data:
+            self._write(data)
 
     def _write(self, data):
         """
@@ -477,6 +493,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._state = _ignore
         self._answer = None
         self._secret_answer = False
+        self._show_input()
         self.flush_output()
         self.transport.unregisterProducer()
         self.transport.loseConnection()
@@ -488,6 +505,24 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._close()
 
     # Input
+
+    def _telnet_received(self, data):
+        """
+        Answer and cut out the telnet commands in C{data}; return the bytes
+        left and whether the user interrupted (Ctrl+C).
+        """
+        if self._telnet is None:
+            self._telnet = Telnet()
+        data, answer, interrupted = self._telnet.receive(data)
+        self._write_in_order(answer)
+        return data, interrupted
+
+    def _show_input(self):
+        """
+        Give a telnet client its echo back if a secret prompt took it.
+        """
+        if self._telnet is not None:
+            self._write_in_order(self._telnet.show_input())
 
     def _process_lines(self):
         """
