@@ -436,6 +436,34 @@ def test_a_reader_that_stalls_while_catching_up_stops_holding_senders():
     assert carol.lines()[-1] == "alice: held"
 
 
+def test_a_reader_that_keeps_catching_up_holds_senders_back_only_briefly():
+    """A reader that drains, only slowly, holds senders back 100 ms, then is skipped and dropped at its limit."""
+    factory = make_factory(max_queued_output_bytes=64 * 1024)
+    alice, bob, carol = joined(factory, "alice", "bob", "carol")
+    carol.lines()
+    pending = 100000
+    pending_output(bob, pending)
+    bob.protocol.output_blocked()
+    sent = 0
+    while factory.clock.seconds() < 0.09:
+        pending -= 1000  # bob always takes a little: it is catching up
+        pending_output(bob, pending)
+        alice.send("line %d %s" % (sent, "x" * 1000))
+        sent += 1
+        factory.clock.advance(0.01)
+    assert factory.congested and alice.transport.producerState == "paused"
+    factory.clock.advance(0.02)
+    assert not factory.congested and alice.transport.producerState == "producing"
+    while not bob.transport.disconnecting and sent < 200:
+        pending -= 1000
+        pending_output(bob, pending)
+        alice.send("line %d %s" % (sent, "x" * 1000))
+        sent += 1
+        assert not factory.congested
+    assert bob.transport.disconnecting
+    assert len(carol.lines()) == sent
+
+
 def test_lines_for_a_dropped_consumer_are_discarded_quietly():
     """Lines given to a client in the turn it is dropped are discarded without an error."""
     factory = make_factory()

@@ -42,8 +42,12 @@ _NO_HOLDS = frozenset()
 #: that stopped reading can hold up is bounded.
 SEND_BUFFER_BYTES = 64 * 1024
 
-#: How often a client that is catching up is checked for progress.
-PROGRESS_CHECK_SECONDS = 0.25
+#: How long one client that is catching up on its output may hold senders
+#: back, once per spell of blocked output: then it is skipped (its output
+#: queues for it) until it has caught up, so one slow link never freezes a
+#: room, and it is dropped by the usual slow-reader rule if it cannot.
+MAX_HOLD_BACK_SECONDS = 0.1
+
 
 @implementer(IMember, IPushProducer)
 class ChatProtocol(LoginSteps, LineReceiver):
@@ -70,7 +74,8 @@ class ChatProtocol(LoginSteps, LineReceiver):
         "_blocked",
         "_pending_seen",
         "_congesting",
-        "_progress_timer",
+        "_skipped",
+        "_hold_back_timer",
         "_backlog",
         "_backlog_bytes",
         "_slow_timer",
@@ -109,7 +114,8 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._blocked = False
         self._pending_seen = None
         self._congesting = False
-        self._progress_timer = None
+        self._skipped = False
+        self._hold_back_timer = None
         self._backlog = None
         self._backlog_bytes = 0
         self._slow_timer = None
@@ -358,14 +364,14 @@ class ChatProtocol(LoginSteps, LineReceiver):
             return  # dropped as too slow; the connection is on its way out
         self._backlog.append(data)
         self._backlog_bytes += len(data)
-        if not self._congesting and self._draining():
-            # It reads, only slower than others write: senders wait for it
-            # (reading from them pauses), so nothing buffers without end and
-            # nobody who reads is dropped.
+        if not self._congesting and not self._skipped and self._draining():
+            # It reads, only slower than others write: senders wait for it a
+            # moment (reading from them pauses), so that a short burst does
+            # not pile up or drop someone who reads.
             self._congesting = True
             self.factory.congestion_started(self)
-            self._progress_timer = self.factory.clock.callLater(
-                PROGRESS_CHECK_SECONDS, self._check_progress
+            self._hold_back_timer = self.factory.clock.callLater(
+                MAX_HOLD_BACK_SECONDS, self._stop_holding_back
             )
         limit = self.factory.limits.max_queued_output_bytes
         if not self._congesting and self._backlog_bytes > limit:
@@ -391,20 +397,20 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._pending_seen = pending
         return pending is not None and seen is not None and pending < seen
 
-    def _check_progress(self):
-        if self._draining():
-            self._progress_timer = self.factory.clock.callLater(
-                PROGRESS_CHECK_SECONDS, self._check_progress
-            )
-        else:
-            self._end_congestion()
-            if self._backlog_bytes > self.factory.limits.max_queued_output_bytes:
-                self._drop_slow_consumer()
+    def _stop_holding_back(self):
+        """
+        This client had its moment: senders go on without it until it has
+        caught up, and it is dropped if what queues for it is too much.
+        """
+        self._skipped = True
+        self._end_congestion()
+        if self._backlog_bytes > self.factory.limits.max_queued_output_bytes:
+            self._drop_slow_consumer()
 
     def _end_congestion(self):
         if self._congesting:
             self._congesting = False
-            cancel(self._progress_timer)
+            cancel(self._hold_back_timer)
             self.factory.congestion_ended(self)
 
     def congestion_over(self):
@@ -469,6 +475,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
 
     def output_unblocked(self):
         self._blocked = False
+        self._skipped = False
         self._end_congestion()
         if self._slow_timer is not None and self._slow_timer.active():
             self._slow_timer.cancel()
