@@ -77,6 +77,7 @@ def server_command(server, port, workdir):
             "--port", "tcp:%d:interface=%s:backlog=4096" % (port, HOST),
             "--flood-rate", "0",
             "--max-per-address", "0",
+            "--max-connections-per-minute", "0",
         ]
     script = {"baseline": "baseline_server.py", "minimal": "minimal_fanout.py"}[server]
     return [sys.executable, str(HERE / script), str(port)]

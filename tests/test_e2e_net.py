@@ -5,6 +5,7 @@ refusal of an address that connects too often.
 """
 
 import datetime
+import re
 import socket
 import ssl
 import struct
@@ -174,3 +175,21 @@ def test_ctrl_c_from_telnet_gets_the_timing_mark_and_goodbye(start_server, open_
     alice.wait_closed(TIMEOUT)
     assert alice.raw.startswith(b"\xff\xfb\x06") and b"Goodbye!" in alice.raw
     assert bob.read_until("alice left") == "[Server] alice left the chat (quit)"
+
+
+def test_an_address_that_connects_too_often_is_refused(start_server, open_client):
+    """
+    Past --max-connections-per-minute, a new connection gets one clear line and is closed.
+    """
+    server = start_server("--max-connections-per-minute=2")
+    for _ in range(2):
+        open_client(server).read_until("Choose a nickname")
+    refused = open_client(server)
+    (line,) = refused.wait_closed(TIMEOUT)
+    assert re.fullmatch(
+        r"\[Server\] Too many new connections from your address \(limit 2 a minute\):"
+        r" try again in (29|30) seconds\.",
+        line,
+    ), line
+    assert open_client(server, source="127.0.0.2").read_until("Choose a nickname")
+    server.wait_for_log("refusing 127.0.0.1: over 2 new connections a minute")

@@ -29,7 +29,7 @@ from zope.interface import implementer
 
 from wazzap import text
 from wazzap.chat import IMember
-from wazzap.flow import LineAllowance, cancel
+from wazzap.flow import cancel
 from wazzap.framing import TOO_LONG, LineFramer
 from wazzap.login import NOT_CHAT, LoginSteps
 from wazzap.telnet import Telnet
@@ -97,7 +97,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
         "_framer",
         "_telnet",
         "_state",
-        "_allowance",
+        "line_allowance",
         "_last_heard",
     )
 
@@ -136,7 +136,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._exact = b""
         self._framer = None
         self._telnet = None
-        self._allowance = None
+        self.line_allowance = None
         self._last_heard = None
         # The state is a plain function called with self: unlike a bound
         # method it costs an idle connection nothing.
@@ -148,9 +148,6 @@ class ChatProtocol(LoginSteps, LineReceiver):
         factory = self.factory
         limits = factory.limits
         self.peer = _address_of(self.transport.getPeer())
-        self._allowance = LineAllowance(
-            factory.clock, limits.flood_burst_lines, limits.flood_rate_lines_per_second
-        )
         self.transport.registerProducer(self, True)
         carrier = _socket_transport_under(self.transport)
         if carrier is not None:
@@ -169,6 +166,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
         if refusal is not None:
             self._close_with(refusal)
             return
+        self.line_allowance = factory.line_allowance(self.peer)
         self.log.info("connection from {peer}", peer=self.peer)
         self._login_timer = factory.clock.callLater(
             limits.login_timeout_seconds, self._login_timed_out
@@ -553,7 +551,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
                 self._hold("congestion")
                 factory.hold_until_congestion_ends(self)
                 return
-            wait = self._allowance.wait()
+            wait = self.line_allowance.wait()
             if wait:
                 self._held_line = line
                 self._slow_down(wait)
