@@ -73,6 +73,9 @@ class _Recent:
         self.refusing = False
 
     def settled(self):
+        """
+        Whether forgetting it changes nothing: a new record would be the same.
+        """
         return all(
             allowance is None or allowance.full() for allowance in (self.connections, self.lines)
         )
