@@ -437,7 +437,7 @@ def test_a_reader_that_stalls_while_catching_up_stops_holding_senders():
 
 
 def test_a_reader_that_keeps_catching_up_holds_senders_back_only_briefly():
-    """A reader that drains, only slowly, holds senders back 100 ms, then is skipped and dropped at its limit."""
+    """A reader that drains slowly holds senders back 100 ms, then is skipped and dropped at its limit."""
     factory = make_factory(max_queued_output_bytes=64 * 1024)
     alice, bob, carol = joined(factory, "alice", "bob", "carol")
     carol.lines()

@@ -95,7 +95,7 @@ def test_echo_is_offered_once_and_acknowledged_without_answers():
 
 
 def test_echo_wishes_while_an_answer_is_awaited_are_queued():
-    """Showing then hiding input again before the client answered sends nothing more, and ends hidden."""
+    """Showing, then hiding input again before the client answers sends nothing more; it ends hidden."""
     telnet = Telnet()
     telnet.receive(b"\xff\xf1")
     assert telnet.hide_input() == WILL_ECHO
@@ -128,7 +128,7 @@ def test_nothing_is_sent_to_a_peer_that_never_spoke_telnet():
 
 
 def test_ctrl_c_in_telnet_answers_the_mark_and_says_goodbye():
-    """Ctrl+C from telnet, with no newline after it, gets WILL TM first, then Goodbye and a close."""
+    """Ctrl+C from telnet, with no newline after it, gets WILL TM, then Goodbye and a close."""
     factory = make_factory()
     alice, bob = joined(factory, "alice", "bob")
     alice.raw()
@@ -201,7 +201,7 @@ def test_secret_prompt_hides_input_in_telnet():
 
 
 def test_two_secret_prompts_in_a_row_keep_input_hidden():
-    """A second secret prompt asked by the first answer keeps echo off, with no extra negotiation."""
+    """A second secret prompt asked by the first answer keeps echo off, negotiating nothing more."""
     (alice,) = joined(make_factory(), "alice")
     alice.send(b"\xff\xf1")
     answers = []

@@ -135,7 +135,9 @@ class ChatFactory(ServerFactory):
             # Once per spell of refusals: a loop of reconnects must not fill the log.
             recent.refusing = True
             self.log.warn(
-                "refusing {peer}: over {limit} new connections a minute", peer=peer, limit=per_minute
+                "refusing {peer}: over {limit} new connections a minute",
+                peer=peer,
+                limit=per_minute,
             )
         return (
             "[Server] Too many new connections from your address (limit %d a minute):"
