@@ -73,6 +73,7 @@ RATIO_SCENARIOS = ("A", "B", "X")
 WAZZAP_LIMITS_OFF = (
     ("--flood-rate", "0"),
     ("--max-per-address", "0"),
+    ("--max-connections-per-minute", "0"),
 )
 
 
@@ -221,6 +222,8 @@ class Server:
         # twistd finds the plugin only through the path (see STYLE.md).
         env["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(wazzap_root), env.get("PYTHONPATH")]))
+        # Its default database in its own directory, never the user's.
+        env["XDG_DATA_HOME"] = str(self.workdir)
         self.output = open(self.workdir / "output.log", "wb")
         # taskset execs the server, so this pid is the server's own.
         self.process = subprocess.Popen(

@@ -1,9 +1,10 @@
 """
 The line protocol spoken by nc, telnet and the wazzap client.
 
-Wire grammar (UTF-8 text; invalid bytes become U+FFFD):
+Wire grammar (UTF-8 text; invalid bytes become U+FFFD; telnet commands are
+answered and cut out before framing, see L{wazzap.telnet}):
 
-    line      = *OCTET ( LF / CR LF )        ; at most MAX_LINE_BYTES, CR included
+    line      = *OCTET ( LF / CR LF )        ; at most MAX_LINE_BYTES, ending included
     server    = "[Server] " text             ; notices and prompts, one per line
     prompt    = first line after connect asks for a nickname; the client answers
                 with a bare nickname line, then every line is a chat line
@@ -18,24 +19,21 @@ L{wazzap.commands}; who hears it to L{wazzap.chat}; what all connections share
 to L{wazzap.server}.
 """
 
-import re
 import socket
 
-from twisted.internet import error
-from twisted.internet.interfaces import IPushProducer, ITCPTransport
+from twisted.internet import error, tcp
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
 from wazzap import addresses, text
 from wazzap.chat import IMember
-from wazzap.flow import LineAllowance, cancel
+from wazzap.flow import cancel
 from wazzap.framing import TOO_LONG, LineFramer
 from wazzap.login import NOT_CHAT, LoginSteps
+from wazzap.telnet import Telnet
 
-# Telnet clients send IAC commands (Ctrl+C becomes IAC IP); 0xFF never occurs in
-# UTF-8, so they can be cut out of the bytes before decoding.
-_TELNET_COMMAND = re.compile(rb"\xff[\xfb-\xfe].|\xff[\xf0-\xfa\xff]", re.DOTALL)
 _TLS_HANDSHAKE = b"\x16\x03"
 _NO_HOLDS = frozenset()
 
@@ -44,8 +42,12 @@ _NO_HOLDS = frozenset()
 #: that stopped reading can hold up is bounded.
 SEND_BUFFER_BYTES = 64 * 1024
 
-#: How often a client that is catching up is checked for progress.
-PROGRESS_CHECK_SECONDS = 0.25
+#: How long one client that is catching up on its output may hold senders
+#: back, once per spell of blocked output: then it is skipped (its output
+#: queues for it) until it has caught up, so one slow link never freezes a
+#: room, and it is dropped by the usual slow-reader rule if it cannot.
+MAX_HOLD_BACK_SECONDS = 0.1
+
 
 @implementer(IMember, IPushProducer)
 class ChatProtocol(LoginSteps, LineReceiver):
@@ -67,11 +69,13 @@ class ChatProtocol(LoginSteps, LineReceiver):
         "is_admin",
         "peer",
         "_variant",
+        "_plain_transport",
         "_flush_scheduled",
         "_blocked",
         "_pending_seen",
         "_congesting",
-        "_progress_timer",
+        "_skipped",
+        "_hold_back_timer",
         "_backlog",
         "_backlog_bytes",
         "_slow_timer",
@@ -91,8 +95,9 @@ class ChatProtocol(LoginSteps, LineReceiver):
         "_secret_answer",
         "_exact",
         "_framer",
+        "_telnet",
         "_state",
-        "_allowance",
+        "line_allowance",
         "_last_heard",
     )
 
@@ -104,11 +109,13 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self.is_admin = False
         self.peer = None
         self._variant = text.COLORED
+        self._plain_transport = None
         self._flush_scheduled = False
         self._blocked = False
         self._pending_seen = None
         self._congesting = False
-        self._progress_timer = None
+        self._skipped = False
+        self._hold_back_timer = None
         self._backlog = None
         self._backlog_bytes = 0
         self._slow_timer = None
@@ -128,7 +135,8 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._secret_answer = False
         self._exact = b""
         self._framer = None
-        self._allowance = None
+        self._telnet = None
+        self.line_allowance = None
         self._last_heard = None
         # The state is a plain function called with self: unlike a bound
         # method it costs an idle connection nothing.
@@ -140,24 +148,25 @@ class ChatProtocol(LoginSteps, LineReceiver):
         factory = self.factory
         limits = factory.limits
         self.peer = _address_of(self.transport.getPeer())
-        self._allowance = LineAllowance(
-            factory.clock, limits.flood_burst_lines, limits.flood_rate_lines_per_second
-        )
         self.transport.registerProducer(self, True)
-        if ITCPTransport.providedBy(self.transport):
+        carrier = _socket_transport_under(self.transport)
+        if carrier is not None:
             # Nagle's algorithm against the client's delayed ACK costs ~40 ms a
             # line; keepalive finds peers that vanished without a FIN.
-            self.transport.setTcpNoDelay(True)
-            self.transport.setTcpKeepAlive(True)
+            carrier.setTcpNoDelay(True)
+            carrier.setTcpKeepAlive(True)
             # Left alone, Linux grows a send buffer to 4 MiB for a peer that
             # stopped reading, before Twisted (and so we) ever see it blocked.
-            self.transport.getHandle().setsockopt(
-                socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES
-            )
+            carrier.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+            if carrier is self.transport and not carrier.TLS:
+                # Nothing (TLS above all) stands between us and the socket:
+                # the fast path of _send may write it directly.
+                self._plain_transport = carrier
         refusal = factory.connection_opened(self)
         if refusal is not None:
             self._close_with(refusal)
             return
+        self.line_allowance = factory.line_allowance(self.peer)
         self.log.info("connection from {peer}", peer=self.peer)
         self._login_timer = factory.clock.callLater(
             limits.login_timeout_seconds, self._login_timed_out
@@ -166,13 +175,24 @@ class ChatProtocol(LoginSteps, LineReceiver):
 
     def dataReceived(self, data):
         framer = self._framer
-        if framer is None:
-            if self._state is ChatProtocol._choose_nickname and data.startswith(_TLS_HANDSHAKE):
+        if framer is None and self._state is ChatProtocol._choose_nickname:
+            if data.startswith(_TLS_HANDSHAKE):
                 self._close_with(NOT_CHAT)
                 return
-            framer = self._framer = LineFramer(self.factory.limits.max_line_bytes, self.delimiter)
+        interrupted = False
+        if self._telnet is not None or b"\xff" in data:
+            data, interrupted = self._telnet_received(data)
+        if framer is None:
+            # The limit counts the line ending; a CR before it is part of
+            # what the framer sees.
+            framer = self._framer = LineFramer(
+                self.factory.limits.max_line_bytes - len(self.delimiter), self.delimiter
+            )
         framer.feed(data)
         self._process_lines()
+        if interrupted and not self.transport.disconnecting:
+            # Ctrl+C (IAC IP) or a break: the one way telnet users know to leave.
+            self.quit()
 
     def connectionLost(self, reason=error.ConnectionDone):
         self._gone = True
@@ -199,8 +219,6 @@ class ChatProtocol(LoginSteps, LineReceiver):
     def lineReceived(self, line):
         if line.endswith(b"\r"):
             line = line[:-1]
-        if b"\xff" in line:
-            line = _TELNET_COMMAND.sub(b"", line)
         self._exact = line
         if self._secret_answer:
             self._answer_secret(line)
@@ -228,6 +246,8 @@ class ChatProtocol(LoginSteps, LineReceiver):
         if secret:
             answer, self._answer, self._secret_answer = self._answer, None, False
             answer(secret)
+            if not self._secret_answer:  # no second secret asked for at once
+                self._show_input()
 
     def lineLengthExceeded(self, line):
         self.notice(
@@ -248,10 +268,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
             self.factory.chat.flusher.schedule(self)
 
     def write(self, line):
-        if self._outbox:
-            self._outbox.append(line.variants[self._variant])
-        else:
-            self._write(line.variants[self._variant])
+        self._write_in_order(line.variants[self._variant])
 
     def disconnect(self, reason, notice=None):
         self.notice(notice or "disconnected: " + reason)
@@ -286,8 +303,11 @@ class ChatProtocol(LoginSteps, LineReceiver):
         Show C{prompt} and hand the next line to C{answer} instead of the chat.
 
         A C{secret} answer (a password) is handed over exactly as typed, only
-        its line ending removed (see L{exact_line}).
+        its line ending removed (see L{exact_line}); a telnet client is asked
+        not to echo it.
         """
+        if secret and self._telnet is not None:
+            self._write_in_order(self._telnet.hide_input())
         self.notice(prompt)
         self._answer = answer
         self._secret_answer = secret
@@ -324,6 +344,15 @@ class ChatProtocol(LoginSteps, LineReceiver):
         if outbox:
             self._write(outbox[0] if len(outbox) == 1 else b"".join(outbox))
 
+    def _write_in_order(self, data):
+        """
+        Send C{data} after whatever is queued for this connection.
+        """
+        if self._outbox:
+            self._outbox.append(data)
+        elif data:
+            self._write(data)
+
     def _write(self, data):
         """
         Send C{data} now, or hold it while the peer is not reading.
@@ -335,14 +364,14 @@ class ChatProtocol(LoginSteps, LineReceiver):
             return  # dropped as too slow; the connection is on its way out
         self._backlog.append(data)
         self._backlog_bytes += len(data)
-        if not self._congesting and self._draining():
-            # It reads, only slower than others write: senders wait for it
-            # (reading from them pauses), so nothing buffers without end and
-            # nobody who reads is dropped.
+        if not self._congesting and not self._skipped and self._draining():
+            # It reads, only slower than others write: senders wait for it a
+            # moment (reading from them pauses), so that a short burst does
+            # not pile up or drop someone who reads.
             self._congesting = True
             self.factory.congestion_started(self)
-            self._progress_timer = self.factory.clock.callLater(
-                PROGRESS_CHECK_SECONDS, self._check_progress
+            self._hold_back_timer = self.factory.clock.callLater(
+                MAX_HOLD_BACK_SECONDS, self._stop_holding_back
             )
         limit = self.factory.limits.max_queued_output_bytes
         if not self._congesting and self._backlog_bytes > limit:
@@ -351,13 +380,13 @@ class ChatProtocol(LoginSteps, LineReceiver):
     def _pending_output(self):
         """
         Bytes the transport still holds for the socket, or None where it does
-        not say (Twisted's socket transports keep them in these attributes).
+        not say: only Twisted's plain socket transport keeps them in these
+        attributes.
         """
-        transport = self.transport
-        try:
-            return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-        except AttributeError:
+        plain = self._plain_transport
+        if plain is None:
             return None
+        return len(plain.dataBuffer) - plain.offset + plain._tempDataLen
 
     def _draining(self):
         """
@@ -368,20 +397,20 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._pending_seen = pending
         return pending is not None and seen is not None and pending < seen
 
-    def _check_progress(self):
-        if self._draining():
-            self._progress_timer = self.factory.clock.callLater(
-                PROGRESS_CHECK_SECONDS, self._check_progress
-            )
-        else:
-            self._end_congestion()
-            if self._backlog_bytes > self.factory.limits.max_queued_output_bytes:
-                self._drop_slow_consumer()
+    def _stop_holding_back(self):
+        """
+        This client had its moment: senders go on without it until it has
+        caught up, and it is dropped if what queues for it is too much.
+        """
+        self._skipped = True
+        self._end_congestion()
+        if self._backlog_bytes > self.factory.limits.max_queued_output_bytes:
+            self._drop_slow_consumer()
 
     def _end_congestion(self):
         if self._congesting:
             self._congesting = False
-            cancel(self._progress_timer)
+            cancel(self._hold_back_timer)
             self.factory.congestion_ended(self)
 
     def congestion_over(self):
@@ -399,25 +428,25 @@ class ChatProtocol(LoginSteps, LineReceiver):
         epoll to watch the socket for writability, then to stop: two system
         calls and a turn per write.  When nothing is buffered, one send()
         now is the same bytes in the same order, sooner and cheaper; what the
-        kernel does not take goes to the transport as usual.  Transports
-        without a plain socket (TLS, tests) always take the write() path.
+        kernel does not take goes to the transport as usual.  Any other
+        transport (TLS above all: its socket carries ciphertext) always takes
+        the write() path.
         """
-        transport = self.transport
-        sock = getattr(transport, "socket", None)
+        plain = self._plain_transport
         if (
-            sock is not None
-            and not getattr(transport, "_tempDataBuffer", True)
-            and not transport.dataBuffer
-            and not transport.disconnecting
+            plain is not None
+            and not plain._tempDataBuffer
+            and not plain.dataBuffer
+            and not plain.disconnecting
         ):
             try:
-                sent = sock.send(data)
+                sent = plain.socket.send(data)
             except OSError:
                 sent = 0  # EAGAIN, or an error the reactor will report on its own
             if sent == len(data):
                 return
             data = data[sent:]
-        transport.write(data)
+        self.transport.write(data)
 
     # IPushProducer: registered with our own transport, which pauses us when
     # the peer stops reading.  (LineReceiver's use of these names, pausing
@@ -446,6 +475,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
 
     def output_unblocked(self):
         self._blocked = False
+        self._skipped = False
         self._end_congestion()
         if self._slow_timer is not None and self._slow_timer.active():
             self._slow_timer.cancel()
@@ -470,6 +500,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._state = _ignore
         self._answer = None
         self._secret_answer = False
+        self._show_input()
         self.flush_output()
         self.transport.unregisterProducer()
         self.transport.loseConnection()
@@ -481,6 +512,24 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._close()
 
     # Input
+
+    def _telnet_received(self, data):
+        """
+        Answer and cut out the telnet commands in C{data}; return the bytes
+        left and whether the user interrupted (Ctrl+C).
+        """
+        if self._telnet is None:
+            self._telnet = Telnet()
+        data, answer, interrupted = self._telnet.receive(data)
+        self._write_in_order(answer)
+        return data, interrupted
+
+    def _show_input(self):
+        """
+        Give a telnet client its echo back if a secret prompt took it.
+        """
+        if self._telnet is not None:
+            self._write_in_order(self._telnet.show_input())
 
     def _process_lines(self):
         """
@@ -504,7 +553,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
                 self._hold("congestion")
                 factory.hold_until_congestion_ends(self)
                 return
-            wait = self._allowance.wait()
+            wait = self.line_allowance.wait()
             if wait:
                 self._held_line = line
                 self._slow_down(wait)
@@ -588,6 +637,18 @@ def _ignore(protocol, line):
     """
     Lines that arrive after a connection began to close mean nothing.
     """
+
+
+def _socket_transport_under(transport):
+    """
+    Twisted's own socket transport that carries C{transport}: itself, or the
+    one under a wrapper such as TLS; L{None} for anything else (tests).
+    """
+    while not isinstance(transport, tcp.Connection):
+        transport = getattr(transport, "transport", None)
+        if transport is None:
+            return None
+    return transport
 
 
 def _address_of(address):

@@ -58,6 +58,8 @@ _LIMIT_OPTIONS = [
      "Lines per second a connection may keep sending (0: no flood control)."),
     ("max-per-address", "max_connections_per_address", int, 0,
      "Connections allowed from one address (0: no limit)."),
+    ("max-connections-per-minute", "max_connections_per_minute", int, 0,
+     "New connections allowed from one address in a minute (0: no limit)."),
     ("approval-timeout", "approval_timeout_seconds", float, 1,
      "Seconds a newcomer waits for an admin's approval (with --approve-joins)."),
 ]
