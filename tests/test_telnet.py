@@ -200,6 +200,17 @@ def test_secret_prompt_hides_input_in_telnet():
     assert alice.raw() == b""
 
 
+def test_secret_prompt_hides_input_after_lines_ending_in_cr_lf():
+    """Debian's telnet sends no command until Ctrl+C; its CR LF line endings are enough to hide a password."""
+    factory = make_factory()
+    alice = Connection(factory)
+    alice.send("alice", ending=b"\r\n")
+    alice.raw()
+    alice.protocol.ask("Password:", lambda password: None, secret=True)
+    alice.settle()
+    assert alice.raw().startswith(WILL_ECHO)
+
+
 def test_two_secret_prompts_in_a_row_keep_input_hidden():
     """A second secret prompt asked by the first answer keeps echo off, negotiating nothing more."""
     (alice,) = joined(make_factory(), "alice")

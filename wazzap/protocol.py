@@ -219,6 +219,10 @@ class ChatProtocol(LoginSteps, LineReceiver):
     def lineReceived(self, line):
         if line.endswith(b"\r"):
             line = line[:-1]
+            if self._telnet is None:
+                # Debian's telnet sends no command until Ctrl+C, but ends its
+                # lines in CR LF: enough to ask it not to echo a password.
+                self._telnet = Telnet(spoken=True)
         self._exact = line
         if self._secret_answer:
             self._answer_secret(line)

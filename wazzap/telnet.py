@@ -48,16 +48,17 @@ class Telnet:
     The telnet state of one connection: an unfinished command carried over
     from the last read, and whether the server echoes for the client.
 
-    A connection gets one only once it sends a 0xFF byte: nc users never do,
-    and are never sent a telnet byte.
+    A connection gets one once it sends a 0xFF byte or a line ending in
+    CR LF: nc users do neither, and are never sent a telnet byte.
     """
 
     __slots__ = ("spoken", "_unfinished", "_in_subnegotiation", "_echo", "_echo_queued")
 
-    def __init__(self):
-        #: Whether the peer sent a complete telnet command: only then is it
-        #: sent any (it is a telnet client, or something that speaks it).
-        self.spoken = False
+    def __init__(self, spoken=False):
+        #: Whether the peer is taken for a telnet client: it sent a complete
+        #: telnet command, or ends its lines as telnet does.  Only then is it
+        #: sent any telnet byte.
+        self.spoken = spoken
         self._unfinished = b""
         self._in_subnegotiation = False
         self._echo = _NO
