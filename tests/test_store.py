@@ -119,6 +119,23 @@ def test_missing_file_without_create(path):
     assert not os.path.exists(path)
 
 
+def test_empty_file_refused(path):
+    """An existing empty file is refused in one line saying what to do, and left as it is."""
+    open(path, "wb").close()
+    with pytest.raises(StoreError, match="is an empty file: restore it from a backup") as raised:
+        Database.open(path)
+    assert "\n" not in str(raised.value)
+    assert os.path.getsize(path) == 0
+
+
+def test_open_says_whether_it_created_the_file(path):
+    """A missing file is created, and the Database says so; an existing one is only opened."""
+    with Database.open(path) as database:
+        assert database.created
+    with Database.open(path) as database:
+        assert not database.created
+
+
 def test_garbage_file(path):
     """A file of garbage is reported as not a SQLite database."""
     with open(path, "wb") as f:

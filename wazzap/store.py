@@ -156,6 +156,14 @@ def _check_access(path, create):
     if not os.path.isdir(parent):
         raise StoreError("cannot open database %s: directory %s does not exist" % (path, parent))
     if os.path.exists(path):
+        if os.path.getsize(path) == 0:
+            # SQLite would take an empty file for a new database and every
+            # account, admin and ban would vanish without a word: only a
+            # missing file is created.
+            raise StoreError(
+                "database %s is an empty file: restore it from a backup, "
+                "or delete it to start a new database" % (path,)
+            )
         if not os.access(path, os.R_OK):
             raise StoreError("cannot open database %s: the file is not readable" % (path,))
         if not os.access(path, os.W_OK):
