@@ -11,6 +11,7 @@ import tempfile
 import threading
 
 import pytest
+from twisted.logger import Logger, LogLevel, formatEvent
 from twisted.python.failure import Failure
 
 from wazzap import store
@@ -409,6 +410,63 @@ def test_write_to_closed_database(db):
         db.get_account("alice")
 
 
+@pytest.mark.parametrize(
+    "sqlite_message, reason",
+    [
+        ("database or disk is full", "the disk is full"),
+        ("database is locked", "locked by another process"),
+        ("disk I/O error", "disk I/O error"),
+    ],
+)
+def test_write_errors_say_why_in_words(db, monkeypatch, sqlite_message, reason):
+    """A failed write is a one-line StoreError naming the file and the reason in words."""
+
+    class FailingConnection:
+        def execute(self, *args):
+            raise sqlite3.OperationalError(sqlite_message)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(db, "_connection", FailingConnection())
+    with pytest.raises(StoreError) as raised:
+        db.create_account("alice", "hash")
+    message = str(raised.value)
+    assert message.startswith("cannot write to database %s: " % (db.path,))
+    assert reason in message and "\n" not in message
+
+
+def test_a_full_disk_is_one_line():
+    """A write that fills the database is logged as one error line saying why, with no traceback."""
+    database = Database.open(":memory:")
+    execute = database._connection.execute
+    execute("PRAGMA max_page_count = %d" % (execute("PRAGMA page_count").fetchone()[0] + 1,))
+    events = []
+    log = Logger(observer=events.append)
+    try:
+        for i in range(1000):
+            database.create_account("user%d" % (i,), "x" * 1000)
+    except StoreError:
+        store.log_failure(Failure(), log, "/register")
+    [event] = events
+    assert event["log_level"] == LogLevel.error
+    assert "log_failure" not in event
+    text = formatEvent(event)
+    assert text == "/register failed: cannot write to database :memory:: the disk is full"
+
+
+def test_other_failures_keep_their_traceback():
+    """A failure that is not the database's is a bug, logged with its traceback."""
+    events = []
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        store.log_failure(Failure(), Logger(observer=events.append), "serving alice")
+    [event] = events
+    assert event["log_level"] == LogLevel.critical
+    assert event["log_failure"].check(ZeroDivisionError)
+
+
 # The Store's thread
 
 
@@ -499,6 +557,20 @@ def test_store_close(path, reactor):
         reactor.wait(async_store.get_account("alice"))
     with Database.open(path) as database:
         assert database.get_account("alice").created_at == 2
+
+
+def test_store_close_lets_in_the_writes_that_follow_a_call_in_flight(path, reactor):
+    """A write made by the callback of a call in flight still gets in while the store closes."""
+    async_store = Store.open(path, reactor=reactor)
+    started = async_store.session_started("alice", "::1", 1)
+    ended = started.addCallback(lambda session: async_store.session_ended(session, 2, "quit"))
+    closed = async_store.close()
+    assert reactor.wait(ended) is True
+    reactor.wait(closed)
+    with pytest.raises(StoreError, match="closed"):
+        reactor.wait(async_store.get_account("alice"))
+    with Database.open(path) as database:
+        assert database.last_seen("alice").logout_at == 2
 
 
 def test_store_close_at_shutdown(path, reactor):

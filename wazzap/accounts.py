@@ -3,9 +3,33 @@ Registered nicknames and their passwords, over the database and the password
 hasher: the one place that decides who owns a nickname and who is an admin.
 """
 
+import functools
+
 from twisted.internet import defer
 
 from wazzap import text
+
+
+def _waited_for_at_close(method):
+    """
+    Mark an L{Accounts} method that hashes and then writes: L{Accounts.close}
+    waits for the calls of it under way, so that a shutdown neither loses
+    them nor has them fail on a closed database.
+    """
+
+    @functools.wraps(method)
+    def tracked(self, *args, **kwargs):
+        finished = defer.Deferred()
+        self._under_way.add(finished)
+
+        def done(result):
+            self._under_way.discard(finished)
+            finished.callback(None)
+            return result
+
+        return method(self, *args, **kwargs).addBoth(done)
+
+    return tracked
 
 
 class Accounts:
@@ -21,6 +45,8 @@ class Accounts:
         self.store = store
         self.hasher = hasher
         self.admin_keys = frozenset(text.nickname_key(nickname) for nickname in admin_nicknames)
+        #: One Deferred per write under way, fired when it is done.
+        self._under_way = set()
 
     @defer.inlineCallbacks
     def start(self, now, log):
@@ -32,12 +58,16 @@ class Accounts:
         for key in missing:
             log.warn("--admin {nickname}: not registered yet; admin once it registers", nickname=key)
 
+    @defer.inlineCallbacks
     def close(self):
         """
-        Finish queued database work, then stop the database and hashing threads.
+        Let the registrations and password changes under way finish (their
+        hashing first, then their writes), then stop the hashing threads and
+        the database.
         """
+        yield defer.gatherResults(list(self._under_way))
         self.hasher.close()
-        return self.store.close()
+        yield self.store.close()
 
     def flag_admins(self):
         """
@@ -62,6 +92,7 @@ class Accounts:
         """
         return self.store.get_account(nickname)
 
+    @_waited_for_at_close
     @defer.inlineCallbacks
     def register(self, nickname, password):
         """
@@ -88,6 +119,7 @@ class Accounts:
         right = yield self.hasher.verify(account.password_hash, password)
         return account if right else None
 
+    @_waited_for_at_close
     @defer.inlineCallbacks
     def change_password(self, nickname, old, new):
         """
@@ -100,6 +132,7 @@ class Accounts:
         yield self.store.set_password(nickname, password_hash)
         return True
 
+    @_waited_for_at_close
     @defer.inlineCallbacks
     def unregister(self, nickname, password):
         """

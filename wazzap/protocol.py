@@ -32,6 +32,7 @@ from wazzap.chat import IMember
 from wazzap.flow import LineAllowance, cancel
 from wazzap.framing import TOO_LONG, LineFramer
 from wazzap.login import NOT_CHAT, LoginSteps
+from wazzap.store import log_failure
 
 # Telnet clients send IAC commands (Ctrl+C becomes IAC IP); 0xFF never occurs in
 # UTF-8, so they can be cut out of the bytes before decoding.
@@ -563,7 +564,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
             self.disconnect("server error", "sorry, something went wrong on the server")
 
     def _log_failure(self, failure, doing):
-        self.log.failure("failed {doing}", failure, doing=doing)
+        log_failure(failure, self.log, doing)
 
     # Chat
 

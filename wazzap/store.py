@@ -192,7 +192,26 @@ def _describe(error):
         return "not a SQLite database, or corrupt (%s)" % (text,)
     if "locked" in text or "busy" in text:
         return "locked by another process for more than %d seconds" % (BUSY_TIMEOUT_SECONDS,)
+    if "full" in text:
+        return "the disk is full"
+    if "disk I/O" in text:
+        return "the disk failed to read or write (disk I/O error)"
+    if "closed" in text:
+        return "the database is closed"
     return text
+
+
+def log_failure(failure, log, doing):
+    """
+    Log that C{doing} failed: a L{StoreError} in one line saying why (the
+    disk is full, another process holds the lock), since it is the
+    operator's to fix and not a bug; anything else with its traceback.
+    Return None, so that it can end an errback chain.
+    """
+    if failure.check(StoreError):
+        log.error("{doing} failed: {error}", doing=doing, error=failure.value)
+    else:
+        log.failure("{doing} failed", failure, doing=doing)
 
 
 class Database:
@@ -522,8 +541,8 @@ class Store:
     that run in the order they were made.
 
     The thread starts with the first call; L{close} (or, failing that, the
-    reactor's shutdown) finishes the queued calls, closes the database and
-    stops the thread.
+    reactor's shutdown) waits for the calls in flight, closes the database
+    and stops the thread.
     """
 
     def __init__(self, database, reactor=None):
@@ -534,6 +553,8 @@ class Store:
         self._pool = ThreadPool(1, 1, "wazzap-store")
         self._shutdown_trigger = None
         self._closing = None
+        #: Calls made whose callers have not yet had the result.
+        self._in_flight = 0
 
     @classmethod
     def open(cls, path=None, reactor=None):
@@ -548,16 +569,32 @@ class Store:
         return self.database.path
 
     def _run(self, name, *args, **kwargs):
-        if self._closing is not None:
+        if self._closing is not None and not self._in_flight:
             return defer.fail(StoreError("database %s is closed" % (self.path,)))
         if not self._pool.started:
             self._pool.start()
             self._shutdown_trigger = self._reactor.addSystemEventTrigger(
                 "during", "shutdown", self._close_at_shutdown
             )
-        return deferToThreadPool(
+        self._in_flight += 1
+        caller = defer.Deferred()
+        deferToThreadPool(
             self._reactor, self._pool, getattr(self.database, name), *args, **kwargs
-        )
+        ).addBoth(self._deliver, caller)
+        return caller
+
+    def _deliver(self, result, caller):
+        # The caller's callbacks run before the call stops counting as in
+        # flight: a write they make in turn (the end of a session once its
+        # start is recorded, an account's admin flag once it is created)
+        # still gets in while the store is closing.
+        if isinstance(result, Failure):
+            caller.errback(result)
+        else:
+            caller.callback(result)
+        self._in_flight -= 1
+        if self._closing is not None and not self._in_flight:
+            self._close_database()
 
     def _close_at_shutdown(self):
         # The reactor has already dropped this trigger, so close must not
@@ -567,19 +604,24 @@ class Store:
 
     def close(self):
         """
-        Refuse new calls, let queued ones finish, close the database and stop
-        the thread.  Return a Deferred that fires when all that is done;
-        calling it again returns another for the same moment.
+        Let the calls in flight finish, with the calls their callers make
+        when they get the results; then refuse new calls, close the database
+        and stop the thread.  Return a Deferred that fires when all that is
+        done; calling it again returns another for the same moment.
         """
         if self._closing is None:
             self._closing = _Outcome()
-            if self._pool.started:
-                closed = deferToThreadPool(self._reactor, self._pool, self.database.close)
-                closed.addBoth(self._stop_thread)
-            else:
-                closed = defer.maybeDeferred(self.database.close)
-            closed.addBoth(self._closing.fire)
+            if not self._in_flight:
+                self._close_database()
         return self._closing.observe()
+
+    def _close_database(self):
+        if self._pool.started:
+            closed = deferToThreadPool(self._reactor, self._pool, self.database.close)
+            closed.addBoth(self._stop_thread)
+        else:
+            closed = defer.maybeDeferred(self.database.close)
+        closed.addBoth(self._closing.fire)
 
     def _stop_thread(self, result):
         # The worker is idle now: it has just run the last call, so stopping
