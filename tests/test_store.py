@@ -344,6 +344,45 @@ def test_close_dangling_sessions(db):
     assert db.close_dangling_sessions(200, "server stopped") == 0
 
 
+def ended_sessions(db, count, login_at, duration=10):
+    """Record C{count} sessions starting at C{login_at}, each ended C{duration} later."""
+    for _ in range(count):
+        db.session_ended(db.session_started("alice", "::1", login_at), login_at + duration, "quit")
+
+
+def prune_all(db, ended_before, batch):
+    """Prune in batches as the server does; return the rows deleted and the calls made."""
+    deleted, calls, after_id = 0, 0, 0
+    while after_id is not None:
+        count, after_id = db.prune_sessions(ended_before, after_id, batch=batch)
+        deleted, calls = deleted + count, calls + 1
+    return deleted, calls
+
+
+def test_prune_sessions_deletes_only_those_ended_before(db):
+    """Pruning deletes sessions that ended before the cut-off, and keeps later and open ones."""
+    still_open = db.session_started("bob", "::2", 5)
+    ended_sessions(db, 7, login_at=10)
+    ended_sessions(db, 3, login_at=100)
+    assert prune_all(db, ended_before=50, batch=3) == (7, 3)
+    assert [s.login_at for s in db.history("alice")] == [100, 100, 100]
+    assert db.last_seen("bob").logout_at is None
+    assert db.session_ended(still_open, 6, "quit")
+
+
+def test_prune_sessions_stops_at_recent_ones(db):
+    """Pruning stops at the first batch holding a session started after the cut-off."""
+    ended_sessions(db, 4, login_at=10)
+    ended_sessions(db, 100, login_at=100)
+    assert prune_all(db, ended_before=50, batch=5) == (4, 1)
+    assert len(db.history("alice", limit=1000)) == 100
+
+
+def test_prune_sessions_of_an_empty_history(db):
+    """Pruning an empty history deletes nothing, in one call."""
+    assert prune_all(db, ended_before=50, batch=5) == (0, 1)
+
+
 # Bans
 
 

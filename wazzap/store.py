@@ -31,6 +31,9 @@ DATABASE_FILE_NAME = "wazzap.sqlite3"
 #: holding the write lock before failing.
 BUSY_TIMEOUT_SECONDS = 5
 HISTORY_LIMIT = 20
+#: Sessions looked at by one pruning statement: a few milliseconds of work,
+#: so other writes queued meanwhile wait no longer than that.
+PRUNE_BATCH_ROWS = 500
 #: Marks the file as wazzap's ("WAZZ"), so another program's SQLite file is
 #: refused instead of having our tables added to it.
 APPLICATION_ID = 0x57415A5A
@@ -222,9 +225,11 @@ class Database:
     thread, and L{Store} from its single worker thread.
     """
 
-    def __init__(self, connection, path):
+    def __init__(self, connection, path, created=False):
         self._connection = connection
         self.path = path
+        #: Whether L{open} made a new file, rather than opening one.
+        self.created = created
 
     @classmethod
     def open(cls, path=None, create=True):
@@ -246,6 +251,7 @@ class Database:
                 except OSError as e:
                     raise StoreError("cannot create the directory for %s: %s" % (path, e.strerror))
             _check_access(path, create)
+        created = path == ":memory:" or not os.path.exists(path)
         try:
             # Autocommit (isolation_level=None): each write is committed by
             # the statement itself; the migration opens its own transaction.
@@ -257,7 +263,7 @@ class Database:
             )
         except sqlite3.Error as e:
             raise StoreError("cannot open database %s: %s" % (path, _describe(e)))
-        database = cls(connection, path)
+        database = cls(connection, path, created)
         try:
             database._prepare()
         except sqlite3.Error as e:
@@ -440,6 +446,28 @@ class Database:
             (at, reason),
         )
         return cursor.rowcount
+
+    def prune_sessions(self, ended_before, after_id=0, batch=PRUNE_BATCH_ROWS):
+        """
+        Delete, among the C{batch} oldest sessions with an id above
+        C{after_id}, those that ended before C{ended_before}.  Return how
+        many were deleted, and the id to go on after, or None once the
+        sessions looked at reach ones that started since C{ended_before}
+        (ids grow with login times, so no later session can be old enough).
+        """
+        rows = self._query(
+            "SELECT id, login_at FROM sessions WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, batch),
+        )
+        if not rows:
+            return 0, None
+        last_id = rows[-1][0]
+        cursor = self._write(
+            "DELETE FROM sessions WHERE id > ? AND id <= ? AND logout_at < ?",
+            (after_id, last_id, ended_before),
+        )
+        done = len(rows) < batch or max(login_at for _, login_at in rows) >= ended_before
+        return cursor.rowcount, None if done else last_id
 
     def last_seen(self, nickname):
         """
@@ -641,6 +669,7 @@ class Store:
     session_started = _on_store_thread("session_started")
     session_ended = _on_store_thread("session_ended")
     close_dangling_sessions = _on_store_thread("close_dangling_sessions")
+    prune_sessions = _on_store_thread("prune_sessions")
     last_seen = _on_store_thread("last_seen")
     history = _on_store_thread("history")
     add_ban = _on_store_thread("add_ban")
