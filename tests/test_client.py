@@ -366,7 +366,7 @@ def test_script_answers_prompts_with_its_lines():
 
 def test_script_with_a_refused_nick_gives_up():
     """
-    A script whose --nick is refused disconnects with status 1 instead of sending its lines as names.
+    A script whose --nick is refused disconnects (status 1) rather than send its lines as names.
     """
     client, transport, _, _, _ = connected_client(nickname="bot", script=True)
     client.send_typed("hello")

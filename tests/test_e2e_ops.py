@@ -189,7 +189,7 @@ def test_sigterm_during_registrations_loses_none_and_logs_no_traceback(start_ser
 # The client from a script
 
 
-def test_piped_line_is_delivered_before_the_client_says_goodbye(start_server, open_client, tmp_path):
+def test_piped_line_is_delivered_before_the_client_leaves(start_server, open_client, tmp_path):
     """
     echo hello | wazzap-client --nick bot HOST PORT delivers hello after the password check,
     then leaves, with no colours in its piped output.

@@ -144,7 +144,7 @@ def test_history_is_pruned_at_start_and_then_hourly():
 
 
 def test_a_big_prune_goes_in_batches_and_stops_with_the_service(monkeypatch):
-    """A prune is many small store calls, and stopping the service stops it after the current one."""
+    """A prune is many small store calls, and stopping the service stops it after the current."""
     pruner, database, clock, _ = retention(days=1)
     ended_days_ago(database, clock, *[30] * 10)
     calls = []
@@ -214,7 +214,7 @@ class SlowHasher(SynchronousHasher):
 
 
 def test_close_waits_for_a_registration_under_way():
-    """Closing the accounts lets a registration being hashed be written before the database closes."""
+    """Closing the accounts lets a registration being hashed be written before the store closes."""
     store, hasher = SynchronousStore(), SlowHasher()
     accounts = Accounts(store, hasher)
     registered = accounts.register("alice", "s3cret-password")
