@@ -408,7 +408,7 @@ def test_a_last_line_without_a_line_ending_is_sent():
 
 @pytest.mark.parametrize(
     "is_terminal, environ, expected",
-    [(True, {}, True), (False, {}, False), (True, {"NO_COLOR": ""}, False)],
+    [(True, {}, True), (False, {}, False), (True, {"NO_COLOR": "1"}, False)],
 )
 def test_colours_only_on_a_terminal_without_no_color(is_terminal, environ, expected):
     """

@@ -51,7 +51,7 @@ KIB = 1024
 #: The environment variable that may hold the password for C{--nick}; a
 #: password is never accepted on the command line, where C{ps} would show it.
 PASSWORD_VARIABLE = "WAZZAP_PASSWORD"
-#: Set (to anything) to turn colours off, as https://no-color.org asks.
+#: Set to a non-empty value to turn colours off, as https://no-color.org asks.
 NO_COLOR_VARIABLE = "NO_COLOR"
 
 def program_name(script, module):
@@ -435,7 +435,7 @@ def wants_colors(stdout, environ):
     Whether output is for a person: colours on a terminal, unless NO_COLOR
     is set; plain text into a file or a pipe, where escapes are noise.
     """
-    return _is_terminal(stdout) and NO_COLOR_VARIABLE not in environ
+    return _is_terminal(stdout) and not environ.get(NO_COLOR_VARIABLE)
 
 
 def describe_connect_error(exception):

@@ -1,6 +1,7 @@
 """
 The long-running part of the server: listening on every configured endpoint,
-and telling everyone when the server stops.
+telling everyone when the server stops, and keeping the login history to
+its configured length.
 """
 
 import os

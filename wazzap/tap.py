@@ -83,7 +83,6 @@ class Options(usage.Options):
         ("db", None, None,
          "The SQLite database of accounts, login history and bans "
          "[default: %s]." % (default_db_path(),)),
-    ] + [
         ("session-history-days", None, SESSION_HISTORY_DAYS,
          "Days the login history (/history) keeps a session after it ended; "
          "older ones are deleted hourly (0: keep them for ever).",
