@@ -19,7 +19,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from tests.support import DEFAULT_TIMEOUT, child_environment, free_port, strip_colors
+from tests.support import DEFAULT_TIMEOUT, REPO, child_environment, free_port, strip_colors
 from wazzap import client as wazzap_client
 from wazzap.client import (
     CLOSE_GRACE_SECONDS,
@@ -317,6 +317,111 @@ def test_nothing_is_sent_after_the_connection_is_lost():
     assert transport.value() == b""
 
 
+# Fed by a script
+
+
+def test_script_lines_wait_until_joined():
+    """
+    A script's lines read before the welcome are sent after it, in order, not taken as a nickname.
+    """
+    client, transport, _, _, _ = connected_client(nickname="bot", script=True)
+    client.send_typed("hello")
+    client.send_typed("world")
+    assert sent(transport) == []
+    receive(client, NICKNAME_PROMPT)
+    assert sent(transport) == ["bot"]
+    receive(client, WELCOME.replace("carol", "bot"))
+    assert sent(transport) == ["hello", "world"]
+
+
+def test_script_end_of_input_before_joining_waits_for_its_lines_to_be_sent():
+    """
+    The end of a script's input before joining leaves only after its lines went out, then /quit.
+    """
+    client, transport, screen, _, _ = connected_client(nickname="bot", script=True)
+    client.send_typed("hello")
+    client.leave()
+    assert not transport.disconnecting
+    receive(client, NICKNAME_PROMPT, WELCOME.replace("carol", "bot"))
+    assert sent(transport) == ["bot", "hello", "/quit"]
+    assert "Goodbye!" not in screen.lines
+
+
+def test_script_answers_prompts_with_its_lines():
+    """
+    Without --nick or a password, a script's first lines answer the prompts and the rest wait.
+    """
+    client, transport, _, hidden, _ = connected_client(script=True)
+    client.send_typed("carol")
+    client.send_typed("s3cret")
+    client.send_typed("hello")
+    receive(client, NICKNAME_PROMPT)
+    assert sent(transport) == ["carol"]
+    receive(client, PASSWORD_PROMPT)
+    assert sent(transport) == ["s3cret"]
+    assert not hidden.hidden
+    receive(client, WELCOME)
+    assert sent(transport) == ["hello"]
+
+
+def test_script_with_a_refused_nick_gives_up():
+    """
+    A script whose --nick is refused disconnects (status 1) rather than send its lines as names.
+    """
+    client, transport, _, _, _ = connected_client(nickname="bot", script=True)
+    client.send_typed("hello")
+    receive(client, NICKNAME_PROMPT)
+    sent(transport)
+    receive(client, "[Server] Sorry, bot is taken.", NICKNAME_PROMPT)
+    assert sent(transport) == []
+    assert transport.disconnecting
+    lose(client, transport)
+    assert exit_status(client) == 1
+
+
+def test_script_end_of_input_with_a_prompt_left_unanswered_closes():
+    """
+    A script whose input ends before it can answer a prompt says goodbye and closes.
+    """
+    client, transport, screen, _, _ = connected_client(script=True)
+    client.send_typed("carol")
+    client.leave()
+    receive(client, NICKNAME_PROMPT)
+    assert sent(transport) == ["carol"]
+    assert not transport.disconnecting
+    receive(client, PASSWORD_PROMPT)
+    assert sent(transport) == []
+    assert transport.disconnecting
+    assert screen.lines[-1] == "Goodbye!"
+
+
+def test_a_last_line_without_a_line_ending_is_sent():
+    """
+    At the end of input, a last line without a newline is sent like any other.
+    """
+    terminal, _, client, client_transport = connected_terminal()
+    receive(client, NICKNAME_PROMPT, WELCOME)
+    terminal.dataReceived(b"carol\nbye")
+    terminal.readConnectionLost()
+    assert sent(client_transport) == ["carol", "bye", "/quit"]
+
+
+@pytest.mark.parametrize(
+    "is_terminal, environ, expected",
+    [(True, {}, True), (False, {}, False), (True, {"NO_COLOR": "1"}, False)],
+)
+def test_colours_only_on_a_terminal_without_no_color(is_terminal, environ, expected):
+    """
+    Colours are on for a terminal and off for a pipe or a file, or when NO_COLOR is set.
+    """
+
+    class Output:
+        def isatty(self):
+            return is_terminal
+
+    assert wazzap_client.wants_colors(Output(), environ) is expected
+
+
 # The terminal side
 
 
@@ -449,6 +554,56 @@ def test_connect_errors_are_described_in_words():
     assert describe_connect_error(error.ConnectionRefusedError()) == "connection refused"
     assert describe_connect_error(error.DNSLookupError("x")) == "unknown host"
     assert describe_connect_error(error.TimeoutError()) == "timed out"
+
+
+def test_console_scripts_resolve_to_the_mains():
+    """
+    setup.cfg's console scripts wazzap-client and wazzap-admin name callables that exist.
+    """
+    import configparser
+    import importlib
+
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg")
+    scripts = dict(
+        (part.strip() for part in line.split("=", 1))
+        for line in config["options.entry_points"]["console_scripts"].strip().splitlines()
+    )
+    assert sorted(scripts) == ["wazzap-admin", "wazzap-client"]
+    for target in scripts.values():
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function))
+
+
+@pytest.mark.parametrize(
+    "argv0, expected",
+    [
+        ("/home/u/.local/bin/wazzap-client", "wazzap-client"),
+        ("/x/wazzap/client.py", "python -m wazzap.client"),
+    ],
+)
+def test_program_name_is_how_the_user_ran_it(monkeypatch, argv0, expected):
+    """
+    Usage and errors name the console script when that ran, else python -m.
+    """
+    monkeypatch.setattr(sys, "argv", [argv0])
+    assert wazzap_client.program_name("wazzap-client", "wazzap.client") == expected
+
+
+def test_module_help_runs():
+    """
+    python -m wazzap.client --help prints the usage and exits 0.
+    """
+    result = subprocess.run(
+        [sys.executable, "-m", "wazzap.client", "--help"],
+        env=child_environment(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=DEFAULT_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m wazzap.client")
 
 
 # End to end: the real client as a subprocess
@@ -690,7 +845,8 @@ class PasswordServer:
                 self.answers.append(peer.readline().decode("utf-8").rstrip("\n"))
             peer.write(WELCOME.encode("utf-8") + b"\r\n")
             peer.flush()
-            self.answers.append(peer.readline().decode("utf-8").rstrip("\n"))
+            while not self.answers or self.answers[-1] not in ("/quit", ""):
+                self.answers.append(peer.readline().decode("utf-8").rstrip("\n"))
             peer.write(b"[Server] Goodbye!\r\n")
 
     def close(self):
@@ -711,7 +867,8 @@ def test_environment_password_answers_a_password_prompt_unseen(run_client):
         status, lines, stderr = carol.finish()
     finally:
         fake.close()
-    assert fake.answers == ["carol", "hunter2-secret", "/quit"]
+    # Its output is a pipe: the client asks for plain text once joined.
+    assert fake.answers == ["carol", "hunter2-secret", "/colors off", "/quit"]
     assert status == 0
     assert "Password:" in strip_colors("\n".join(lines))
     assert "hunter2-secret" not in "\n".join(lines) + stderr

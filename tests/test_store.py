@@ -11,6 +11,7 @@ import tempfile
 import threading
 
 import pytest
+from twisted.logger import Logger, LogLevel, formatEvent
 from twisted.python.failure import Failure
 
 from wazzap import store
@@ -117,6 +118,23 @@ def test_missing_file_without_create(path):
     with pytest.raises(StoreError, match="no database at"):
         Database.open(path, create=False)
     assert not os.path.exists(path)
+
+
+def test_empty_file_refused(path):
+    """An existing empty file is refused in one line saying what to do, and left as it is."""
+    open(path, "wb").close()
+    with pytest.raises(StoreError, match="is an empty file: restore it from a backup") as raised:
+        Database.open(path)
+    assert "\n" not in str(raised.value)
+    assert os.path.getsize(path) == 0
+
+
+def test_open_says_whether_it_created_the_file(path):
+    """A missing file is created, and the Database says so; an existing one is only opened."""
+    with Database.open(path) as database:
+        assert database.created
+    with Database.open(path) as database:
+        assert not database.created
 
 
 def test_garbage_file(path):
@@ -326,6 +344,45 @@ def test_close_dangling_sessions(db):
     assert db.close_dangling_sessions(200, "server stopped") == 0
 
 
+def ended_sessions(db, count, login_at, duration=10):
+    """Record C{count} sessions starting at C{login_at}, each ended C{duration} later."""
+    for _ in range(count):
+        db.session_ended(db.session_started("alice", "::1", login_at), login_at + duration, "quit")
+
+
+def prune_all(db, ended_before, batch):
+    """Prune in batches as the server does; return the rows deleted and the calls made."""
+    deleted, calls, after_id = 0, 0, 0
+    while after_id is not None:
+        count, after_id = db.prune_sessions(ended_before, after_id, batch=batch)
+        deleted, calls = deleted + count, calls + 1
+    return deleted, calls
+
+
+def test_prune_sessions_deletes_only_those_ended_before(db):
+    """Pruning deletes sessions that ended before the cut-off, and keeps later and open ones."""
+    still_open = db.session_started("bob", "::2", 5)
+    ended_sessions(db, 7, login_at=10)
+    ended_sessions(db, 3, login_at=100)
+    assert prune_all(db, ended_before=50, batch=3) == (7, 3)
+    assert [s.login_at for s in db.history("alice")] == [100, 100, 100]
+    assert db.last_seen("bob").logout_at is None
+    assert db.session_ended(still_open, 6, "quit")
+
+
+def test_prune_sessions_stops_at_recent_ones(db):
+    """Pruning stops at the first batch holding a session started after the cut-off."""
+    ended_sessions(db, 4, login_at=10)
+    ended_sessions(db, 100, login_at=100)
+    assert prune_all(db, ended_before=50, batch=5) == (4, 1)
+    assert len(db.history("alice", limit=1000)) == 100
+
+
+def test_prune_sessions_of_an_empty_history(db):
+    """Pruning an empty history deletes nothing, in one call."""
+    assert prune_all(db, ended_before=50, batch=5) == (0, 1)
+
+
 # Bans
 
 
@@ -390,6 +447,63 @@ def test_write_to_closed_database(db):
     db.close()
     with pytest.raises(StoreError):
         db.get_account("alice")
+
+
+@pytest.mark.parametrize(
+    "sqlite_message, reason",
+    [
+        ("database or disk is full", "the disk is full"),
+        ("database is locked", "locked by another process"),
+        ("disk I/O error", "disk I/O error"),
+    ],
+)
+def test_write_errors_say_why_in_words(db, monkeypatch, sqlite_message, reason):
+    """A failed write is a one-line StoreError naming the file and the reason in words."""
+
+    class FailingConnection:
+        def execute(self, *args):
+            raise sqlite3.OperationalError(sqlite_message)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(db, "_connection", FailingConnection())
+    with pytest.raises(StoreError) as raised:
+        db.create_account("alice", "hash")
+    message = str(raised.value)
+    assert message.startswith("cannot write to database %s: " % (db.path,))
+    assert reason in message and "\n" not in message
+
+
+def test_a_full_disk_is_one_line():
+    """A write that fills the database is logged as one error line saying why, with no traceback."""
+    database = Database.open(":memory:")
+    execute = database._connection.execute
+    execute("PRAGMA max_page_count = %d" % (execute("PRAGMA page_count").fetchone()[0] + 1,))
+    events = []
+    log = Logger(observer=events.append)
+    try:
+        for i in range(1000):
+            database.create_account("user%d" % (i,), "x" * 1000)
+    except StoreError:
+        store.log_failure(Failure(), log, "/register")
+    [event] = events
+    assert event["log_level"] == LogLevel.error
+    assert "log_failure" not in event
+    text = formatEvent(event)
+    assert text == "/register failed: cannot write to database :memory:: the disk is full"
+
+
+def test_other_failures_keep_their_traceback():
+    """A failure that is not the database's is a bug, logged with its traceback."""
+    events = []
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        store.log_failure(Failure(), Logger(observer=events.append), "serving alice")
+    [event] = events
+    assert event["log_level"] == LogLevel.critical
+    assert event["log_failure"].check(ZeroDivisionError)
 
 
 # The Store's thread
@@ -482,6 +596,20 @@ def test_store_close(path, reactor):
         reactor.wait(async_store.get_account("alice"))
     with Database.open(path) as database:
         assert database.get_account("alice").created_at == 2
+
+
+def test_store_close_lets_in_the_writes_that_follow_a_call_in_flight(path, reactor):
+    """A write made by the callback of a call in flight still gets in while the store closes."""
+    async_store = Store.open(path, reactor=reactor)
+    started = async_store.session_started("alice", "::1", 1)
+    ended = started.addCallback(lambda session: async_store.session_ended(session, 2, "quit"))
+    closed = async_store.close()
+    assert reactor.wait(ended) is True
+    reactor.wait(closed)
+    with pytest.raises(StoreError, match="closed"):
+        reactor.wait(async_store.get_account("alice"))
+    with Database.open(path) as database:
+        assert database.last_seen("alice").logout_at == 2
 
 
 def test_store_close_at_shutdown(path, reactor):

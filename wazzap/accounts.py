@@ -4,6 +4,7 @@ hasher: the one place that decides who owns a nickname and who is an admin,
 and how much password work one address may ask for.
 """
 
+import functools
 from dataclasses import dataclass
 
 from twisted.internet import defer
@@ -23,7 +24,8 @@ from wazzap.store import Account, StoreError
 #: has registered.
 RESERVED_ADMIN = (
     "--admin {nickname}: no such account; the nickname is reserved: nobody may use or "
-    "register it from the network. Create it with: python -m wazzap.admin add {nickname} --admin"
+    "register it from the network. Create it with: wazzap-admin add {nickname} --admin "
+    "(or: python -m wazzap.admin add {nickname} --admin)"
 )
 
 
@@ -39,6 +41,28 @@ class ReservedNickname(Account):
     An C{--admin} nickname nobody has registered, as L{Accounts.lookup}
     gives it: held for the admin, it has no password that could open it.
     """
+
+
+def _waited_for_at_close(method):
+    """
+    Mark an L{Accounts} method that hashes and then writes: L{Accounts.close}
+    waits for the calls of it under way, so that a shutdown neither loses
+    them nor has them fail on a closed database.
+    """
+
+    @functools.wraps(method)
+    def tracked(self, *args, **kwargs):
+        finished = defer.Deferred()
+        self._under_way.add(finished)
+
+        def done(result):
+            self._under_way.discard(finished)
+            finished.callback(None)
+            return result
+
+        return method(self, *args, **kwargs).addBoth(done)
+
+    return tracked
 
 
 class Accounts:
@@ -65,6 +89,8 @@ class Accounts:
         self.throttle = LoginThrottle(clock)
         self.registrations = RegistrationLimit(clock)
         self._clock = clock
+        #: One Deferred per write under way, fired when it is done.
+        self._under_way = set()
 
     @defer.inlineCallbacks
     def start(self, now, log):
@@ -76,12 +102,16 @@ class Accounts:
         for key in missing:
             log.warn(RESERVED_ADMIN, nickname=key)
 
+    @defer.inlineCallbacks
     def close(self):
         """
-        Finish queued database work, then stop the database and hashing threads.
+        Let the registrations and password changes under way finish (their
+        hashing first, then their writes), then stop the hashing threads and
+        the database.
         """
+        yield defer.gatherResults(list(self._under_way))
         self.hasher.close()
-        return self.store.close()
+        yield self.store.close()
 
     def flag_admins(self):
         """
@@ -130,6 +160,7 @@ class Accounts:
         account = yield self._check(nickname, password, address, LOGIN_LANE)
         return account
 
+    @_waited_for_at_close
     @defer.inlineCallbacks
     def register(self, nickname, password, address):
         """
@@ -158,6 +189,7 @@ class Accounts:
             return None
         return Account(nickname, password_hash, False, now)
 
+    @_waited_for_at_close
     @defer.inlineCallbacks
     def change_password(self, nickname, old, new, address):
         """
@@ -174,6 +206,7 @@ class Accounts:
             raise self._refused(e, "changing the password of " + nickname)
         return True
 
+    @_waited_for_at_close
     @defer.inlineCallbacks
     def unregister(self, nickname, password, address):
         """

@@ -1,5 +1,6 @@
 """
-The administrator's command: C{python -m wazzap.admin [--db PATH] COMMAND}.
+The administrator's command: C{wazzap-admin [--db PATH] COMMAND}, or
+C{python -m wazzap.admin [--db PATH] COMMAND}.
 
 It works on the database directly, so it runs with or without the server
 (SQLite's WAL journal lets both use the file at once).  A missing account,
@@ -14,11 +15,12 @@ import sys
 import time
 
 from wazzap.bans import format_time
+from wazzap.client import program_name
 from wazzap.passwords import argon2_hasher, password_problem
 from wazzap.store import HISTORY_LIMIT, Database, StoreError, default_db_path
 from wazzap.text import nickname_problem
 
-PROGRAM = "python -m wazzap.admin"
+PROGRAM = program_name("wazzap-admin", "wazzap.admin")
 
 
 class Failed(Exception):

@@ -1,5 +1,6 @@
 """
-The friendly way into a wazzap chat: C{python -m wazzap.client [HOST] [PORT]}.
+The friendly way into a wazzap chat: C{wazzap-client [HOST] [PORT]}, or
+C{python -m wazzap.client [HOST] [PORT]}.
 
 Two line protocols meet here.  L{ChatClient} speaks to the server over TCP and
 shows what it says; L{Terminal} reads what the user types on standard input and
@@ -7,6 +8,12 @@ writes to standard output, both through Twisted's L{StandardIO} so neither side
 ever blocks the other.  The client understands only a little of the server's
 talk: the nickname prompt (to answer it with C{--nick}), password prompts (to
 hide what is typed next), and its own welcome (to know it has joined).
+
+Fed by a script (standard input not a terminal), the client sends the lines
+it reads only once it has joined, the ones before that answering the
+server's prompts that C{--nick} and C{WAZZAP_PASSWORD} leave open; at the end
+of its input it leaves only after sending all of them, so that C{echo hello |
+wazzap-client --nick bot HOST} says hello.
 
 Exit status: 0 when the user leaves (C{/quit}, Ctrl+D, Ctrl+C), 1 when the
 server cannot be reached or goes away, 2 for a usage error.
@@ -17,6 +24,7 @@ import os
 import re
 import signal
 import sys
+from collections import deque
 
 from twisted.internet import defer, error
 from twisted.internet.interfaces import IHalfCloseableProtocol
@@ -43,6 +51,20 @@ KIB = 1024
 #: The environment variable that may hold the password for C{--nick}; a
 #: password is never accepted on the command line, where C{ps} would show it.
 PASSWORD_VARIABLE = "WAZZAP_PASSWORD"
+#: Set to a non-empty value to turn colours off, as https://no-color.org asks.
+NO_COLOR_VARIABLE = "NO_COLOR"
+
+def program_name(script, module):
+    """
+    How the user ran this command, for usage and error messages: the
+    console script C{script} if that is what ran, else C{python -m module}.
+    """
+    if os.path.basename(sys.argv[0] or "") == script:
+        return script
+    return "python -m " + module
+
+
+PROGRAM = program_name("wazzap-client", "wazzap.client")
 
 SERVER_PREFIX = "[Server] "
 NICKNAME_PROMPT_MARK = "Choose a nickname"
@@ -113,7 +135,9 @@ class ChatClient(LineReceiver):
     # The server's lines are at most a few KiB; this only bounds memory.
     MAX_LENGTH = 64 * KIB
 
-    def __init__(self, screen, hidden_input, clock, nickname=None, password=None, colors=True):
+    def __init__(
+        self, screen, hidden_input, clock, nickname=None, password=None, colors=True, script=False
+    ):
         """
         @param screen: has C{show(text)}, where the server's lines go.
         @param hidden_input: a L{HiddenInput}, or anything with C{hide} and
@@ -122,11 +146,15 @@ class ChatClient(LineReceiver):
         @param password: answers the first password prompt, if given.
         @param colors: when false, ask the server for plain text and strip any
             colours that arrive anyway.
+        @param script: when true, input is a script's, not a person's: lines
+            read before joining wait (or answer the server's prompts), and
+            leaving at the end of input waits until they are sent.
         """
         self.screen = screen
         self.hidden_input = hidden_input
         self.clock = clock
         self.nickname = nickname
+        self._nickname_given = nickname is not None
         self.password = password
         self.colors = colors
         self.joined = False
@@ -135,6 +163,14 @@ class ChatClient(LineReceiver):
         self._leaving = False
         self._lost = False
         self._cut_off = None
+        self._script = script
+        #: A script's lines read before joining, oldest first.
+        self._unsent = deque()
+        #: Whether the server asked for an answer the script is to give.
+        self._answer_wanted = False
+        #: How a script leaves once joined and its lines are sent, if its
+        #: input ended before that.
+        self._leave_when_sent = None
 
     # Protocol API
 
@@ -155,15 +191,15 @@ class ChatClient(LineReceiver):
         line = line.decode("utf-8", "replace").rstrip("\r")
         plain = strip_styles(line)
         self.screen.show(line if self.colors else plain)
-        if self.nickname is not None and NICKNAME_PROMPT_MARK in plain:
-            nickname, self.nickname = self.nickname, None
-            self._send(nickname)
+        if NICKNAME_PROMPT_MARK in plain:
+            self._nickname_asked()
         elif is_password_prompt(plain):
             self._password_asked()
         elif not self.joined and _JOINED.match(plain):
             self.joined = True
             if not self.colors:
                 self._send("/colors off")
+            self._send_unsent()
 
     def lineLengthExceeded(self, line):
         self.screen.show("(a line from the server was too long to show)")
@@ -175,6 +211,10 @@ class ChatClient(LineReceiver):
         Send a line the user typed; a password ends hiding, C{/quit} is ours.
         """
         if self._lost:
+            return
+        if self._script and not self.joined:
+            self._unsent.append(line)
+            self._answer_from_script()
             return
         if self._secret_next:
             self._secret_next = False
@@ -192,6 +232,9 @@ class ChatClient(LineReceiver):
         (which says goodbye), or by just closing before that.
         """
         if self._lost or self._leaving:
+            return
+        if self._script and not self.joined and self._unsent:
+            self._leave_when_sent = command
             return
         self._leaving = True
         if self.joined:
@@ -212,13 +255,56 @@ class ChatClient(LineReceiver):
             self.screen.show("Closing connection")
         self._close()
 
+    def _nickname_asked(self):
+        nickname, self.nickname = self.nickname, None
+        if nickname is not None:
+            self._send(nickname)
+        elif self._script and self._nickname_given and not self.joined:
+            # The server refused --nick: a script has no other name to try,
+            # and its lines must not become nicknames.
+            self._close()
+        elif self._script and not self.joined:
+            self._answer_wanted = True
+            self._answer_from_script()
+
     def _password_asked(self):
         password, self.password = self.password, None
         if password is not None:
             self._send(password)
+        elif self._script and not self.joined:
+            self._answer_wanted = True
+            self._answer_from_script()
         else:
             self._secret_next = True
             self.hidden_input.hide()
+
+    def _answer_from_script(self):
+        """
+        Answer the prompt the server is waiting on with the script's next
+        line, once there is one; with none left and the input ended, give up.
+        """
+        if not self._answer_wanted:
+            return
+        if self._unsent:
+            self._answer_wanted = False
+            self._send(self._unsent.popleft())
+        elif self._leave_when_sent is not None:
+            self._leave_now()
+
+    def _send_unsent(self):
+        """
+        Joined: send the script's lines read meanwhile, then leave if its
+        input has ended.
+        """
+        while self._unsent and not self._leaving:
+            self.send_typed(self._unsent.popleft())
+        if self._leave_when_sent is not None:
+            self._leave_now()
+
+    def _leave_now(self):
+        command, self._leave_when_sent = self._leave_when_sent, None
+        self._unsent.clear()
+        self.leave(command)
 
     def _send(self, line):
         self.sendLine(line.encode("utf-8"))
@@ -292,6 +378,10 @@ class Terminal(LineReceiver):
 
     def readConnectionLost(self):
         if self.client is not None:
+            # A last line without a line ending is still a line.
+            last = self.clearLineBuffer()
+            if last:
+                self.lineReceived(last)
             self.client.leave()
 
     def writeConnectionLost(self):
@@ -316,7 +406,7 @@ def parse_arguments(argv):
     usage and exits with status 2.
     """
     parser = argparse.ArgumentParser(
-        prog="python -m wazzap.client",
+        prog=PROGRAM,
         description="Chat on a wazzap server from this terminal.",
         epilog="With --nick, the password of that account may be given in the "
         "environment variable %s." % (PASSWORD_VARIABLE,),
@@ -328,8 +418,24 @@ def parse_arguments(argv):
     parser.add_argument("--nick", metavar="NAME",
                         help="answer the nickname prompt with NAME")
     parser.add_argument("--no-color", dest="colors", action="store_false",
-                        help="plain text, without colours")
+                        help="plain text, without colours (the default when standard "
+                        "output is not a terminal, or %s is set)" % (NO_COLOR_VARIABLE,))
     return parser.parse_args(argv)
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
+
+
+def wants_colors(stdout, environ):
+    """
+    Whether output is for a person: colours on a terminal, unless NO_COLOR
+    is set; plain text into a file or a pipe, where escapes are noise.
+    """
+    return _is_terminal(stdout) and not environ.get(NO_COLOR_VARIABLE)
 
 
 def describe_connect_error(exception):
@@ -359,7 +465,13 @@ async def run(reactor, options, environ):
     terminal = Terminal()
     password = environ.get(PASSWORD_VARIABLE) if options.nick else None
     client = ChatClient(
-        terminal, hidden_input, reactor, options.nick, password or None, options.colors
+        terminal,
+        hidden_input,
+        reactor,
+        options.nick,
+        password or None,
+        colors=options.colors and wants_colors(sys.stdout, environ),
+        script=not _is_terminal(sys.stdin),
     )
     endpoint = HostnameEndpoint(
         reactor, options.host, options.port, timeout=CONNECT_TIMEOUT_SECONDS

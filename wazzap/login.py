@@ -39,7 +39,7 @@ TAKEN_OVER = "logged in from elsewhere"
 #: What a web browser or TLS client is told instead of being taken as a nickname.
 NOT_CHAT = (
     "This is a wazzap chat server, not a web or TLS server: "
-    "connect with nc, telnet or python -m wazzap.client.\r\n"
+    "connect with nc, telnet or wazzap-client.\r\n"
 )
 HTTP_REQUEST = re.compile(r"[A-Z]{3,7} \S+ HTTP/\d")
 

@@ -32,6 +32,7 @@ from wazzap.chat import IMember
 from wazzap.flow import cancel
 from wazzap.framing import TOO_LONG, LineFramer
 from wazzap.login import NOT_CHAT, LoginSteps
+from wazzap.store import log_failure
 from wazzap.telnet import Telnet
 
 _TLS_HANDSHAKE = b"\x16\x03"
@@ -618,7 +619,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
             self.disconnect("server error", "sorry, something went wrong on the server")
 
     def _log_failure(self, failure, doing):
-        self.log.failure("failed {doing}", failure, doing=doing)
+        log_failure(failure, self.log, doing)
 
     # Chat
 

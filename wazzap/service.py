@@ -1,17 +1,29 @@
 """
 The long-running part of the server: listening on every configured endpoint,
-and telling everyone when the server stops.
+telling everyone when the server stops, and keeping the login history to
+its configured length.
 """
 
+import os
 import resource
 
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from wazzap.store import log_failure
+
 SHUTDOWN_NOTICE = "server is shutting down"
+
+HOUR = 60 * 60
+DAY = 24 * HOUR
+#: Login history kept unless --session-history-days says otherwise.
+SESSION_HISTORY_DAYS = 90
+#: How often old login history is pruned, after the prune at start-up.
+PRUNE_INTERVAL_SECONDS = 1 * HOUR
 
 #: Descriptors the process needs besides clients: listening sockets, the log,
 #: the database, the reactor's own.
@@ -34,12 +46,6 @@ def with_backlog(description):
     if description.startswith(("tcp:", "tcp6:")) and "backlog=" not in description:
         return "%s:backlog=%d" % (description, LISTEN_BACKLOG)
     return description
-
-
-class ListenFailed(Exception):
-    """
-    An endpoint could not be listened on; the message says which and why.
-    """
 
 
 def raise_open_file_limit(log):
@@ -76,23 +82,27 @@ class ChatServerService(Service):
     """
     Listens with one L{wazzap.server.ChatFactory} on several endpoints.
 
-    Listening happens in L{privilegedStartService} and fails loudly, so that a
-    port in use stops the start-up with a clear message instead of a server
-    that runs but cannot be reached.
+    L{listen} is called by L{wazzap.tap.makeService}, before twistd turns
+    into a daemon: a port in use is then told, in one line, on the terminal
+    that started the server, which exits with status 1 having written no
+    pid file and no log.  After the fork, the daemon inherits the sockets.
     """
 
     log = Logger()
 
-    def __init__(self, factory, endpoint_descriptions, reactor=None, foreground=True):
+    def __init__(self, factory, endpoint_descriptions, reactor=None):
         if reactor is None:
             from twisted.internet import reactor
         self.factory = factory
         self.endpoint_descriptions = endpoint_descriptions
         self._reactor = reactor
-        self._foreground = foreground
         self._ports = []
 
-    def privilegedStartService(self):
+    def listen(self):
+        """
+        Listen on every endpoint now, or stop listening on all of them and
+        raise L{SystemExit} with a one-line reason.
+        """
         raise_open_file_limit(self.log)
         for description in self.endpoint_descriptions:
             endpoint = serverFromString(self._reactor, with_backlog(description))
@@ -102,24 +112,24 @@ class ChatServerService(Service):
             endpoint.listen(self.factory).addBoth(outcome.append)
             if not outcome or isinstance(outcome[0], Failure):
                 self._fail(description, outcome[0].value if outcome else "did not listen at once")
-            self._ports.append(outcome[0])
-            self.log.info("listening on {endpoint}", endpoint=description)
-        Service.privilegedStartService(self)
+            port = outcome[0]
+            self._ports.append(port)
+            self.log.info(
+                "listening on {address}{tls}",
+                address=describe_address(port.getHost()),
+                tls=" with TLS" if description.startswith("ssl:") else "",
+            )
 
     def startService(self):
         Service.startService(self)
         self.factory.accounts.start(self._reactor.seconds(), self.log).addErrback(
-            lambda failure: self.log.failure("preparing the database", failure)
+            log_failure, self.log, "preparing the database"
         )
 
     def _fail(self, description, reason):
         for port in self._ports:
             port.stopListening()
-        message = "cannot listen on %s: %s" % (description, _plain_reason(reason))
-        if self._foreground:
-            raise SystemExit("wazzap: " + message)
-        # As a daemon, twistd shows the first 100 bytes of this to the user.
-        raise ListenFailed(message)
+        raise SystemExit("wazzap: cannot listen on %s: %s" % (description, _plain_reason(reason)))
 
     @defer.inlineCallbacks
     def stopService(self):
@@ -128,6 +138,78 @@ class ChatServerService(Service):
         yield defer.gatherResults([defer.maybeDeferred(port.stopListening) for port in ports])
         yield self.factory.shut_down(SHUTDOWN_NOTICE)
         yield self.factory.accounts.close()
+
+
+class SessionHistoryRetention(Service):
+    """
+    Deletes the sessions of the login history that ended more than C{days}
+    ago: at start-up, then every L{PRUNE_INTERVAL_SECONDS}.
+
+    The store deletes a few hundred rows per call, and each next call joins
+    the back of its queue, so a prune of millions of rows never holds up a
+    login for more than one small batch.
+    """
+
+    log = Logger()
+
+    def __init__(self, store, days, clock):
+        self.store = store
+        self.days = days
+        self._clock = clock
+        self._loop = LoopingCall(self.prune)
+        self._loop.clock = clock
+        self._pruning = None
+
+    def startService(self):
+        Service.startService(self)
+        self.log.info("keeping {days} days of login history", days=self.days)
+        self._loop.start(PRUNE_INTERVAL_SECONDS, now=True)
+
+    def stopService(self):
+        """
+        Stop pruning once the batch under way is done (a clean shutdown
+        waits for it); the rest waits for the next start.
+        """
+        Service.stopService(self)
+        if self._loop.running:
+            self._loop.stop()
+        return self._pruning
+
+    def prune(self):
+        """
+        Delete the sessions that ended too long ago; a Deferred that fires
+        (never with a failure) once done.
+        """
+        self._pruning = self._prune().addErrback(log_failure, self.log, "pruning the login history")
+        return self._pruning
+
+    @defer.inlineCallbacks
+    def _prune(self):
+        ended_before = self._clock.seconds() - self.days * DAY
+        deleted, after_id = 0, 0
+        while after_id is not None and self.running:
+            count, after_id = yield self.store.prune_sessions(ended_before, after_id)
+            deleted += count
+        if deleted:
+            self.log.info(
+                "deleted {count} sessions of login history older than {days} days",
+                count=deleted,
+                days=self.days,
+            )
+
+
+def describe_address(address):
+    """
+    Where a port listens, written as people write it: C{0.0.0.0:5555},
+    C{[::1]:5555} (brackets keep an IPv6 address apart from its port), or a
+    Unix socket's path.
+    """
+    host = getattr(address, "host", None)
+    if host is None:
+        return "unix:%s" % (os.fsdecode(address.name),)
+    if ":" in host:
+        return "[%s]:%d" % (host, address.port)
+    return "%s:%d" % (host, address.port)
 
 
 def _plain_reason(error):

@@ -31,6 +31,9 @@ DATABASE_FILE_NAME = "wazzap.sqlite3"
 #: holding the write lock before failing.
 BUSY_TIMEOUT_SECONDS = 5
 HISTORY_LIMIT = 20
+#: Sessions looked at by one pruning statement: a few milliseconds of work,
+#: so other writes queued meanwhile wait no longer than that.
+PRUNE_BATCH_ROWS = 500
 #: Marks the file as wazzap's ("WAZZ"), so another program's SQLite file is
 #: refused instead of having our tables added to it.
 APPLICATION_ID = 0x57415A5A
@@ -185,6 +188,14 @@ def _check_access(path, create):
     if not os.path.isdir(parent):
         raise StoreError("cannot open database %s: directory %s does not exist" % (path, parent))
     if os.path.exists(path):
+        if os.path.getsize(path) == 0:
+            # SQLite would take an empty file for a new database and every
+            # account, admin and ban would vanish without a word: only a
+            # missing file is created.
+            raise StoreError(
+                "database %s is an empty file: restore it from a backup, "
+                "or delete it to start a new database" % (path,)
+            )
         if not os.access(path, os.R_OK):
             raise StoreError("cannot open database %s: the file is not readable" % (path,))
         if not os.access(path, os.W_OK):
@@ -213,7 +224,26 @@ def _describe(error):
         return "not a SQLite database, or corrupt (%s)" % (text,)
     if "locked" in text or "busy" in text:
         return "locked by another process for more than %d seconds" % (BUSY_TIMEOUT_SECONDS,)
+    if "full" in text:
+        return "the disk is full"
+    if "disk I/O" in text:
+        return "the disk failed to read or write (disk I/O error)"
+    if "closed" in text:
+        return "the database is closed"
     return text
+
+
+def log_failure(failure, log, doing):
+    """
+    Log that C{doing} failed: a L{StoreError} in one line saying why (the
+    disk is full, another process holds the lock), since it is the
+    operator's to fix and not a bug; anything else with its traceback.
+    Return None, so that it can end an errback chain.
+    """
+    if failure.check(StoreError):
+        log.error("{doing} failed: {error}", doing=doing, error=failure.value)
+    else:
+        log.failure("{doing} failed", failure, doing=doing)
 
 
 class Database:
@@ -224,9 +254,11 @@ class Database:
     thread, and L{Store} from its single worker thread.
     """
 
-    def __init__(self, connection, path):
+    def __init__(self, connection, path, created=False):
         self._connection = connection
         self.path = path
+        #: Whether L{open} made a new file, rather than opening one.
+        self.created = created
 
     @classmethod
     def open(cls, path=None, create=True):
@@ -248,6 +280,7 @@ class Database:
                 except OSError as e:
                     raise StoreError("cannot create the directory for %s: %s" % (path, e.strerror))
             _check_access(path, create)
+        created = path == ":memory:" or not os.path.exists(path)
         try:
             # Autocommit (isolation_level=None): each write is committed by
             # the statement itself; the migration opens its own transaction.
@@ -259,7 +292,7 @@ class Database:
             )
         except sqlite3.Error as e:
             raise StoreError("cannot open database %s: %s" % (path, _describe(e)))
-        database = cls(connection, path)
+        database = cls(connection, path, created)
         try:
             database._prepare()
         except sqlite3.Error as e:
@@ -443,6 +476,28 @@ class Database:
         )
         return cursor.rowcount
 
+    def prune_sessions(self, ended_before, after_id=0, batch=PRUNE_BATCH_ROWS):
+        """
+        Delete, among the C{batch} oldest sessions with an id above
+        C{after_id}, those that ended before C{ended_before}.  Return how
+        many were deleted, and the id to go on after, or None once the
+        sessions looked at reach ones that started since C{ended_before}
+        (ids grow with login times, so no later session can be old enough).
+        """
+        rows = self._query(
+            "SELECT id, login_at FROM sessions WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, batch),
+        )
+        if not rows:
+            return 0, None
+        last_id = rows[-1][0]
+        cursor = self._write(
+            "DELETE FROM sessions WHERE id > ? AND id <= ? AND logout_at < ?",
+            (after_id, last_id, ended_before),
+        )
+        done = len(rows) < batch or max(login_at for _, login_at in rows) >= ended_before
+        return cursor.rowcount, None if done else last_id
+
     def last_seen(self, nickname):
         """
         The most recent L{Session} of C{nickname}, open or not, or None.
@@ -575,8 +630,8 @@ class Store:
     that run in the order they were made.
 
     The thread starts with the first call; L{close} (or, failing that, the
-    reactor's shutdown) finishes the queued calls, closes the database and
-    stops the thread.
+    reactor's shutdown) waits for the calls in flight, closes the database
+    and stops the thread.
     """
 
     def __init__(self, database, reactor=None):
@@ -587,6 +642,8 @@ class Store:
         self._pool = ThreadPool(1, 1, "wazzap-store")
         self._shutdown_trigger = None
         self._closing = None
+        #: Calls made whose callers have not yet had the result.
+        self._in_flight = 0
 
     @classmethod
     def open(cls, path=None, reactor=None):
@@ -601,16 +658,32 @@ class Store:
         return self.database.path
 
     def _run(self, name, *args, **kwargs):
-        if self._closing is not None:
+        if self._closing is not None and not self._in_flight:
             return defer.fail(StoreError("database %s is closed" % (self.path,)))
         if not self._pool.started:
             self._pool.start()
             self._shutdown_trigger = self._reactor.addSystemEventTrigger(
                 "during", "shutdown", self._close_at_shutdown
             )
-        return deferToThreadPool(
+        self._in_flight += 1
+        caller = defer.Deferred()
+        deferToThreadPool(
             self._reactor, self._pool, getattr(self.database, name), *args, **kwargs
-        )
+        ).addBoth(self._deliver, caller)
+        return caller
+
+    def _deliver(self, result, caller):
+        # The caller's callbacks run before the call stops counting as in
+        # flight: a write they make in turn (the end of a session once its
+        # start is recorded, an account's admin flag once it is created)
+        # still gets in while the store is closing.
+        if isinstance(result, Failure):
+            caller.errback(result)
+        else:
+            caller.callback(result)
+        self._in_flight -= 1
+        if self._closing is not None and not self._in_flight:
+            self._close_database()
 
     def _close_at_shutdown(self):
         # The reactor has already dropped this trigger, so close must not
@@ -620,19 +693,24 @@ class Store:
 
     def close(self):
         """
-        Refuse new calls, let queued ones finish, close the database and stop
-        the thread.  Return a Deferred that fires when all that is done;
-        calling it again returns another for the same moment.
+        Let the calls in flight finish, with the calls their callers make
+        when they get the results; then refuse new calls, close the database
+        and stop the thread.  Return a Deferred that fires when all that is
+        done; calling it again returns another for the same moment.
         """
         if self._closing is None:
             self._closing = _Outcome()
-            if self._pool.started:
-                closed = deferToThreadPool(self._reactor, self._pool, self.database.close)
-                closed.addBoth(self._stop_thread)
-            else:
-                closed = defer.maybeDeferred(self.database.close)
-            closed.addBoth(self._closing.fire)
+            if not self._in_flight:
+                self._close_database()
         return self._closing.observe()
+
+    def _close_database(self):
+        if self._pool.started:
+            closed = deferToThreadPool(self._reactor, self._pool, self.database.close)
+            closed.addBoth(self._stop_thread)
+        else:
+            closed = defer.maybeDeferred(self.database.close)
+        closed.addBoth(self._closing.fire)
 
     def _stop_thread(self, result):
         # The worker is idle now: it has just run the last call, so stopping
@@ -652,6 +730,7 @@ class Store:
     session_started = _on_store_thread("session_started")
     session_ended = _on_store_thread("session_ended")
     close_dangling_sessions = _on_store_thread("close_dangling_sessions")
+    prune_sessions = _on_store_thread("prune_sessions")
     last_seen = _on_store_thread("last_seen")
     history = _on_store_thread("history")
     add_ban = _on_store_thread("add_ban")

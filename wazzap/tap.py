@@ -9,6 +9,7 @@ import sys
 
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
 from twisted.python import usage
 
 from wazzap.accounts import RESERVED_ADMIN, Accounts
@@ -16,11 +17,13 @@ from wazzap.bans import Bans
 from wazzap.chat import Chat
 from wazzap.passwords import PasswordHasher
 from wazzap.server import ChatFactory, Limits
-from wazzap.service import ChatServerService
+from wazzap.service import SESSION_HISTORY_DAYS, ChatServerService, SessionHistoryRetention
 from wazzap.store import Store, StoreError, default_db_path
 from wazzap.text import nickname_problem
 
 DEFAULT_PORT = 5555
+
+log = Logger(namespace="wazzap.tap")
 
 
 def _number(kind, minimum, name):
@@ -69,7 +72,7 @@ class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
         "Run a wazzap chat server. Users connect with nc, telnet or "
-        "python -m wazzap.client. --port takes a port number (all IPv4 "
+        "wazzap-client (python -m wazzap.client). --port takes a port number (all IPv4 "
         "interfaces) or a Twisted endpoint such as tcp:5555:interface=127.0.0.1, "
         "tcp6:5555 or unix:/run/wazzap.sock, and may be given several times."
     )
@@ -84,6 +87,10 @@ class Options(usage.Options):
         ("db", None, None,
          "The SQLite database of accounts, login history and bans "
          "[default: %s]." % (default_db_path(),)),
+        ("session-history-days", None, SESSION_HISTORY_DAYS,
+         "Days the login history (/history) keeps a session after it ended; "
+         "older ones are deleted hourly (0: keep them for ever).",
+         _number(int, 0, "session-history-days")),
     ] + [
         (name, None, getattr(Limits, field), help, _number(kind, minimum, name))
         for name, field, kind, minimum, help in _LIMIT_OPTIONS
@@ -139,15 +146,21 @@ class Options(usage.Options):
 
 def makeService(config, reactor=None):
     """
-    Build the wazzap service from parsed L{Options}.
+    Build the wazzap service from parsed L{Options}, with its database open
+    and its ports listening: twistd calls this before it becomes a daemon,
+    so a problem with either is told on the terminal that started it.
     """
     if reactor is None:
         from twisted.internet import reactor
-    parent = config.parent or {}
     try:
         store = Store.open(config["db"], reactor)
     except StoreError as e:
         raise SystemExit("wazzap: %s" % (e,))
+    log.info(
+        "{done} database {path}",
+        done="created a new" if store.database.created else "opened the",
+        path=store.path,
+    )
     accounts = Accounts(store, PasswordHasher(reactor), config["admin"], reactor)
     # Said before twistd daemonizes, where whoever started it sees it.
     for nickname in accounts.unregistered_admins():
@@ -164,10 +177,12 @@ def makeService(config, reactor=None):
         approve_joins=config["approve-joins"],
     )
     top = MultiService()
-    ChatServerService(
-        factory,
-        config["port"],
-        reactor=reactor,
-        foreground=bool(parent.get("nodaemon", True)),
-    ).setServiceParent(top)
+    server = ChatServerService(factory, config["port"], reactor=reactor)
+    server.setServiceParent(top)
+    if config["session-history-days"]:
+        # Stopped before the server's service closes the store: a
+        # MultiService stops its children last first.
+        retention = SessionHistoryRetention(store, config["session-history-days"], reactor)
+        retention.setServiceParent(top)
+    server.listen()
     return top

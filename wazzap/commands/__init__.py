@@ -28,6 +28,7 @@ from wazzap.commands.base import split_word
 from wazzap.commands.chat import NOTHING_VISIBLE, ChatCommands
 from wazzap.commands.moderation import ModerationCommands
 from wazzap.commands.privacy import PrivacyCommands
+from wazzap.store import log_failure
 
 ALIASES = {
     "private": "msg",
@@ -105,7 +106,7 @@ class Commands(ChatCommands, AccountCommands, PrivacyCommands, ModerationCommand
         return handler(user, args)
 
     def _failed(self, failure, user, name):
-        self.log.failure("/{command} failed", failure, command=name)
+        log_failure(failure, self.log, "/" + name)
         user.notice("/%s failed on the server; please try again" % (name,))
 
     def _handler(self, name):
