@@ -140,7 +140,7 @@ def test_tls_output_is_encrypted_and_tls_clients_chat(start_server, open_client,
     server = start_server(
         "--port=ssl:%d:privateKey=%s:certKey=%s:interface=127.0.0.1" % (tls_port, key, certificate)
     )
-    server.wait_for_log("listening on ssl:")
+    server.wait_for_log("listening on 127.0.0.1:%d with TLS" % (tls_port,))
     alice = TlsClient("127.0.0.1", tls_port)
     try:
         alice.read_until("Choose a nickname")
