@@ -536,19 +536,13 @@ class Database:
         """
         Lift the ban on C{target}; False if there was none.
         """
-        cursor = self._write("DELETE FROM bans WHERE target_key = ?", (_key(target),))
-        return cursor.rowcount == 1
+        return self._remove_target("bans", target)
 
     def active_bans(self, now):
         """
         Every L{Ban} in force at C{now}, oldest first.
         """
-        rows = self._query(
-            "SELECT %s FROM bans WHERE until IS NULL OR until > ? "
-            "ORDER BY banned_at, target_key" % (_BAN_COLUMNS,),
-            (now,),
-        )
-        return [Ban(*row) for row in rows]
+        return self._in_force(Ban, "bans", _BAN_COLUMNS, "banned_at", now)
 
     def find_ban(self, nickname, address, now, networks=()):
         """
@@ -587,19 +581,27 @@ class Database:
         """
         Lift the mute on C{target}; False if there was none.
         """
-        cursor = self._write("DELETE FROM mutes WHERE target_key = ?", (_key(target),))
-        return cursor.rowcount == 1
+        return self._remove_target("mutes", target)
 
     def active_mutes(self, now):
         """
         Every L{Mute} in force at C{now}, oldest first.
         """
+        return self._in_force(Mute, "mutes", _MUTE_COLUMNS, "muted_at", now)
+
+    # Bans and mutes alike: rows keyed by target, in force until "until".
+
+    def _remove_target(self, table, target):
+        cursor = self._write("DELETE FROM %s WHERE target_key = ?" % (table,), (_key(target),))
+        return cursor.rowcount == 1
+
+    def _in_force(self, record, table, columns, made_at, now):
         rows = self._query(
-            "SELECT %s FROM mutes WHERE until IS NULL OR until > ? "
-            "ORDER BY muted_at, target_key" % (_MUTE_COLUMNS,),
+            "SELECT %s FROM %s WHERE until IS NULL OR until > ? ORDER BY %s, target_key"
+            % (columns, table, made_at),
             (now,),
         )
-        return [Mute(*row) for row in rows]
+        return [record(*row) for row in rows]
 
 
 def _account(row):
