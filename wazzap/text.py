@@ -97,6 +97,8 @@ def from_first_visible(text):
     C{text} from its first visible character on, or C{""} if it shows nothing:
     a line that looks like a command on screen is one.
     """
+    if text and "!" <= text[0] <= "~":
+        return text  # most lines start with a printable ASCII character
     for index, character in enumerate(text):
         if _shows(character):
             return text[index:]
