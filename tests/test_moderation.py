@@ -14,7 +14,7 @@ from wazzap import addresses
 from wazzap.bans import Bans
 from wazzap.chat import APPROVAL_NOTICES_IN_FULL, APPROVAL_SUMMARY_SECONDS
 from wazzap.commands.base import MAX_DURATION_SECONDS, DurationError, parse_duration
-from wazzap.login import MAX_WAITERS_PER_ADDRESS
+from wazzap.core.admission import MAX_WAITERS_PER_ADDRESS
 from wazzap.protocol import _address_of
 from wazzap.store import ADDRESS, NICKNAME, Database
 

@@ -14,14 +14,15 @@ answered and cut out before framing, see L{wazzap.telnet}):
               / text                         ; a public message
 
 The protocol owns one connection: framing, decoding, pacing and output.  The
-steps of logging in are in L{wazzap.login}; what a chat line means is left to
+login dialog is L{wazzap.listeners.line.dialog}, over the admission step of
+L{wazzap.core.admission}; what a chat line means is left to
 L{wazzap.commands}; who hears it to L{wazzap.chat}; what all connections share
 to L{wazzap.server}.
 """
 
 import socket
 
-from twisted.internet import error, tcp
+from twisted.internet import defer, error, tcp
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
@@ -31,11 +32,9 @@ from wazzap import addresses, text
 from wazzap.chat import IMember
 from wazzap.flow import cancel
 from wazzap.framing import TOO_LONG, LineFramer
-from wazzap.login import NOT_CHAT, LoginSteps
-from wazzap.store import log_failure
+from wazzap.listeners.line.dialog import LoginDialog, who_else
 from wazzap.telnet import Telnet
 
-_TLS_HANDSHAKE = b"\x16\x03"
 _NO_HOLDS = frozenset()
 
 #: The kernel's send buffer for each client (Linux doubles it for its own
@@ -51,7 +50,7 @@ MAX_HOLD_BACK_SECONDS = 0.1
 
 
 @implementer(IMember, IPushProducer)
-class ChatProtocol(LoginSteps, LineReceiver):
+class ChatProtocol(LineReceiver):
     """
     One connection: from the nickname prompt, through the chat, to leaving.
     """
@@ -80,7 +79,6 @@ class ChatProtocol(LoginSteps, LineReceiver):
         "_backlog",
         "_backlog_bytes",
         "_slow_timer",
-        "_login_timer",
         "_idle_timer",
         "_resume_timer",
         "_held_line",
@@ -91,13 +89,13 @@ class ChatProtocol(LoginSteps, LineReceiver):
         "_leave_reason",
         "_session",
         "_outbox",
-        "_failed_logins",
         "_answer",
         "_secret_answer",
         "_exact",
         "_framer",
         "_telnet",
         "_state",
+        "_dialog",
         "line_allowance",
         "_last_heard",
     )
@@ -120,7 +118,6 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._backlog = None
         self._backlog_bytes = 0
         self._slow_timer = None
-        self._login_timer = None
         self._idle_timer = None
         self._resume_timer = None
         self._held_line = None
@@ -131,7 +128,6 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._leave_reason = None
         self._session = None
         self._outbox = ()
-        self._failed_logins = 0
         self._answer = None
         self._secret_answer = False
         self._exact = b""
@@ -141,7 +137,8 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._last_heard = None
         # The state is a plain function called with self: unlike a bound
         # method it costs an idle connection nothing.
-        self._state = ChatProtocol._choose_nickname
+        self._state = ChatProtocol._logging_in
+        self._dialog = None
 
     # Protocol API
 
@@ -169,16 +166,13 @@ class ChatProtocol(LoginSteps, LineReceiver):
             return
         self.line_allowance = factory.line_allowance(self.peer)
         self.log.info("connection from {peer}", peer=self.peer)
-        self._login_timer = factory.clock.callLater(
-            limits.login_timeout_seconds, self._login_timed_out
-        )
-        self._await(factory.bans.find(None, self.peer), self._greet)
+        self._dialog = LoginDialog(self, factory.admission, factory.clock, limits)
+        self._dialog.start()
 
     def dataReceived(self, data):
         framer = self._framer
-        if framer is None and self._state is ChatProtocol._choose_nickname:
-            if data.startswith(_TLS_HANDSHAKE):
-                self._close_with(NOT_CHAT)
+        if framer is None and self._state is ChatProtocol._logging_in:
+            if self._dialog.refuses_bytes(data):
                 return
         interrupted = False
         if self._telnet is not None or b"\xff" in data:
@@ -197,7 +191,9 @@ class ChatProtocol(LoginSteps, LineReceiver):
 
     def connectionLost(self, reason=error.ConnectionDone):
         self._gone = True
-        for timer in (self._login_timer, self._idle_timer, self._resume_timer, self._slow_timer):
+        if self._dialog is not None:
+            self._dialog.connection_lost()
+        for timer in (self._idle_timer, self._resume_timer, self._slow_timer):
             cancel(timer)
         self._end_congestion()
         if self._leave_reason is None:
@@ -281,8 +277,87 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._close()
 
     def admit(self):
-        self._login_timer = cancel(self._login_timer)
+        """
+        Join the chat: admission, or an admin's /approve, let this user in.
+        """
+        self._dialog.end()
+        self._dialog = None
         self._join()
+
+    # Logging in and joining (see wazzap.listeners.line.dialog)
+
+    def _logging_in(self, line):
+        self._dialog.line_received(line)
+
+    def refuse(self, message):
+        """
+        Write C{message} exactly as it is and close: what the login dialog
+        tells a browser, a TLS client or a banned address, which are not
+        spoken to in server notices.
+        """
+        self._close_with(message)
+
+    def _join(self):
+        factory = self.factory
+        chat = factory.chat
+        nickname = self.nickname
+        clock = factory.clock
+        self.color = chat.pick_color()
+        room = chat.join(self)
+        self._joined = True
+        self._state = type(self)._chat
+        self._session = factory.accounts.store.session_started(nickname, self.peer, clock.seconds())
+        self._session.addCallbacks(self._session_started, self._session_not_recorded)
+        self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
+        self.notice(
+            "Welcome, %s! %s Type /help for commands, /quit to leave."
+            % (nickname, who_else(room, self))
+        )
+        if self.is_admin:
+            self.notice("You are an admin: /help lists your commands.")
+            waiting = chat.waiting()
+            if waiting:
+                self.notice("%d waiting to join: /pending" % (len(waiting),))
+        if factory.limits.idle_timeout_seconds:
+            self._last_heard = clock.seconds()
+            self._idle_timer = clock.callLater(
+                factory.limits.idle_timeout_seconds, self._check_idle
+            )
+
+    def _session_started(self, session_id):
+        # Keep the id, not the Deferred: an idle connection should cost little.
+        self._session = session_id
+
+    def _session_not_recorded(self, failure):
+        # A locked or full database must not stop the chat: the session goes
+        # unrecorded, the user stays, and leaving has nothing to finish.
+        self._session = None
+        self._log_write_failure(failure, "the start of a session")
+
+    def _end_session(self, store, now):
+        """
+        Record the end of this session, once its start has been recorded.
+        """
+        session, reason = self._session, self._leave_reason
+        if isinstance(session, defer.Deferred):
+            # By the time this runs the start is recorded (an id) or given up
+            # (None): never a Deferred again, so this cannot come back here.
+            session.addCallback(lambda _: self._end_session(store, now))
+        elif session is not None:
+            store.session_ended(session, now, reason).addErrback(
+                self._log_write_failure, "the end of a session"
+            )
+
+    def _log_write_failure(self, failure, what):
+        """
+        Log a failed database write as one line: what, whose, and why.
+        """
+        self.log.error(
+            "could not record {what} of {nickname}: {error}",
+            what=what,
+            nickname=self.nickname,
+            error=failure.getErrorMessage(),
+        )
 
     # The session API of wazzap.commands
 
@@ -596,30 +671,6 @@ class ChatProtocol(LoginSteps, LineReceiver):
         if (self._framer is None or self._framer.idle()) and self._held_line is None:
             self._told_to_slow_down = False
         self._release("flood")
-
-    def _await(self, deferred, then, *args):
-        """
-        Hold input until C{deferred} fires, then call C{then(result, *args)}
-        if the connection is still open.  A failure is logged and ends the
-        connection with an apology: the user never sees a traceback.
-        """
-        token = object()
-        self._hold(token)
-
-        def done(result):
-            if not self._gone:
-                then(result, *args)
-                self._release(token)
-
-        deferred.addCallback(done).addErrback(self._broke)
-
-    def _broke(self, failure):
-        self._log_failure(failure, "serving " + (self.nickname or self.peer or "a connection"))
-        if not self._gone:
-            self.disconnect("server error", "sorry, something went wrong on the server")
-
-    def _log_failure(self, failure, doing):
-        log_failure(failure, self.log, doing)
 
     # Chat
 

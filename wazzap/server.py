@@ -13,6 +13,7 @@ from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
 from wazzap.commands import Commands
+from wazzap.core.admission import Admission
 from wazzap.flow import Allowance
 from wazzap.protocol import ChatProtocol
 
@@ -101,6 +102,7 @@ class ChatFactory(ServerFactory):
         self.limits = limits or Limits()
         self.clock = clock
         self.approve_joins = approve_joins
+        self.admission = Admission(chat, accounts, bans, approve_joins)
         self.connections = set()
         self._per_address = {}
         self._recent = {}
