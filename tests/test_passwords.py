@@ -10,11 +10,12 @@ import argon2
 import pytest
 from twisted.internet.task import Clock
 
-from tests.test_store import ThreadedReactor
+from tests.test_store import ThreadedReactor, started_threads
 from wazzap import passwords
 from wazzap.passwords import (
     ACCOUNT_LANE,
     GUESS_WINDOW_SECONDS,
+    HASHING_THREADS,
     GUESSES_PER_ACCOUNT,
     GUESSES_PER_ACCOUNT_AND_ADDRESS,
     GUESSES_PER_ADDRESS,
@@ -33,9 +34,11 @@ def reactor():
 
 @pytest.fixture
 def hasher(reactor):
-    hasher = PasswordHasher(reactor=reactor)
+    threads = started_threads(reactor, HASHING_THREADS)
+    hasher = PasswordHasher(threads)
     yield hasher
     hasher.close()
+    reactor.wait(threads.stopService())
 
 
 def test_owasp_minimum():
@@ -88,8 +91,9 @@ def test_weaker_hash_needs_rehash(hasher):
 
 
 def test_hashing_off_the_calling_thread(reactor):
-    """Hashing runs on the hasher's own threads, and close stops them."""
-    hasher = PasswordHasher(reactor=reactor, threads=1)
+    """Hashing runs on the hasher's own threads; close refuses more work, and the service stops them."""
+    threads = started_threads(reactor, 1)
+    hasher = PasswordHasher(threads)
     seen = []
     real = hasher._argon2
 
@@ -101,27 +105,21 @@ def test_hashing_off_the_calling_thread(reactor):
     hasher._argon2 = Watched()
     reactor.wait(hasher.hash("secret"))
     assert seen and seen[0] is not threading.current_thread()
-    assert len(reactor.triggers) == 1
     reactor.wait(hasher.close())
-    assert not seen[0].is_alive()
-    assert reactor.triggers == []
     with pytest.raises(RuntimeError):
         reactor.wait(hasher.hash("again"))
-
-
-def test_close_unused(reactor):
-    """A hasher never used closes without having started threads."""
-    hasher = PasswordHasher(reactor=reactor)
-    reactor.wait(hasher.close())
-    assert hasher._pool.threads == []
+    reactor.wait(threads.stopService())
+    assert not seen[0].is_alive()
 
 
 def blocked_hasher(reactor, **options):
     """
     A hasher with one thread, kept busy by a first hash until the returned
     event is set; the order later calls run in is appended to the list.
+    The thread's service comes last, for the test to stop.
     """
-    hasher = PasswordHasher(reactor=reactor, threads=1, **options)
+    threads = started_threads(reactor, 1)
+    hasher = PasswordHasher(threads, **options)
     real, order, release = hasher._argon2, [], threading.Event()
 
     class Recorded:
@@ -137,12 +135,12 @@ def blocked_hasher(reactor, **options):
 
     hasher._argon2 = Recorded()
     hasher.hash("first")
-    return hasher, order, release
+    return hasher, order, release, threads
 
 
 def test_logins_go_before_other_hashing(reactor):
     """A login waiting behind other hashing work runs as soon as a thread is free."""
-    hasher, order, release = blocked_hasher(reactor)
+    hasher, order, release, threads = blocked_hasher(reactor)
     try:
         others = [hasher.hash("other %d" % (i,), ACCOUNT_LANE) for i in range(3)]
         login = hasher.hash("login", LOGIN_LANE)
@@ -154,11 +152,12 @@ def test_logins_go_before_other_hashing(reactor):
     finally:
         release.set()
         hasher.close()
+        reactor.wait(threads.stopService())
 
 
 def test_full_lane_is_busy(reactor):
     """A lane holds a bounded number of waiting hashes; past it calls fail at once, other lanes still work."""
-    hasher, order, release = blocked_hasher(reactor, max_queued=2)
+    hasher, order, release, threads = blocked_hasher(reactor, max_queued=2)
     try:
         queued = [hasher.hash("other %d" % (i,)) for i in range(2)]
         with pytest.raises(HasherBusy):
@@ -171,6 +170,7 @@ def test_full_lane_is_busy(reactor):
     finally:
         release.set()
         hasher.close()
+        reactor.wait(threads.stopService())
 
 
 # LoginThrottle

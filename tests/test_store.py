@@ -20,6 +20,7 @@ from wazzap.store import (
     APPLICATION_ID,
     NICKNAME,
     SCHEMA_VERSION,
+    STORE_THREADS,
     Account,
     Ban,
     Database,
@@ -28,6 +29,7 @@ from wazzap.store import (
     StoreError,
     default_db_path,
 )
+from wazzap.threads import ThreadPoolService
 
 WAIT_SECONDS = 10
 
@@ -517,18 +519,9 @@ class ThreadedReactor:
 
     def __init__(self):
         self.calls = queue.Queue()
-        self.triggers = []
 
     def callFromThread(self, function, *args, **kwargs):
         self.calls.put((function, args, kwargs))
-
-    def addSystemEventTrigger(self, phase, event, function, *args, **kwargs):
-        handle = (phase, event, function)
-        self.triggers.append(handle)
-        return handle
-
-    def removeSystemEventTrigger(self, handle):
-        self.triggers.remove(handle)
 
     def wait(self, deferred):
         """
@@ -550,14 +543,31 @@ def reactor():
     return ThreadedReactor()
 
 
-def test_store_runs_on_one_thread(path, reactor):
+def started_threads(reactor, size, name="wazzap-test"):
+    """
+    A started L{ThreadPoolService} of C{size} threads on C{reactor}.
+    """
+    threads = ThreadPoolService(name, size, reactor)
+    threads.startService()
+    return threads
+
+
+@pytest.fixture
+def threads(reactor):
+    threads = started_threads(reactor, STORE_THREADS, "wazzap-store")
+    yield threads
+    if threads.running:
+        reactor.wait(threads.stopService())
+
+
+def test_store_runs_on_one_thread(path, reactor, threads):
     """Calls run in order on a single worker thread, not the caller's."""
-    async_store = Store.open(path, reactor=reactor)
-    threads = set()
+    async_store = Store.open(path, threads)
+    names = set()
     real_get = async_store.database.get_account
 
     def get_account(nickname):
-        threads.add(threading.current_thread().name)
+        names.add(threading.current_thread().name)
         return real_get(nickname)
 
     async_store.database.get_account = get_account
@@ -565,42 +575,37 @@ def test_store_runs_on_one_thread(path, reactor):
     found = async_store.get_account("USER4")
     assert reactor.wait(found) == Account("user4", "hash", False, 4)
     assert [reactor.wait(d) for d in created] == [True] * 5
-    assert len(threads) == 1 and threading.current_thread().name not in threads
+    assert len(names) == 1 and threading.current_thread().name not in names
     reactor.wait(async_store.close())
 
 
-def test_store_errors_arrive_as_failures(path, reactor):
+def test_store_errors_arrive_as_failures(path, reactor, threads):
     """A Database exception reaches the Deferred's errback."""
-    async_store = Store.open(path, reactor=reactor)
+    async_store = Store.open(path, threads)
     with pytest.raises(ValueError):
         reactor.wait(async_store.add_ban("x", "planet", None, "", None, 1))
     reactor.wait(async_store.close())
 
 
-def test_store_close(path, reactor):
-    """Close finishes queued writes, stops the thread and refuses later calls."""
-    async_store = Store.open(path, reactor=reactor)
+def test_store_close(path, reactor, threads):
+    """Close finishes queued writes, then closes the database and refuses later calls."""
+    async_store = Store.open(path, threads)
     reactor.wait(async_store.session_started("alice", "::1", 1))
-    assert len(reactor.triggers) == 1
     written = async_store.create_account("alice", "hash", at=2)
     first, second = async_store.close(), async_store.close()
     assert reactor.wait(written) is True
     reactor.wait(first)
     reactor.wait(second)
     reactor.wait(async_store.close())
-    assert async_store._pool.threads == [] or not any(
-        t.is_alive() for t in async_store._pool.threads
-    )
-    assert reactor.triggers == []
     with pytest.raises(StoreError, match="closed"):
         reactor.wait(async_store.get_account("alice"))
     with Database.open(path) as database:
         assert database.get_account("alice").created_at == 2
 
 
-def test_store_close_lets_in_the_writes_that_follow_a_call_in_flight(path, reactor):
+def test_store_close_lets_in_the_writes_that_follow_a_call_in_flight(path, reactor, threads):
     """A write made by the callback of a call in flight still gets in while the store closes."""
-    async_store = Store.open(path, reactor=reactor)
+    async_store = Store.open(path, threads)
     started = async_store.session_started("alice", "::1", 1)
     ended = started.addCallback(lambda session: async_store.session_ended(session, 2, "quit"))
     closed = async_store.close()
@@ -612,29 +617,18 @@ def test_store_close_lets_in_the_writes_that_follow_a_call_in_flight(path, react
         assert database.last_seen("alice").logout_at == 2
 
 
-def test_store_close_at_shutdown(path, reactor):
-    """The reactor's shutdown closes a Store nobody closed."""
-    async_store = Store.open(path, reactor=reactor)
-    reactor.wait(async_store.list_accounts())
-    (phase, event, trigger), = reactor.triggers
-    assert (phase, event) == ("during", "shutdown")
-    reactor.triggers.clear()  # as the reactor does before calling it
-    reactor.wait(trigger())
-    assert not any(t.is_alive() for t in async_store._pool.threads)
-
-
-def test_store_close_unused(path, reactor):
-    """A Store that was never used closes at once, without starting a thread."""
-    async_store = Store.open(path, reactor=reactor)
+def test_store_close_unused(path, reactor, threads):
+    """A Store that was never used closes, and refuses calls after."""
+    async_store = Store.open(path, threads)
     reactor.wait(async_store.close())
-    assert async_store._pool.threads == []
-    assert reactor.triggers == []
+    with pytest.raises(StoreError, match="closed"):
+        reactor.wait(async_store.list_accounts())
 
 
-def test_store_open_error(tmp_path, reactor):
+def test_store_open_error(tmp_path, threads):
     """Store.open raises the Database's StoreError at once."""
     with pytest.raises(StoreError, match="does not exist"):
-        Store.open(str(tmp_path / "missing" / "db.sqlite3"), reactor=reactor)
+        Store.open(str(tmp_path / "missing" / "db.sqlite3"), threads)
 
 
 def test_two_connections(path):

@@ -106,8 +106,8 @@ class Accounts:
     def close(self):
         """
         Let the registrations and password changes under way finish (their
-        hashing first, then their writes), then stop the hashing threads and
-        the database.
+        hashing first, then their writes), then close the hasher and the
+        database; their threads stop with their services afterwards.
         """
         yield defer.gatherResults(list(self._under_way))
         self.hasher.close()

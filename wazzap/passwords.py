@@ -11,8 +11,9 @@ next login (L{PasswordHasher.needs_rehash}).
 
 One hash takes tens of milliseconds and C{ARGON2_MEMORY_KIB} of memory.  Done
 in the reactor thread, every login would freeze everybody's chat for that
-long; so L{PasswordHasher} runs them on a small thread pool of its own, and
-the few threads also cap the memory that simultaneous logins can take.  Work
+long; so L{PasswordHasher} runs them on a small pool of threads of their own
+(a L{wazzap.threads.ThreadPoolService} of L{HASHING_THREADS}), and the few
+threads also cap the memory that simultaneous logins can take.  Work
 waits in two bounded lanes, logins first, so a flood of C{/password} commands
 neither delays people logging in nor queues without end.
 
@@ -27,9 +28,7 @@ from collections import deque
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 from twisted.internet import defer
-from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 
 SECOND = 1
 MINUTE = 60 * SECOND
@@ -109,29 +108,22 @@ class HasherBusy(Exception):
 
 class PasswordHasher:
     """
-    argon2id hashing and verification on a small pool of threads.
+    argon2id hashing and verification on the C{threads} of a
+    L{wazzap.threads.ThreadPoolService}.
 
     Work waits in two lanes, L{LOGIN_LANE} served before L{ACCOUNT_LANE},
-    and only as many calls as there are threads are handed to the pool, so a
+    and only as many calls as there are threads are handed to them, so a
     login never waits behind more than the hashes already running.  A lane
     holds at most C{max_queued} waiting calls; beyond that a call fails at
     once with L{HasherBusy}.
-
-    The threads start with the first call and stop at L{close}, or when the
-    reactor shuts down.
     """
 
-    def __init__(self, reactor=None, threads=HASHING_THREADS, max_queued=MAX_QUEUED_HASHES):
-        if reactor is None:
-            from twisted.internet import reactor
-        self._reactor = reactor
+    def __init__(self, threads, max_queued=MAX_QUEUED_HASHES):
         self._argon2 = argon2_hasher()
         self._threads = threads
-        self._pool = ThreadPool(threads, threads, "wazzap-passwords")
         self._lanes = {LOGIN_LANE: deque(), ACCOUNT_LANE: deque()}
         self._max_queued = max_queued
         self._running = 0
-        self._shutdown_trigger = None
         self._closed = False
 
     def hash(self, password, lane=ACCOUNT_LANE):
@@ -172,11 +164,6 @@ class PasswordHasher:
         waiting = self._lanes[lane]
         if len(waiting) >= self._max_queued:
             return defer.fail(HasherBusy("the %s lane holds %d hashes" % (lane, len(waiting))))
-        if not self._pool.started:
-            self._pool.start()
-            self._shutdown_trigger = self._reactor.addSystemEventTrigger(
-                "during", "shutdown", self._close_at_shutdown
-            )
         result = defer.Deferred()
         waiting.append((result, function, args))
         self._dispatch()
@@ -186,13 +173,13 @@ class PasswordHasher:
         """
         Hand waiting calls to free threads, logins first.
         """
-        while self._running < self._threads and not self._closed:
+        while self._running < self._threads.size and not self._closed:
             lane = self._lanes[LOGIN_LANE] or self._lanes[ACCOUNT_LANE]
             if not lane:
                 return
             result, function, args = lane.popleft()
             self._running += 1
-            done = deferToThreadPool(self._reactor, self._pool, function, *args)
+            done = self._threads.run(function, *args)
             done.addBoth(self._finished, result)
 
     def _finished(self, outcome, result):
@@ -203,27 +190,17 @@ class PasswordHasher:
         else:
             result.callback(outcome)
 
-    def _close_at_shutdown(self):
-        # The reactor has already dropped this trigger: close must not
-        # remove it again.
-        self._shutdown_trigger = None
-        return self.close()
-
     def close(self):
         """
-        Stop the threads, after the hashes under way; calls still waiting
-        and later calls fail.  Returns a Deferred that has fired, for
-        symmetry with L{wazzap.store.Store.close}.
+        Take no more work: calls still waiting and later calls fail, the
+        hashes under way finish (their threads stop with their service).
+        Returns a Deferred that has fired, for symmetry with
+        L{wazzap.store.Store.close}.
         """
         self._closed = True
         for lane in self._lanes.values():
             while lane:
                 lane.popleft()[0].errback(RuntimeError("the password hasher is closed"))
-        if self._pool.started:
-            self._pool.stop()
-        if self._shutdown_trigger is not None:
-            self._reactor.removeSystemEventTrigger(self._shutdown_trigger)
-            self._shutdown_trigger = None
         return defer.succeed(None)
 
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 from twisted.internet import defer
-from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 
 DATABASE_FILE_NAME = "wazzap.sqlite3"
+#: The store's one thread (a L{wazzap.threads.ThreadPoolService} of this size).
+STORE_THREADS = 1
 #: How long a statement waits for another process (say the admin command)
 #: holding the write lock before failing.
 BUSY_TIMEOUT_SECONDS = 5
@@ -626,34 +626,29 @@ class Store:
     """
     L{Database}'s methods returning Deferreds, run in order on one thread.
 
-    A plain L{ThreadPool} of one thread around one L{Database} was chosen over
-    L{twisted.enterprise.adbapi}: the same Database code serves the admin
-    command and the server, and one thread means one connection and calls
-    that run in the order they were made.
+    The thread is a L{wazzap.threads.ThreadPoolService} of
+    L{STORE_THREADS}, rather than L{twisted.enterprise.adbapi}: the same
+    Database code serves the admin command and the server, and one thread
+    means one connection and calls that run in the order they were made.
 
-    The thread starts with the first call; L{close} (or, failing that, the
-    reactor's shutdown) waits for the calls in flight, closes the database
-    and stops the thread.
+    L{close} waits for the calls in flight, then closes the database on
+    that thread; the service stops the thread after its users have stopped.
     """
 
-    def __init__(self, database, reactor=None):
-        if reactor is None:
-            from twisted.internet import reactor
+    def __init__(self, database, threads):
         self.database = database
-        self._reactor = reactor
-        self._pool = ThreadPool(1, 1, "wazzap-store")
-        self._shutdown_trigger = None
+        self._threads = threads
         self._closing = None
         #: Calls made whose callers have not yet had the result.
         self._in_flight = 0
 
     @classmethod
-    def open(cls, path=None, reactor=None):
+    def open(cls, path, threads):
         """
         L{Database.open} C{path}, synchronously (it is meant for start-up,
         before the reactor runs), and wrap it; raise L{StoreError}.
         """
-        return cls(Database.open(path), reactor)
+        return cls(Database.open(path), threads)
 
     @property
     def path(self):
@@ -662,16 +657,11 @@ class Store:
     def _run(self, name, *args, **kwargs):
         if self._closing is not None and not self._in_flight:
             return defer.fail(StoreError("database %s is closed" % (self.path,)))
-        if not self._pool.started:
-            self._pool.start()
-            self._shutdown_trigger = self._reactor.addSystemEventTrigger(
-                "during", "shutdown", self._close_at_shutdown
-            )
         self._in_flight += 1
         caller = defer.Deferred()
-        deferToThreadPool(
-            self._reactor, self._pool, getattr(self.database, name), *args, **kwargs
-        ).addBoth(self._deliver, caller)
+        self._threads.run(getattr(self.database, name), *args, **kwargs).addBoth(
+            self._deliver, caller
+        )
         return caller
 
     def _deliver(self, result, caller):
@@ -687,18 +677,12 @@ class Store:
         if self._closing is not None and not self._in_flight:
             self._close_database()
 
-    def _close_at_shutdown(self):
-        # The reactor has already dropped this trigger, so close must not
-        # remove it again.
-        self._shutdown_trigger = None
-        return self.close()
-
     def close(self):
         """
         Let the calls in flight finish, with the calls their callers make
-        when they get the results; then refuse new calls, close the database
-        and stop the thread.  Return a Deferred that fires when all that is
-        done; calling it again returns another for the same moment.
+        when they get the results; then refuse new calls and close the
+        database.  Return a Deferred that fires when all that is done;
+        calling it again returns another for the same moment.
         """
         if self._closing is None:
             self._closing = _Outcome()
@@ -707,21 +691,7 @@ class Store:
         return self._closing.observe()
 
     def _close_database(self):
-        if self._pool.started:
-            closed = deferToThreadPool(self._reactor, self._pool, self.database.close)
-            closed.addBoth(self._stop_thread)
-        else:
-            closed = defer.maybeDeferred(self.database.close)
-        closed.addBoth(self._closing.fire)
-
-    def _stop_thread(self, result):
-        # The worker is idle now: it has just run the last call, so stopping
-        # (which joins it) does not hold up the reactor.
-        self._pool.stop()
-        if self._shutdown_trigger is not None:
-            self._reactor.removeSystemEventTrigger(self._shutdown_trigger)
-            self._shutdown_trigger = None
-        return result
+        self._threads.run(self.database.close).addBoth(self._closing.fire)
 
     get_account = _on_store_thread("get_account")
     create_account = _on_store_thread("create_account")

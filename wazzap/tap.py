@@ -15,11 +15,12 @@ from twisted.python import usage
 from wazzap.accounts import RESERVED_ADMIN, Accounts
 from wazzap.bans import Bans
 from wazzap.chat import Chat
-from wazzap.passwords import PasswordHasher
+from wazzap.passwords import HASHING_THREADS, PasswordHasher
 from wazzap.server import ChatFactory, Limits
 from wazzap.service import SESSION_HISTORY_DAYS, ChatServerService, SessionHistoryRetention
-from wazzap.store import Store, StoreError, default_db_path
+from wazzap.store import STORE_THREADS, Store, StoreError, default_db_path
 from wazzap.text import nickname_problem
+from wazzap.threads import ThreadPoolService
 
 DEFAULT_PORT = 5555
 
@@ -152,8 +153,16 @@ def makeService(config, reactor=None):
     """
     if reactor is None:
         from twisted.internet import reactor
+    # The threads are parents of the services that use them, so that they
+    # start first and stop last: the server still reads and writes the
+    # database while it stops, and a MultiService stops its children at once.
+    top = MultiService()
+    store_threads = ThreadPoolService("wazzap-store", STORE_THREADS, reactor)
+    store_threads.setServiceParent(top)
+    hashing_threads = ThreadPoolService("wazzap-passwords", HASHING_THREADS, reactor)
+    hashing_threads.setServiceParent(store_threads)
     try:
-        store = Store.open(config["db"], reactor)
+        store = Store.open(config["db"], store_threads)
     except StoreError as e:
         raise SystemExit("wazzap: %s" % (e,))
     log.info(
@@ -161,7 +170,7 @@ def makeService(config, reactor=None):
         done="created a new" if store.database.created else "opened the",
         path=store.path,
     )
-    accounts = Accounts(store, PasswordHasher(reactor), config["admin"], reactor)
+    accounts = Accounts(store, PasswordHasher(hashing_threads), config["admin"], reactor)
     # Said before twistd daemonizes, where whoever started it sees it.
     for nickname in accounts.unregistered_admins():
         sys.stderr.write("wazzap: %s\n" % (RESERVED_ADMIN.format(nickname=nickname),))
@@ -176,13 +185,12 @@ def makeService(config, reactor=None):
         clock=reactor,
         approve_joins=config["approve-joins"],
     )
-    top = MultiService()
     server = ChatServerService(factory, config["port"], reactor=reactor)
-    server.setServiceParent(top)
+    server.setServiceParent(hashing_threads)
     if config["session-history-days"]:
         # Stopped before the server's service closes the store: a
         # MultiService stops its children last first.
         retention = SessionHistoryRetention(store, config["session-history-days"], reactor)
-        retention.setServiceParent(top)
+        retention.setServiceParent(hashing_threads)
     server.listen()
     return top
