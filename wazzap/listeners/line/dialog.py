@@ -9,9 +9,10 @@ C{peer}, C{notice}, C{ask}, C{hold_input_until}, C{disconnect}, C{quit},
 C{refuse} (write a text as it is and close: for what is not a chat
 client), the identity slots C{nickname}, C{account} and C{is_admin}, and
 C{admit} once the user is let in.  The connection hands it the lines typed
-while logging in (L{line_received}), the first bytes of each line
+while logging in (L{line_received}), each read that starts a line
 (L{refuses_bytes}), and tells it when the connection is lost
-(L{connection_lost}); C{admit} ends the dialog with L{end}.
+(L{connection_lost}); C{admit} ends the dialog with L{end}.  The welcome
+that follows joining names a few of those already here (L{who_else}).
 """
 
 import re
@@ -50,8 +51,16 @@ class LoginDialog:
 
     log = Logger()
 
-    __slots__ = ("_user", "_admission", "_clock", "_limits", "_timer", "_failed_logins",
-                 "_waiting", "_gone")
+    __slots__ = (
+        "_user",
+        "_admission",
+        "_clock",
+        "_limits",
+        "_timer",
+        "_failed_logins",
+        "_waiting",
+        "_gone",
+    )
 
     def __init__(self, user, admission, clock, limits):
         self._user = user
@@ -79,6 +88,9 @@ class LoginDialog:
         self._timer = cancel(self._timer)
 
     def connection_lost(self):
+        """
+        The connection is gone: answers that arrive now change nothing.
+        """
         self._gone = True
         self._timer = cancel(self._timer)
 
