@@ -571,6 +571,6 @@ def test_rename_answered_after_leaving_changes_nothing():
     alice = Connection(factory, port=62000).join("alice")
     alice.close()
     carol = Connection(factory, port=62001).join("alice")
-    factory.commands._rename(None, alice.protocol, "zed")
+    factory.commands.talk._rename(None, alice.protocol, "zed")
     assert factory.chat.find("zed") is None
     assert factory.chat.find("alice") is carol.protocol
