@@ -29,6 +29,13 @@ _PREFIX = "cmd_"
 class Command:
     """
     One command: C{handler(user, args)} runs it and may return a Deferred.
+
+    @ivar usage: how it is typed, like C{/mute NICK [DURATION]}.
+    @ivar summary: its line in C{/help}: the usage, C{--}, what it does.
+    @ivar details: the lines C{/help NAME} shows after the summary.
+    @ivar admin_only: refused to anyone who is not an admin, checked
+        against the store at every use.
+    @ivar aliases: other names that run it, like C{/leave} for C{/quit}.
     """
 
     name: str
