@@ -49,12 +49,13 @@ class Commands:
         """
         Act on C{parsed}, one input value from C{user}.
         """
-        if isinstance(parsed, Invocation):
+        # Public text first: it is most lines.
+        if isinstance(parsed, PublicMessage):
+            self.talk.say(user, parsed.text)
+        elif isinstance(parsed, Invocation):
             self.run(user, parsed.name, parsed.args)
         elif isinstance(parsed, PrivateMessage):
             self.talk.private(user, parsed.nickname, parsed.text)
-        elif isinstance(parsed, PublicMessage):
-            self.talk.say(user, parsed.text)
         else:
             raise TypeError("not an input value: %r" % (parsed,))
 

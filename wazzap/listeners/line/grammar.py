@@ -22,12 +22,13 @@ def parse(line):
     The input value of one sanitised, non-blank line.
     """
     shown = text.from_first_visible(line)
-    if shown.startswith("//"):
-        return PublicMessage(shown[1:])
-    if shown.startswith("/"):
+    first = shown[:1]  # one comparison for most lines: this is every public line's path
+    if first == "/":
+        if shown.startswith("//"):
+            return PublicMessage(shown[1:])
         name, args = split_word(shown[1:])
         return Invocation(name.lower(), args)
-    if shown.startswith("@") and len(shown) > 1:
+    if first == "@" and len(shown) > 1:
         nickname, message = split_word(shown[1:])
         return PrivateMessage(nickname, message)
     return PublicMessage(line)
