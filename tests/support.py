@@ -26,6 +26,8 @@ from wazzap.store import Database
 REPO = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 DEFAULT_TIMEOUT = 10
+#: Short enough that a failing test fails quickly, long enough for a busy box.
+TIMEOUT = 5
 
 #: The password of the accounts L{seed_accounts} writes.
 PASSWORD = "correct-horse"

@@ -9,8 +9,7 @@ import socket
 import ssl
 import time
 
-from tests.support import LineClient, open_fds, peak_rss_kib, room, until
-from tests.test_e2e_core import TIMEOUT
+from tests.support import TIMEOUT, LineClient, open_fds, peak_rss_kib, room, until
 
 
 def read_all_until_closed(sock, timeout=TIMEOUT):

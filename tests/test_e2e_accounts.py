@@ -23,18 +23,16 @@ import pytest
 from tests.support import (
     NICKNAME_PROMPT,
     PASSWORD,
-    LoginClient,
+    TIMEOUT,
     admin_cli,
     admin_server,
+    LoginClient,
     percentile,
     room,
     seed_accounts,
     strip_colors,
 )
 from wazzap.store import Database
-
-#: Short enough that a failing test fails quickly, long enough for a busy box.
-TIMEOUT = 5
 
 ESC = b"\x1b"
 

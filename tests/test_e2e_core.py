@@ -15,10 +15,8 @@ import time
 
 import pytest
 
-from tests.support import assert_clean_output, child_environment, room, twistd_path
+from tests.support import TIMEOUT, assert_clean_output, child_environment, room, twistd_path
 
-#: Short enough that a failing test fails quickly, long enough for a busy box.
-TIMEOUT = 5
 
 # Joining and leaving
 

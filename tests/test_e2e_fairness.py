@@ -21,8 +21,16 @@ import time
 
 import pytest
 
-from tests.support import LineClient, open_fds, percentile, reset, strip_colors, thread_count, until
-from tests.test_e2e_core import TIMEOUT
+from tests.support import (
+    TIMEOUT,
+    LineClient,
+    open_fds,
+    percentile,
+    reset,
+    strip_colors,
+    thread_count,
+    until,
+)
 
 NS = 1_000_000_000
 MS = 1_000_000
