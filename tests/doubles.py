@@ -1,13 +1,18 @@
 """
 The server's parts arranged for tests that run without a reactor: the real
 SQLite schema and the real argon2 hasher, answering at once instead of on
-threads, so a L{Clock} drives everything.
+threads, so a L{Clock} drives everything; connections over
+L{StringTransport}s and the steps of joining and logging in through them;
+and just enough reactor for the threaded parts.
 """
+
+import queue
 
 import argon2
 from twisted.internet import defer
 from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 
 from wazzap.accounts import Accounts
 from wazzap.bans import Bans
@@ -15,6 +20,10 @@ from wazzap.chat import Chat
 from wazzap.server import ChatFactory, Limits
 from wazzap.store import BUSY_TIMEOUT_SECONDS, Database, StoreError
 from wazzap.text import strip_styles
+from wazzap.threads import ThreadPoolService
+
+#: The longest a test waits for a worker thread's answer.
+WAIT_SECONDS = 10
 
 
 class SynchronousStore:
@@ -60,6 +69,51 @@ class LockedStore(SynchronousStore):
             "cannot write to database :memory:: locked by another process for more than %d seconds"
             % (BUSY_TIMEOUT_SECONDS,)
         )
+
+
+class ThreadedReactor:
+    """
+    Just enough reactor for L{Store}: results from the worker thread are
+    queued for the test's thread, which runs them in L{wait}.
+    """
+
+    def __init__(self):
+        self.calls = queue.Queue()
+        self.triggers = []
+
+    def callFromThread(self, function, *args, **kwargs):
+        self.calls.put((function, args, kwargs))
+
+    def addSystemEventTrigger(self, phase, event, function, *args, **kwargs):
+        handle = (phase, event, function)
+        self.triggers.append(handle)
+        return handle
+
+    def removeSystemEventTrigger(self, handle):
+        self.triggers.remove(handle)
+
+    def wait(self, deferred):
+        """
+        Run queued calls until C{deferred} has fired, for at most
+        WAIT_SECONDS; return its result or raise its exception.
+        """
+        results = []
+        deferred.addBoth(results.append)
+        while not results:
+            function, args, kwargs = self.calls.get(timeout=WAIT_SECONDS)
+            function(*args, **kwargs)
+        if isinstance(results[0], Failure):
+            results[0].raiseException()
+        return results[0]
+
+
+def started_threads(reactor, size, name="wazzap-test"):
+    """
+    A started L{ThreadPoolService} of C{size} threads on C{reactor}.
+    """
+    threads = ThreadPoolService(name, size, reactor)
+    threads.startService()
+    return threads
 
 
 class SynchronousHasher:
@@ -165,3 +219,64 @@ class Connection:
 
         self.protocol.connectionLost(Failure(ConnectionDone()))
         self.settle()
+
+
+def joined(factory, *nicknames):
+    """
+    Connections joined under C{nicknames}, everything they were told so far read.
+    """
+    connections = [Connection(factory, port=40000 + i).join(name) for i, name in enumerate(nicknames)]
+    for connection in connections:
+        connection.lines()
+    return connections
+
+
+def connect(factory, port):
+    """
+    A new connection at the nickname prompt, the greeting read.
+    """
+    connection = Connection(factory, port=port)
+    connection.lines()
+    return connection
+
+
+def registered(factory, nickname, password="correct horse", port=45000):
+    """
+    Join as C{nickname}, register it, and return the connection.
+    """
+    connection = Connection(factory, port=port).join(nickname)
+    connection.send("/register " + password)
+    assert "[Server] registered: from now on %s needs this password" % (nickname,) in connection.lines()
+    return connection
+
+
+def admin_logged_in(factory, nickname, port, password="correct horse"):
+    """
+    Create the admin account C{nickname} as the admin command would, log in
+    to it, and return the connection.
+    """
+    add_account(factory, nickname, password, admin=True)
+    connection = log_in(factory, nickname, password, port)
+    assert "[Server] You are an admin: /help lists your commands." in connection.lines()
+    return connection
+
+
+def log_in(factory, nickname, password="correct horse", port=46000):
+    """
+    Connect as the registered C{nickname} and give C{password}; the answer is left unread.
+    """
+    connection = connect(factory, port)
+    connection.send(nickname)
+    assert connection.lines() == ["[Server] %s is registered. Password:" % (nickname,)]
+    connection.send(password)
+    return connection
+
+
+def admin_and_user(factory):
+    """
+    The admin root1 and the user bob (from 192.0.2.7), both joined, the admin's lines read.
+    """
+    admin = admin_logged_in(factory, "root1", port=56000)
+    bob = Connection(factory, port=56001, host="192.0.2.7").join("bob")
+    admin.lines()
+    return admin, bob

@@ -15,11 +15,32 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import lru_cache
 from pathlib import Path
+
+import argon2
+
+from wazzap import passwords
+from wazzap.store import Database
 
 REPO = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 DEFAULT_TIMEOUT = 10
+#: Short enough that a failing test fails quickly, long enough for a busy box.
+TIMEOUT = 5
+
+#: The password of the accounts L{seed_accounts} writes.
+PASSWORD = "correct-horse"
+NICKNAME_PROMPT = "Choose a nickname"
+
+#: The only escape sequences the server itself writes: SGR colour changes.
+SGR = re.compile(rb"\x1b\[[0-9;]*m")
+
+#: Characters no user may make another terminal receive (besides CR LF).
+FORBIDDEN = re.compile(
+    "[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f"
+    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+)
 
 
 def twistd_path():
@@ -59,6 +80,72 @@ def strip_colors(text):
     return ANSI.sub("", text)
 
 
+def assert_clean_output(raw):
+    """
+    C{raw} bytes, as a terminal with colours on receives them, carry no
+    control other than the server's own SGR colours and CR LF line ends.
+    """
+    assert raw, "nothing was received"
+    without_colors = SGR.sub(b"", raw)
+    assert b"\x1b" not in without_colors, _first_escape(raw)
+    assert b"\r" not in without_colors.replace(b"\r\n", b"")
+    assert b"\n" not in without_colors.replace(b"\r\n", b"")
+    text = without_colors.decode("utf-8").replace("\r\n", "")
+    bad = FORBIDDEN.search(text)
+    context = text[max(bad.start() - 40, 0) : bad.end() + 40] if bad else ""
+    assert bad is None, "control %r in %r" % (bad.group(), context)
+
+
+def _first_escape(raw):
+    index = SGR.sub(b"", raw).index(b"\x1b")
+    return "foreign escape sequence near %r" % (SGR.sub(b"", raw)[max(index - 40, 0) : index + 40],)
+
+
+def percentile(samples, fraction):
+    """
+    The C{fraction} quantile of C{samples} (nearest rank); C{samples} must not be empty.
+    """
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def open_fds(pid):
+    """
+    How many file descriptors process C{pid} has open.
+    """
+    return len(os.listdir("/proc/%d/fd" % (pid,)))
+
+
+def peak_rss_kib(pid):
+    """
+    The largest resident set size process C{pid} has had so far, in KiB.
+    """
+    return _status_number(pid, "VmHWM:")
+
+
+def thread_count(pid):
+    """
+    How many threads process C{pid} runs.
+    """
+    return _status_number(pid, "Threads:")
+
+
+def _status_number(pid, field):
+    with open("/proc/%d/status" % (pid,)) as status:
+        for line in status:
+            if line.startswith(field):
+                return int(line.split()[1])
+    raise AssertionError("no %s for %d" % (field, pid))
+
+
+def reset(sock):
+    """
+    Close C{sock} abruptly: SO_LINGER 0 makes close() send a RST instead of a FIN.
+    """
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
 def until(predicate, timeout=DEFAULT_TIMEOUT, interval=0.05):
     """
     Poll C{predicate} until it is true or C{timeout} passes; return its last value.
@@ -69,6 +156,62 @@ def until(predicate, timeout=DEFAULT_TIMEOUT, interval=0.05):
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+def admin_cli(*arguments, env=None):
+    """
+    Run C{python -m wazzap.admin ARGUMENTS} (in UTC, with C{env} added);
+    return the completed process.
+    """
+    environment = child_environment()
+    environment["TZ"] = "UTC"
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "wazzap.admin", *arguments],
+        cwd=str(REPO),
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=DEFAULT_TIMEOUT,
+    )
+
+
+@lru_cache(maxsize=None)
+def password_hash(password):
+    """
+    An argon2id hash of C{password} made with the server's own parameters.
+    """
+    hasher = argon2.PasswordHasher(
+        time_cost=passwords.ARGON2_TIME_COST,
+        memory_cost=passwords.ARGON2_MEMORY_KIB,
+        parallelism=passwords.ARGON2_PARALLELISM,
+        hash_len=passwords.ARGON2_HASH_BYTES,
+        salt_len=passwords.ARGON2_SALT_BYTES,
+        type=argon2.Type.ID,
+    )
+    return hasher.hash(password)
+
+
+def seed_accounts(db_path, nicknames, admins=()):
+    """
+    Register C{nicknames} (with L{PASSWORD}) in the database at C{db_path}
+    before a server opens it; flag C{admins}.  Return the --db option.
+    """
+    with Database.open(db_path) as database:
+        for nickname in nicknames:
+            assert database.create_account(nickname, password_hash(PASSWORD))
+        for nickname in admins:
+            assert database.set_admin(nickname, True)
+    return "--db=%s" % (db_path,)
+
+
+def admin_server(start_server, tmp_path, *options, nicknames=()):
+    """
+    A server whose database has the admin account "boss" (and C{nicknames}).
+    """
+    db = seed_accounts(tmp_path / "wazzap.sqlite3", ("boss",) + tuple(nicknames), admins=("boss",))
+    return start_server(db, *options)
 
 
 def room(server, open_client, *nicknames):
@@ -267,10 +410,9 @@ class LineClient:
 
     def reset(self):
         """
-        Close abruptly: SO_LINGER 0 makes close() send a RST instead of a FIN.
+        Close abruptly, with a RST (see L{reset}).
         """
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.sock.close()
+        reset(self.sock)
 
     def wait_closed(self, timeout=None):
         """
@@ -291,3 +433,24 @@ class LineClient:
 
     def close(self):
         self.sock.close()
+
+
+class LoginClient(LineClient):
+    """
+    A L{LineClient} that can log in to a registered nickname.
+    """
+
+    def log_in(self, nickname, password=PASSWORD, welcome=True, prompted=False):
+        """
+        Give a registered nickname and its password (after the nickname prompt
+        unless C{prompted} says it was read); with C{welcome}, wait for the
+        welcome and return it.
+        """
+        if not prompted:
+            self.read_until(NICKNAME_PROMPT)
+        self.send(nickname)
+        assert self.read_until("Password:") == "[Server] %s is registered. Password:" % (nickname,)
+        self.send(password)
+        if welcome:
+            return self.read_until("Welcome, %s!" % (nickname,))
+        return None

@@ -3,12 +3,9 @@ Tests for C{python -m wazzap.admin}, run as a real subprocess on a database
 in a temporary directory.
 """
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.support import DEFAULT_TIMEOUT, REPO, child_environment
+from tests.support import admin_cli
 from wazzap.store import ADDRESS, NICKNAME, Database
 
 DAY = 24 * 60 * 60
@@ -19,18 +16,7 @@ def admin(*arguments, env=None):
     """
     Run the admin command; return (exit status, stdout, stderr).
     """
-    environment = child_environment()
-    environment["TZ"] = "UTC"
-    environment.update(env or {})
-    process = subprocess.run(
-        [sys.executable, "-m", "wazzap.admin", *arguments],
-        cwd=str(REPO),
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=DEFAULT_TIMEOUT,
-    )
+    process = admin_cli(*arguments, env=env)
     return process.returncode, process.stdout, process.stderr
 
 

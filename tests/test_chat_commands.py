@@ -6,8 +6,7 @@ L{Clock}: what a line means by how it looks, invisible lines, reasons.
 import pytest
 from twisted.logger import formatEvent, globalLogPublisher
 
-from tests.doubles import Connection, make_factory
-from tests.test_sessions import admin_and_user
+from tests.doubles import Connection, admin_and_user, make_factory
 from wazzap import text
 
 

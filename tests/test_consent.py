@@ -7,7 +7,7 @@ import sys
 
 from twisted.internet.task import Clock
 
-from tests.doubles import Connection, make_factory
+from tests.doubles import joined, make_factory
 from wazzap import consent
 from wazzap.consent import MAX_REQUESTS_WAITING, REJECTED_REQUEST_PAUSE_SECONDS, PrivateChats
 
@@ -137,16 +137,6 @@ def test_work_per_operation_does_not_grow_with_other_peoples_requests():
         alice, bob, carol = people(3)
         counts.append(lines_run_in_consent(one_persons_day(chats, alice, bob, carol)))
     assert counts[0] == counts[1]
-
-
-def joined(factory, *nicknames):
-    """
-    Connections joined under C{nicknames}, their welcomes read.
-    """
-    connections = [Connection(factory, port=40000 + index).join(name) for index, name in enumerate(nicknames)]
-    for connection in connections:
-        connection.lines()
-    return connections
 
 
 def test_request_after_a_rejection_is_refused_with_the_wait():

@@ -4,29 +4,12 @@ it: never reading, flooding, idling, opening too many connections, churning,
 speaking HTTP, TLS or telnet.  Limits are set low so each test is quick.
 """
 
-import os
 import selectors
 import socket
 import ssl
 import time
 
-from tests.support import LineClient, room, until
-from tests.test_e2e_core import TIMEOUT
-
-
-def peak_rss_kib(pid):
-    """
-    The largest resident set size process C{pid} has had so far, in KiB.
-    """
-    with open("/proc/%d/status" % (pid,)) as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmHWM for %d" % (pid,))
-
-
-def open_fds(pid):
-    return len(os.listdir("/proc/%d/fd" % (pid,)))
+from tests.support import TIMEOUT, LineClient, open_fds, peak_rss_kib, room, until
 
 
 def read_all_until_closed(sock, timeout=TIMEOUT):

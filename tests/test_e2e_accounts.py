@@ -14,45 +14,27 @@ import functools
 import re
 import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
 
 import argon2
 import pytest
 
-from tests.support import LineClient, child_environment, room, strip_colors
-from wazzap import passwords
+from tests.support import (
+    NICKNAME_PROMPT,
+    PASSWORD,
+    TIMEOUT,
+    admin_cli,
+    admin_server,
+    LoginClient,
+    percentile,
+    room,
+    seed_accounts,
+    strip_colors,
+)
 from wazzap.store import Database
 
-#: Short enough that a failing test fails quickly, long enough for a busy box.
-TIMEOUT = 5
-
-PASSWORD = "correct-horse"
-NICKNAME_PROMPT = "Choose a nickname"
 ESC = b"\x1b"
-
-
-class Client(LineClient):
-    """
-    A L{LineClient} that can log in to a registered nickname.
-    """
-
-    def log_in(self, nickname, password=PASSWORD, welcome=True, prompted=False):
-        """
-        Give a registered nickname and its password (after the nickname prompt
-        unless C{prompted} says it was read); with C{welcome}, wait for the
-        welcome and return it.
-        """
-        if not prompted:
-            self.read_until(NICKNAME_PROMPT)
-        self.send(nickname)
-        assert self.read_until("Password:") == "[Server] %s is registered. Password:" % (nickname,)
-        self.send(password)
-        if welcome:
-            return self.read_until("Welcome, %s!" % (nickname,))
-        return None
 
 
 @pytest.fixture
@@ -60,58 +42,7 @@ def open_client(open_client):
     """
     The shared fixture, opening clients that can log in, without Nagle's delay.
     """
-    return functools.partial(open_client, client_class=Client, nodelay=True, timeout=TIMEOUT)
-
-
-@functools.lru_cache(maxsize=None)
-def password_hash(password):
-    """
-    An argon2id hash of C{password} made with the server's own parameters.
-    """
-    hasher = argon2.PasswordHasher(
-        time_cost=passwords.ARGON2_TIME_COST,
-        memory_cost=passwords.ARGON2_MEMORY_KIB,
-        parallelism=passwords.ARGON2_PARALLELISM,
-        hash_len=passwords.ARGON2_HASH_BYTES,
-        salt_len=passwords.ARGON2_SALT_BYTES,
-        type=argon2.Type.ID,
-    )
-    return hasher.hash(password)
-
-
-def seed_accounts(db_path, nicknames, admins=()):
-    """
-    Register C{nicknames} (with L{PASSWORD}) in the database at C{db_path}
-    before a server opens it; flag C{admins}.  Return the --db option.
-    """
-    with Database.open(db_path) as database:
-        for nickname in nicknames:
-            assert database.create_account(nickname, password_hash(PASSWORD))
-        for nickname in admins:
-            assert database.set_admin(nickname, True)
-    return "--db=%s" % (db_path,)
-
-
-def admin_server(start_server, tmp_path, *options, nicknames=()):
-    """
-    A server whose database has the admin account "boss" (and C{nicknames}).
-    """
-    db = seed_accounts(tmp_path / "wazzap.sqlite3", ("boss",) + tuple(nicknames), admins=("boss",))
-    return start_server(db, *options)
-
-
-def admin_cli(*arguments):
-    """
-    Run C{python -m wazzap.admin ARGUMENTS}; return the completed process.
-    """
-    return subprocess.run(
-        [sys.executable, "-m", "wazzap.admin", *arguments],
-        env=child_environment(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 2,
-    )
+    return functools.partial(open_client, client_class=LoginClient, nodelay=True, timeout=TIMEOUT)
 
 
 def stopped_cleanly(server):
@@ -120,11 +51,6 @@ def stopped_cleanly(server):
     re-raises the signal after a clean shutdown, hence -SIGTERM).
     """
     return server.stop() in (0, -signal.SIGTERM)
-
-
-def percentile(samples, fraction):
-    ordered = sorted(samples)
-    return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)]
 
 
 # 1. Accounts from raw sockets

@@ -15,40 +15,7 @@ import time
 
 import pytest
 
-from tests.support import child_environment, room, twistd_path
-
-#: Short enough that a failing test fails quickly, long enough for a busy box.
-TIMEOUT = 5
-
-#: The only escape sequences the server itself writes: SGR colour changes.
-SGR = re.compile(rb"\x1b\[[0-9;]*m")
-
-#: Characters no user may make another terminal receive (besides CR LF).
-FORBIDDEN = re.compile(
-    "[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f"
-    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
-)
-
-
-def assert_clean_output(raw):
-    """
-    C{raw} bytes, as a terminal with colours on receives them, carry no
-    control other than the server's own SGR colours and CR LF line ends.
-    """
-    assert raw, "nothing was received"
-    without_colors = SGR.sub(b"", raw)
-    assert b"\x1b" not in without_colors, _first_escape(raw)
-    assert b"\r" not in without_colors.replace(b"\r\n", b"")
-    assert b"\n" not in without_colors.replace(b"\r\n", b"")
-    text = without_colors.decode("utf-8").replace("\r\n", "")
-    bad = FORBIDDEN.search(text)
-    context = text[max(bad.start() - 40, 0) : bad.end() + 40] if bad else ""
-    assert bad is None, "control %r in %r" % (bad.group(), context)
-
-
-def _first_escape(raw):
-    index = SGR.sub(b"", raw).index(b"\x1b")
-    return "foreign escape sequence near %r" % (SGR.sub(b"", raw)[max(index - 40, 0) : index + 40],)
+from tests.support import TIMEOUT, assert_clean_output, child_environment, room, twistd_path
 
 
 # Joining and leaving

@@ -15,15 +15,22 @@ import os
 import re
 import selectors
 import socket
-import struct
 import subprocess
 import threading
 import time
 
 import pytest
 
-from tests.support import LineClient, strip_colors, until
-from tests.test_e2e_core import TIMEOUT
+from tests.support import (
+    TIMEOUT,
+    LineClient,
+    open_fds,
+    percentile,
+    reset,
+    strip_colors,
+    thread_count,
+    until,
+)
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -45,39 +52,11 @@ def plain(line):
     return strip_colors(line.rstrip(b"\r").decode("utf-8", "replace"))
 
 
-def open_fds(pid):
-    return len(os.listdir("/proc/%d/fd" % (pid,)))
-
-
-def thread_count(pid):
-    with open("/proc/%d/status" % (pid,)) as status:
-        for line in status:
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    raise AssertionError("no Threads: for %d" % (pid,))
-
-
-def percentile(samples, fraction):
-    """
-    The C{fraction} quantile of C{samples} (nearest rank); C{samples} must not be empty.
-    """
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def join_crowd(server, open_client, count, prefix="u"):
     """
     Join C{count} clients called C{prefix}0, C{prefix}1, ... one after another.
     """
     return [open_client(server, "%s%d" % (prefix, n)) for n in range(count)]
-
-
-def reset(sock):
-    """
-    Close C{sock} abruptly: SO_LINGER 0 makes close() send a RST instead of a FIN.
-    """
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
 
 
 class Traffic:

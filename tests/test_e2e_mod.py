@@ -7,13 +7,8 @@ online.  Every wait is bounded, and traffic stays on loopback.
 
 import re
 
-from tests.test_e2e_accounts import (  # noqa: F401 (open_client is a fixture)
-    TIMEOUT,
-    admin_cli,
-    admin_server,
-    open_client,
-    seed_accounts,
-)
+from tests.support import TIMEOUT, admin_cli, admin_server, seed_accounts
+from tests.test_e2e_accounts import open_client  # noqa: F401 (open_client is a fixture)
 
 
 def test_network_ban_on_a_tcp6_listener(start_server, open_client, tmp_path):  # noqa: F811

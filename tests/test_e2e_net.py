@@ -16,10 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support import free_port, strip_colors
-
-#: Short enough that a failing test fails quickly, long enough for a busy box.
-TIMEOUT = 5
+from tests.support import TIMEOUT, free_port, strip_colors
 
 #: TLS record content types: change_cipher_spec, alert, handshake, application_data.
 TLS_RECORD_TYPES = {20, 21, 22, 23}

@@ -16,11 +16,16 @@ import time
 
 import pytest
 
-from tests.support import DEFAULT_TIMEOUT, child_environment, free_port, twistd_path, until
+from tests.support import (
+    DEFAULT_TIMEOUT,
+    TIMEOUT,
+    child_environment,
+    free_port,
+    twistd_path,
+    until,
+)
 from wazzap.passwords import argon2_hasher
 from wazzap.store import Database
-
-TIMEOUT = 5
 
 
 def _twistd(tmp_path, *args, daemon=False, **options):

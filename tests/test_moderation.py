@@ -7,9 +7,8 @@ address normalisation, durations, stored mutes.
 import pytest
 from twisted.internet.address import IPv6Address
 
-from tests.doubles import Connection, make_factory
+from tests.doubles import Connection, admin_and_user, admin_logged_in, connect, log_in, make_factory, registered
 from tests.test_admin import admin as admin_tool
-from tests.test_sessions import admin_and_user, admin_logged_in, connect, log_in, registered
 from wazzap import addresses
 from wazzap.bans import Bans
 from wazzap.chat import APPROVAL_NOTICES_IN_FULL, APPROVAL_SUMMARY_SECONDS

@@ -10,7 +10,7 @@ import argon2
 import pytest
 from twisted.internet.task import Clock
 
-from tests.test_store import ThreadedReactor, started_threads
+from tests.doubles import ThreadedReactor, started_threads
 from wazzap import passwords
 from wazzap.passwords import (
     ACCOUNT_LANE,

@@ -13,6 +13,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from tests.doubles import make_factory
+from tests.support import assert_clean_output
 from wazzap import text
 from wazzap.framing import TOO_LONG, LineFramer
 from wazzap.text import sanitize
@@ -21,14 +22,6 @@ from wazzap.text import sanitize
 #: space), DEL, C1, bidirectional controls and line separators.
 UNSAFE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
-)
-
-#: The only escape sequences the server itself writes: SGR colour changes.
-SGR = re.compile(rb"\x1b\[[0-9;]*m")
-
-#: What a terminal must not receive from another user, besides CR LF.
-FORBIDDEN = re.compile(
-    "[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
 )
 
 #: Single characters and whole sequences a hostile user might send.
@@ -174,17 +167,6 @@ class Harness:
         if transport.disconnecting:
             protocol.connectionLost(Failure(ConnectionDone()))
             self.clock.advance(0)
-
-
-def assert_clean_output(raw):
-    """
-    C{raw} carries no control other than the server's SGR colours and CR LF.
-    """
-    without_colors = SGR.sub(b"", raw)
-    assert b"\x1b" not in without_colors, without_colors
-    text = without_colors.decode("utf-8").replace("\r\n", "")
-    bad = FORBIDDEN.search(text)
-    assert bad is None, (bad.group(), text)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,11 +6,7 @@ commands, bad input, pacing and output limits, without a reactor.
 from twisted.internet.error import ConnectionLost
 from twisted.python.failure import Failure
 
-from tests.doubles import Connection, make_factory
-
-
-def joined(factory, *nicknames):
-    return [Connection(factory, port=40000 + i).join(name) for i, name in enumerate(nicknames)]
+from tests.doubles import Connection, joined, make_factory
 
 
 def test_greets_and_asks_for_a_nickname():

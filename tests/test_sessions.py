@@ -6,7 +6,7 @@ real in-memory SQLite schema and the real argon2 hasher, driven by a Clock.
 from twisted.internet import defer
 from twisted.logger import LogLevel, capturedLogs
 
-from tests.doubles import Connection, add_account, make_factory
+from tests.doubles import Connection, admin_and_user, admin_logged_in, connect, log_in, make_factory, registered
 from wazzap.passwords import (
     GUESS_WINDOW_SECONDS,
     GUESSES_PER_ACCOUNT_AND_ADDRESS,
@@ -25,41 +25,6 @@ class BusyHasher:
         return defer.fail(HasherBusy("full"))
 
     verify = lambda self, password_hash, password, lane=None: self.hash(password)
-
-
-def connect(factory, port):
-    connection = Connection(factory, port=port)
-    connection.lines()
-    return connection
-
-
-def registered(factory, nickname, password="correct horse", port=45000):
-    """
-    Join as C{nickname}, register it, and return the connection.
-    """
-    connection = Connection(factory, port=port).join(nickname)
-    connection.send("/register " + password)
-    assert "[Server] registered: from now on %s needs this password" % (nickname,) in connection.lines()
-    return connection
-
-
-def admin_logged_in(factory, nickname, port, password="correct horse"):
-    """
-    Create the admin account C{nickname} as the admin command would, log in
-    to it, and return the connection.
-    """
-    add_account(factory, nickname, password, admin=True)
-    connection = log_in(factory, nickname, password, port)
-    assert "[Server] You are an admin: /help lists your commands." in connection.lines()
-    return connection
-
-
-def log_in(factory, nickname, password="correct horse", port=46000):
-    connection = connect(factory, port)
-    connection.send(nickname)
-    assert connection.lines() == ["[Server] %s is registered. Password:" % (nickname,)]
-    connection.send(password)
-    return connection
 
 
 def test_registered_nickname_needs_its_password():
@@ -440,13 +405,6 @@ def test_disconnect_ends_chats_with_notice():
     assert "[Server] your private chat with alice ended: they left" in bob.lines()
 
 
-def admin_and_user(factory):
-    admin = admin_logged_in(factory, "root1", port=56000)
-    bob = Connection(factory, port=56001, host="192.0.2.7").join("bob")
-    admin.lines()
-    return admin, bob
-
-
 def test_moderation_needs_admin():
     """Moderation commands are refused to users who are not admins."""
     factory = make_factory(admins=["root1"])
@@ -571,7 +529,7 @@ def test_rename_answered_after_leaving_changes_nothing():
     alice = Connection(factory, port=62000).join("alice")
     alice.close()
     carol = Connection(factory, port=62001).join("alice")
-    factory.commands._rename(None, alice.protocol, "zed")
+    factory.commands.talk._rename(None, alice.protocol, "zed")
     assert factory.chat.find("zed") is None
     assert factory.chat.find("alice") is carol.protocol
 

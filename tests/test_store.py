@@ -5,7 +5,6 @@ carries results back to the test's thread.
 """
 
 import os
-import queue
 import sqlite3
 import tempfile
 import threading
@@ -14,6 +13,7 @@ import pytest
 from twisted.logger import Logger, LogLevel, formatEvent
 from twisted.python.failure import Failure
 
+from tests.doubles import ThreadedReactor, started_threads
 from wazzap import store
 from wazzap.store import (
     ADDRESS,
@@ -29,9 +29,6 @@ from wazzap.store import (
     StoreError,
     default_db_path,
 )
-from wazzap.threads import ThreadPoolService
-
-WAIT_SECONDS = 10
 
 
 @pytest.fixture
@@ -511,45 +508,9 @@ def test_other_failures_keep_their_traceback():
 # The Store's thread
 
 
-class ThreadedReactor:
-    """
-    Just enough reactor for L{Store}: results from the worker thread are
-    queued for the test's thread, which runs them in L{wait}.
-    """
-
-    def __init__(self):
-        self.calls = queue.Queue()
-
-    def callFromThread(self, function, *args, **kwargs):
-        self.calls.put((function, args, kwargs))
-
-    def wait(self, deferred):
-        """
-        Run queued calls until C{deferred} has fired, for at most
-        WAIT_SECONDS; return its result or raise its exception.
-        """
-        results = []
-        deferred.addBoth(results.append)
-        while not results:
-            function, args, kwargs = self.calls.get(timeout=WAIT_SECONDS)
-            function(*args, **kwargs)
-        if isinstance(results[0], Failure):
-            results[0].raiseException()
-        return results[0]
-
-
 @pytest.fixture
 def reactor():
     return ThreadedReactor()
-
-
-def started_threads(reactor, size, name="wazzap-test"):
-    """
-    A started L{ThreadPoolService} of C{size} threads on C{reactor}.
-    """
-    threads = ThreadPoolService(name, size, reactor)
-    threads.startService()
-    return threads
 
 
 @pytest.fixture

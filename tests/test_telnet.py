@@ -4,7 +4,7 @@ client needs, Ctrl+C as a way out, passwords not echoed, and nothing of it
 for nc users.
 """
 
-from tests.doubles import Connection, make_factory
+from tests.doubles import Connection, joined, make_factory
 from wazzap.telnet import Telnet
 
 #: What Debian's (netkit) telnet sends for Ctrl+C: IAC IP IAC DO TIMING-MARK.
@@ -14,10 +14,6 @@ SEND_BRK = b"\xff\xf3"
 WILL_TIMING_MARK = b"\xff\xfb\x06"
 WILL_ECHO, WONT_ECHO = b"\xff\xfb\x01", b"\xff\xfc\x01"
 DO_ECHO, DONT_ECHO = b"\xff\xfd\x01", b"\xff\xfe\x01"
-
-
-def joined(factory, *nicknames):
-    return [Connection(factory, port=40000 + i).join(name) for i, name in enumerate(nicknames)]
 
 
 def receive_all(telnet, pieces):

@@ -32,6 +32,7 @@ from wazzap import addresses, text
 from wazzap.chat import IMember
 from wazzap.flow import cancel
 from wazzap.framing import TOO_LONG, LineFramer
+from wazzap.listeners.line import grammar
 from wazzap.listeners.line.dialog import LoginDialog, who_else
 from wazzap.telnet import Telnet
 
@@ -677,7 +678,7 @@ class ChatProtocol(LineReceiver):
     def _chat(self, line):
         if self._idle_timer is not None:
             self._last_heard = self.factory.clock.seconds()
-        self.factory.commands.handle(self, line)
+        self.factory.commands.dispatch(self, grammar.parse(line))
 
     def _check_idle(self):
         clock = self.factory.clock

@@ -1,117 +1,99 @@
 """
-What each chat line does once its sender has joined: slash commands, C{@nick}
-private messages, and plain public messages.
+What a joined user's input does: commands, private messages and public text.
 
-Commands are looked up by name as C{cmd_<name>} methods, gathered from one
-class per concern (L{wazzap.commands.chat}, L{accounts
-<wazzap.commands.accounts>}, L{privacy <wazzap.commands.privacy>},
-L{moderation <wazzap.commands.moderation>}); the first line of a method's
-docstring is its entry in C{/help}, the rest its C{/help NAME} text, so a
-command and its documentation cannot drift apart.
+A listener parses its lines into an input value (L{wazzap.commands.inputs};
+the line listener's grammar is L{wazzap.listeners.line.grammar}) and hands it
+to L{Commands.dispatch}.  The commands are records in a
+L{wazzap.commands.registry.Registry}, registered by one group per concern
+(L{wazzap.commands.chat}, L{accounts <wazzap.commands.accounts>}, L{privacy
+<wazzap.commands.privacy>}, L{moderation <wazzap.commands.moderation>}, and
+C{/help} here).
 
-Handlers reach the user only through the session API (C{nickname}, C{color},
-C{is_admin}, C{peer}, C{room}, C{notice}, C{deliver}, C{ask}, C{set_colors},
-C{quit}, C{hold_input_until})
-and everyone else through L{wazzap.chat}.  A handler may return a Deferred:
-the user's next lines wait until it fires, and a failure in it is logged and
-the user told, never shown as a traceback.
+Handlers reach the user only through the session API (C{nickname}, C{account},
+C{color}, C{is_admin}, C{peer}, C{room}, C{notice}, C{ask}, C{set_colors},
+C{quit}, C{hold_input_until}, C{exact_line}) and everyone else through
+L{wazzap.chat}.  A handler may return a Deferred: the user's next lines wait
+until it fires, and a failure in it is logged and the user told, never shown
+as a traceback.
 """
 
-import inspect
-
 from twisted.internet import defer
-from twisted.logger import Logger
 
-from wazzap import text
 from wazzap.commands.accounts import AccountCommands
-from wazzap.commands.base import split_word
-from wazzap.commands.chat import NOTHING_VISIBLE, ChatCommands
+from wazzap.commands.chat import ChatCommands
+from wazzap.commands.inputs import Invocation, PrivateMessage, PublicMessage
 from wazzap.commands.moderation import ModerationCommands
 from wazzap.commands.privacy import PrivacyCommands
-from wazzap.store import log_failure
-
-ALIASES = {
-    "private": "msg",
-    "users": "who",
-    "online": "who",
-    "leave": "quit",
-    "exit": "quit",
-}
+from wazzap.commands.registry import Registry, command, follow, run_held
 
 
-class Commands(ChatCommands, AccountCommands, PrivacyCommands, ModerationCommands):
+class Commands:
     """
-    Every command of a joined user, and the dispatch of their lines.
+    Every command of a joined user, and the dispatch of their input.
     """
-
-    log = Logger()
 
     def __init__(self, chat, accounts, bans, clock):
-        self.chat = chat
         self.accounts = accounts
-        self.bans = bans
-        self.clock = clock
+        self.registry = Registry()
+        self.talk = ChatCommands(chat, accounts, bans)
+        for group in (
+            HelpCommands(self.registry),
+            self.talk,
+            AccountCommands(chat, accounts),
+            PrivacyCommands(chat, bans),
+            ModerationCommands(chat, bans, clock),
+        ):
+            self.registry.add_group(group)
 
-    def handle(self, user, line):
+    def dispatch(self, user, parsed):
         """
-        Act on one sanitised, non-blank line from C{user}.
-
-        What the line starts with on screen decides: spaces or zero-width
-        characters before a C{/} or C{@} do not turn a command (a password,
-        say) into a public message.
+        Act on C{parsed}, one input value from C{user}.
         """
-        shown = text.from_first_visible(line)
-        if not shown:
-            user.notice(NOTHING_VISIBLE)
-        elif shown.startswith("//"):
-            self.say(user, shown[1:])
-        elif shown.startswith("/"):
-            name, args = split_word(shown[1:])
-            self.run(user, name.lower(), args)
-        elif shown.startswith("@") and len(shown) > 1:
-            nickname, message = split_word(shown[1:])
-            self.private(user, nickname, message)
+        # Public text first: it is most lines.
+        if isinstance(parsed, PublicMessage):
+            self.talk.say(user, parsed.text)
+        elif isinstance(parsed, Invocation):
+            self.run(user, parsed.name, parsed.args)
+        elif isinstance(parsed, PrivateMessage):
+            self.talk.private(user, parsed.nickname, parsed.text)
         else:
-            self.say(user, line)
+            raise TypeError("not an input value: %r" % (parsed,))
 
     def run(self, user, name, args):
         """
         Run the command called C{name} (or an alias of it) with C{args}.
         """
-        handler = self._handler(name)
-        if handler is None:
+        record = self.registry.find(name)
+        if record is None:
             user.notice("unknown command /%s: type /help for the list" % (name,))
-            return
-        if not getattr(handler, "admin_only", False):
-            done = defer.maybeDeferred(handler, user, args)
+        elif not record.admin_only:
+            run_held(user, name, lambda: record.handler(user, args))
         elif not user.is_admin:
             user.notice("permission denied: /%s is for admins" % (name,))
-            return
         else:
             # Rights revoked with the admin command while this admin is online
             # end at their next admin command.
             account = self.accounts.lookup(user.account) if user.account else defer.succeed(None)
-            done = account.addCallback(
-                self._as_admin, handler, user, name, args
-            )
-        done.addErrback(self._failed, user, name)
-        if not done.called:
-            user.hold_input_until(done)
+            follow(user, name, account.addCallback(_as_admin, record, user, name, args))
 
-    def _as_admin(self, account, handler, user, name, args):
-        if account is None or not account.is_admin:
-            user.is_admin = False
-            user.notice("your admin rights were revoked: /%s is for admins" % (name,))
-            return None
-        return handler(user, args)
 
-    def _failed(self, failure, user, name):
-        log_failure(failure, self.log, "/" + name)
-        user.notice("/%s failed on the server; please try again" % (name,))
+def _as_admin(account, record, user, name, args):
+    if account is None or not account.is_admin:
+        user.is_admin = False
+        user.notice("your admin rights were revoked: /%s is for admins" % (name,))
+        return None
+    return record.handler(user, args)
 
-    def _handler(self, name):
-        return getattr(self, "cmd_" + ALIASES.get(name, name), None)
 
+class HelpCommands:
+    """
+    C{/help}, over the commands of a registry.
+    """
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    @command()
     def cmd_help(self, user, args):
         """
         /help [COMMAND] -- list the commands, or explain one.
@@ -123,17 +105,15 @@ class Commands(ChatCommands, AccountCommands, PrivacyCommands, ModerationCommand
             self._explain(user, args.strip().lstrip("/").lower())
             return
         user.notice("Commands (type /help COMMAND for more):")
-        for name in sorted(name[4:] for name in dir(self) if name.startswith("cmd_")):
-            handler = self._handler(name)
-            if user.is_admin or not getattr(handler, "admin_only", False):
-                user.notice("  " + inspect.getdoc(handler).splitlines()[0])
+        for record in self.registry.permitted(user.is_admin):
+            user.notice("  " + record.summary)
         user.notice("  @NICK TEXT -- a private message to NICK")
         user.notice("Anything else goes to everyone in the room.")
 
     def _explain(self, user, name):
-        handler = self._handler(name)
-        if handler is None:
+        record = self.registry.find(name)
+        if record is None:
             user.notice("no such command /%s: type /help for the list" % (name,))
             return
-        for line in inspect.getdoc(handler).splitlines():
+        for line in record.help_lines():
             user.notice(line)

@@ -6,11 +6,14 @@ login history behind C{/seen} and C{/history}.
 import re
 import time
 
-from twisted.internet import defer
+from twisted.logger import Logger
 
 from wazzap.accounts import Refused
-from wazzap.commands.base import admin_only, format_duration
+from wazzap.commands.base import format_duration
+from wazzap.commands.registry import command, run_held
 from wazzap.passwords import password_problem
+
+log = Logger()
 
 HISTORY_LINES = 10
 
@@ -52,6 +55,11 @@ class AccountCommands:
     which the wazzap client hides what is typed.
     """
 
+    def __init__(self, chat, accounts):
+        self.chat = chat
+        self.accounts = accounts
+
+    @command()
     def cmd_register(self, user, args):
         """
         /register [PASSWORD] -- reserve your nickname: from then on it needs PASSWORD.
@@ -95,9 +103,10 @@ class AccountCommands:
             user.notice("%s is already registered" % (nickname,))
             return
         user.account = account.nickname
-        self.log.info("{nickname} registered", nickname=nickname)
+        log.info("{nickname} registered", nickname=nickname)
         user.notice("registered: from now on %s needs this password" % (nickname,))
 
+    @command()
     def cmd_password(self, user, args):
         """
         /password [OLD NEW] -- change the password of your account.
@@ -152,6 +161,7 @@ class AccountCommands:
             )
         ).addErrback(_tell_refusal, user, "cannot change password: ")
 
+    @command()
     def cmd_unregister(self, user, args):
         """
         /unregister [PASSWORD] -- give up your account; the nickname is free again.
@@ -164,7 +174,7 @@ class AccountCommands:
         if not args:
             user.ask(
                 "To give up the account %s, type its password:" % (user.account,),
-                lambda password: self._answered(
+                lambda password: run_held(
                     user, "unregister", lambda: self._unregister(user, password)
                 ),
                 secret=True,
@@ -186,7 +196,7 @@ class AccountCommands:
         if not removed:
             user.notice("wrong password: the account stays")
             return
-        self.log.info("{account} unregistered", account=user.account)
+        log.info("{account} unregistered", account=user.account)
         user.notice("the account %s is gone" % (user.account,))
         user.account = None
         user.is_admin = False
@@ -209,21 +219,11 @@ class AccountCommands:
             if again != password:
                 user.notice(failing + "the two passwords differ")
                 return
-            self._answered(user, name, lambda: then(password))
+            run_held(user, name, lambda: then(password))
 
         user.ask(prompt, first, secret=True)
 
-    def _answered(self, user, name, work):
-        """
-        Run C{work()} for an answer to a prompt of C{/name} as
-        L{wazzap.commands.Commands.run} runs a command: the user's next lines
-        wait for it, and a failure is logged and told, never shown.
-        """
-        done = defer.maybeDeferred(work)
-        done.addErrback(self._failed, user, name)
-        if not done.called:
-            user.hold_input_until(done)
-
+    @command()
     def cmd_seen(self, user, args):
         """
         /seen NICK -- when NICK was last online.
@@ -253,7 +253,7 @@ class AccountCommands:
             )
         )
 
-    @admin_only
+    @command(admin_only=True)
     def cmd_history(self, user, args):
         """
         /history NICK -- (admin) the recent sessions of NICK: when, from where, why they ended.

@@ -1,6 +1,6 @@
 """
-Small pieces every group of commands uses: splitting arguments, marking admin
-commands, and reading and writing durations.
+Small pieces every group of commands uses: splitting arguments, finding
+members, the mute check, and reading and writing durations.
 """
 
 import re
@@ -54,12 +54,16 @@ def find_member(chat, user, nickname, usage):
     return member
 
 
-def admin_only(handler):
+def may_speak(mutes, user):
     """
-    Mark a command as reserved for admins; the dispatcher refuses it to others.
+    Whether C{user} may talk, after telling them for how long they may not.
     """
-    handler.admin_only = True
-    return handler
+    muted_for = mutes.muted_for(user)
+    if muted_for == float("inf"):
+        user.notice("you are muted until an admin lifts it")
+    elif muted_for:
+        user.notice("you are muted for another %s" % (format_duration(muted_for),))
+    return not muted_for
 
 
 def looks_like_duration(word):

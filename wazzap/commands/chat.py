@@ -2,8 +2,13 @@
 Talking: public and private messages, actions, colours, nicknames, leaving.
 """
 
+from twisted.logger import Logger
+
 from wazzap import text
-from wazzap.commands.base import format_duration, split_word
+from wazzap.commands.base import may_speak, split_word
+from wazzap.commands.registry import command
+
+log = Logger()
 
 #: What someone is told when a line or message would show nothing on screen.
 NOTHING_VISIBLE = "that shows nothing (only spaces or invisible characters): not sent"
@@ -11,8 +16,14 @@ NOTHING_VISIBLE = "that shows nothing (only spaces or invisible characters): not
 
 class ChatCommands:
     """
-    The commands every joined user has from the start.
+    The commands every joined user has from the start, and public and
+    private text.
     """
+
+    def __init__(self, chat, accounts, bans):
+        self.chat = chat
+        self.accounts = accounts
+        self.bans = bans
 
     def say(self, user, message):
         """
@@ -34,12 +45,7 @@ class ChatCommands:
             user.notice(problem)
 
     def _may_speak(self, user):
-        muted_for = self.bans.mutes.muted_for(user)
-        if muted_for == float("inf"):
-            user.notice("you are muted until an admin lifts it")
-        elif muted_for:
-            user.notice("you are muted for another %s" % (format_duration(muted_for),))
-        return not muted_for
+        return may_speak(self.bans.mutes, user)
 
     def _styled(self, user, message):
         """
@@ -62,6 +68,7 @@ class ChatCommands:
             return None, None
         return message, style
 
+    @command(aliases=("users", "online"))
     def cmd_who(self, user, args):
         """
         /who -- list who is online (also /users, /online).
@@ -69,6 +76,7 @@ class ChatCommands:
         nicknames = self.chat.room_of(user).nicknames()
         user.notice("%d online: %s" % (len(nicknames), ", ".join(nicknames)))
 
+    @command()
     def cmd_nick(self, user, args):
         """
         /nick NEW -- change your nickname; everyone is told.
@@ -111,9 +119,10 @@ class ChatCommands:
         if problem is not None:
             user.notice("cannot change nickname: " + problem)
             return None
-        self.log.info("{old} is now {new}", old=old_nickname, new=nickname)
+        log.info("{old} is now {new}", old=old_nickname, new=nickname)
         return None
 
+    @command()
     def cmd_me(self, user, args):
         """
         /me ACTION -- show an action: alice typing /me waves shows "* alice waves".
@@ -125,6 +134,7 @@ class ChatCommands:
         elif self._may_speak(user):
             self.chat.room_of(user).emote(user, args.strip())
 
+    @command(aliases=("private",))
     def cmd_msg(self, user, args):
         """
         /msg NICK TEXT -- a private message only NICK sees (also /private, @NICK TEXT).
@@ -135,6 +145,7 @@ class ChatCommands:
             return
         self.private(user, nickname, message)
 
+    @command()
     def cmd_color(self, user, args):
         """
         /color NAME TEXT -- send TEXT in a colour: red, green, yellow, blue, magenta, cyan or white.
@@ -144,6 +155,7 @@ class ChatCommands:
         """
         self.say(user, "/color " + args)
 
+    @command()
     def cmd_colors(self, user, args):
         """
         /colors off|on -- switch colours off (plain text) or back on for you.
@@ -155,6 +167,7 @@ class ChatCommands:
         user.set_colors(setting == "on")
         user.notice("colours are %s" % (setting,))
 
+    @command(aliases=("leave", "exit"))
     def cmd_quit(self, user, args):
         """
         /quit [REASON] -- leave the chat (also /leave, /exit).

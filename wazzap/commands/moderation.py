@@ -6,11 +6,12 @@ Bans and mutes are kept in the database (L{wazzap.bans}): bans are checked
 at connect and at every nickname, mutes at every line.
 """
 
+from twisted.logger import Logger
+
 from wazzap import addresses, text
 from wazzap.bans import mute_key
 from wazzap.commands.base import (
     DurationError,
-    admin_only,
     find_member,
     format_duration,
     looks_like_duration,
@@ -18,6 +19,9 @@ from wazzap.commands.base import (
     plural,
     split_word,
 )
+from wazzap.commands.registry import command
+
+log = Logger()
 
 #: Waiting newcomers listed per page of /pending.
 PENDING_PAGE_LINES = 20
@@ -59,10 +63,15 @@ def _remaining(until, now):
 
 class ModerationCommands:
     """
-    Commands for admins; each is marked L{admin_only}.
+    Commands for admins; each is registered as admin-only.
     """
 
-    @admin_only
+    def __init__(self, chat, bans, clock):
+        self.chat = chat
+        self.bans = bans
+        self.clock = clock
+
+    @command(admin_only=True)
     def cmd_kick(self, user, args):
         """
         /kick NICK [REASON] -- (admin) disconnect NICK.
@@ -73,10 +82,10 @@ class ModerationCommands:
         if member is user:
             user.notice("you cannot kick yourself: /quit leaves")
         elif member is not None:
-            self.log.info("{admin} kicked {nickname}", admin=user.nickname, nickname=member.nickname)
+            log.info("{admin} kicked {nickname}", admin=user.nickname, nickname=member.nickname)
             member.disconnect(_by("kicked", user, reason))
 
-    @admin_only
+    @command(admin_only=True)
     def cmd_ban(self, user, args):
         """
         /ban NICK|ADDRESS|NETWORK [DURATION] [REASON] -- (admin) keep a nickname, an address or a network out.
@@ -110,7 +119,7 @@ class ModerationCommands:
         )
 
     def _banned(self, _, user, target, kind, seconds, reason):
-        self.log.info("{admin} banned {target}", admin=user.nickname, target=target)
+        log.info("{admin} banned {target}", admin=user.nickname, target=target)
         self.chat.announce(
             "%s was banned by %s %s%s"
             % (target, user.nickname, _for(seconds), " (%s)" % (reason,) if reason else "")
@@ -126,7 +135,7 @@ class ModerationCommands:
                 % (target,)
             )
 
-    @admin_only
+    @command(admin_only=True)
     def cmd_unban(self, user, args):
         """
         /unban NICK|ADDRESS|NETWORK -- (admin) lift a ban.
@@ -142,10 +151,10 @@ class ModerationCommands:
         if not removed:
             user.notice("%s is not banned" % (target,))
             return
-        self.log.info("{admin} unbanned {target}", admin=user.nickname, target=target)
+        log.info("{admin} unbanned {target}", admin=user.nickname, target=target)
         self.chat.announce("%s lifted the ban on %s" % (user.nickname, target))
 
-    @admin_only
+    @command(admin_only=True)
     def cmd_bans(self, user, args):
         """
         /bans -- (admin) list the bans in force.
@@ -169,7 +178,7 @@ class ModerationCommands:
                 )
             )
 
-    @admin_only
+    @command(admin_only=True)
     def cmd_mute(self, user, args):
         """
         /mute NICK [DURATION] -- (admin) stop NICK from talking, for DURATION (like 10m) or until /unmute.
@@ -204,11 +213,11 @@ class ModerationCommands:
                 return None
             stored = mutes.extend(mute, seconds, user.nickname)
             name, room = mute.target, self.chat
-        self.log.info("{admin} muted {nickname}", admin=user.nickname, nickname=name)
+        log.info("{admin} muted {nickname}", admin=user.nickname, nickname=name)
         notice = "%s was muted by %s %s" % (name, user.nickname, _for(seconds))
         return stored.addCallback(lambda _: room.announce(notice))
 
-    @admin_only
+    @command(admin_only=True)
     def cmd_unmute(self, user, args):
         """
         /unmute NICK -- (admin) let NICK talk again; NICK may be offline.
@@ -230,10 +239,10 @@ class ModerationCommands:
         if not was_muted:
             user.notice("%s is not muted" % (name,))
             return
-        self.log.info("{admin} unmuted {nickname}", admin=user.nickname, nickname=name)
+        log.info("{admin} unmuted {nickname}", admin=user.nickname, nickname=name)
         room.announce("%s was unmuted by %s" % (name, user.nickname))
 
-    @admin_only
+    @command(admin_only=True)
     def cmd_mutes(self, user, args):
         """
         /mutes -- (admin) list the mutes in force.
@@ -249,7 +258,7 @@ class ModerationCommands:
                 "  %s %s by %s, %s" % (mute.kind, mute.target, mute.by, _remaining(mute.until, now))
             )
 
-    @admin_only
+    @command(admin_only=True)
     def cmd_pending(self, user, args):
         """
         /pending [PAGE] -- (admin) who is waiting for approval to join, 20 a page.
@@ -281,14 +290,14 @@ class ModerationCommands:
         if page < pages:
             user.notice("/pending %d for the next page" % (page + 1,))
 
-    @admin_only
+    @command(admin_only=True)
     def cmd_approve(self, user, args):
         """
         /approve NICK -- (admin) let NICK, who is waiting, join.
         """
         self._decide(user, args.strip(), True)
 
-    @admin_only
+    @command(admin_only=True)
     def cmd_deny(self, user, args):
         """
         /deny NICK -- (admin) turn NICK away.
@@ -301,7 +310,7 @@ class ModerationCommands:
             user.notice("%s is not waiting to join: see /pending" % (nickname or "nobody",))
             return
         verb = "approved" if approved else "denied"
-        self.log.info("{admin} {verb} {nickname}", admin=user.nickname, verb=verb, nickname=nickname)
+        log.info("{admin} {verb} {nickname}", admin=user.nickname, verb=verb, nickname=nickname)
         for admin in self.chat.admins():
             admin.notice("%s was %s by %s" % (member.nickname, verb, user.nickname))
         if approved:

@@ -5,7 +5,8 @@ The state is L{wazzap.consent.PrivateChats}; these commands check names and
 tell both sides what happened.
 """
 
-from wazzap.commands.base import find_member, format_duration, split_word
+from wazzap.commands.base import find_member, format_duration, may_speak, split_word
+from wazzap.commands.registry import command
 from wazzap.consent import MAX_REQUESTS_WAITING
 
 
@@ -14,6 +15,11 @@ class PrivacyCommands:
     The commands of C{/consent} and private chat requests.
     """
 
+    def __init__(self, chat, bans):
+        self.chat = chat
+        self.bans = bans
+
+    @command()
     def cmd_consent(self, user, args):
         """
         /consent on|off -- on: private messages reach you only in a private chat you accepted.
@@ -41,12 +47,13 @@ class PrivacyCommands:
             return None
         return other
 
+    @command()
     def cmd_request(self, user, args):
         """
         /request NICK -- ask NICK for a private chat.
         """
         other = self._other(user, args, "/request NICK")
-        if other is None or not self._may_speak(user):
+        if other is None or not may_speak(self.bans.mutes, user):
             return
         chats = self.chat.private_chats
         if chats.is_open(user, other):
@@ -73,12 +80,14 @@ class PrivacyCommands:
                 % (user.nickname, user.nickname, user.nickname)
             )
 
+    @command()
     def cmd_accept(self, user, args):
         """
         /accept NICK -- open the private chat NICK asked for.
         """
         self._answer(user, args, True)
 
+    @command()
     def cmd_reject(self, user, args):
         """
         /reject NICK -- turn down NICK's request for a private chat.
@@ -102,6 +111,7 @@ class PrivacyCommands:
             user.notice("you turned down %s" % (other.nickname,))
             other.notice("%s turned down your private chat request" % (user.nickname,))
 
+    @command()
     def cmd_end(self, user, args):
         """
         /end NICK -- close your private chat with NICK, or take back your request to NICK.
@@ -119,6 +129,7 @@ class PrivacyCommands:
         else:
             user.notice("you have no private chat with %s, nor a request to them" % (other.nickname,))
 
+    @command()
     def cmd_chats(self, user, args):
         """
         /chats -- your open private chats and pending requests, both ways.
