@@ -1,0 +1,108 @@
+"""
+Presence kept in this process's memory: nicknames, room membership and the
+approval queue, by session key.  A Redis presence, later, keeps the same
+contract (L{IPresence}) for several processes.
+"""
+
+from collections import Counter
+
+from twisted.internet import defer
+from zope.interface import implementer
+
+from wazzap.core.interfaces import IPresence
+from wazzap.text import nickname_key
+
+
+@implementer(IPresence)
+class MemoryPresence:
+    """
+    L{IPresence} in dicts.
+    """
+
+    def __init__(self):
+        self._holders = {}  # nickname key -> session key
+        self._nicknames = {}  # session key -> nickname as typed
+        self._rooms = {}  # room -> {session key: None}, in the order they entered
+        self._rooms_of = {}  # session key -> {room: None}
+        self._waiting = {}  # session key -> address, longest-waiting first
+        self._waiting_from = Counter()
+
+    def available(self, nickname, session_key=None):
+        holder = self._holders.get(nickname_key(nickname))
+        return defer.succeed(holder is None or holder == session_key)
+
+    def claim(self, session_key, nickname):
+        key = nickname_key(nickname)
+        holder = self._holders.get(key)
+        if holder is not None and holder != session_key:
+            return False
+        old = self._nicknames.get(session_key)
+        if old is not None:
+            del self._holders[nickname_key(old)]
+        self._holders[key] = session_key
+        self._nicknames[session_key] = nickname
+        return True
+
+    def rename(self, session_key, nickname):
+        if session_key not in self._nicknames:
+            return False
+        return self.claim(session_key, nickname)
+
+    def release(self, session_key):
+        nickname = self._nicknames.pop(session_key, None)
+        if nickname is not None:
+            del self._holders[nickname_key(nickname)]
+        for room in list(self._rooms_of.get(session_key, ())):
+            self.exit(room, session_key)
+        self.stop_waiting(session_key)
+
+    def locate(self, nickname):
+        return self._holders.get(nickname_key(nickname))
+
+    def nickname_of(self, session_key):
+        return self._nicknames.get(session_key)
+
+    def enter(self, room, session_key):
+        self._rooms.setdefault(room, {})[session_key] = None
+        self._rooms_of.setdefault(session_key, {})[room] = None
+
+    def exit(self, room, session_key):
+        members = self._rooms.get(room)
+        if members is None or session_key not in members:
+            return
+        del members[session_key]
+        if not members:
+            del self._rooms[room]
+        rooms = self._rooms_of[session_key]
+        del rooms[room]
+        if not rooms:
+            del self._rooms_of[session_key]
+
+    def members_of(self, room):
+        return list(self._rooms.get(room, ()))
+
+    def count(self, room):
+        return len(self._rooms.get(room, ()))
+
+    def rooms_of(self, session_key):
+        return list(self._rooms_of.get(session_key, ()))
+
+    def wait_for_approval(self, session_key, address):
+        if session_key not in self._waiting:
+            self._waiting[session_key] = address
+            self._waiting_from[address] += 1
+
+    def stop_waiting(self, session_key):
+        if session_key not in self._waiting:
+            return False
+        address = self._waiting.pop(session_key)
+        self._waiting_from[address] -= 1
+        if not self._waiting_from[address]:
+            del self._waiting_from[address]
+        return True
+
+    def waiting(self):
+        return list(self._waiting)
+
+    def waiting_from(self, address):
+        return self._waiting_from[address]
