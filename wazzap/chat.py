@@ -3,7 +3,7 @@ Who is online, in which room, and what each of them hears.
 
 Nothing here knows about sockets or Twisted transports: what happens is
 published as events (L{wazzap.core.events}) on a room bus, which reaches
-members through the small L{IMember} contract; nicknames, rooms and the
+members through the small L{wazzap.core.interfaces.IMember} contract; nicknames, rooms and the
 approval queue are kept by a presence service.  The same state can so be
 driven by unit tests directly, by the line protocol, and later by other
 listeners or processes.
@@ -22,12 +22,9 @@ from wazzap.bus.local import LocalBus
 from wazzap.consent import PrivateChats
 from wazzap.core import events
 from wazzap.core.identity import Identity
-from wazzap.core.interfaces import IMember
 from wazzap.core.outbox import Outbox
 from wazzap.core.presence import MemoryPresence
 from wazzap.flow import TurnFlusher
-
-__all__ = ["Chat", "IMember", "LOBBY", "Room"]
 
 #: The room everybody joins until there are more rooms to choose from.
 LOBBY = "lobby"
