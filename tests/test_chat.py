@@ -287,3 +287,33 @@ def test_summary_wording_leaves_out_what_did_not_happen():
     assert presence_summary(1, 0, 10) == "1 person joined in the last 10 s"
     assert presence_summary(0, 12, 10) == "12 people left in the last 10 s"
     assert presence_summary(12, 1, 10) == "12 people joined, 1 left in the last 10 s"
+
+
+def test_identity_is_kept_by_the_chat_with_a_colour_name():
+    """A joined member's identity carries a palette colour name and follows a rename."""
+    chat, (alice, bob) = chat_with("alice", "bob")
+    identity = chat.identity(alice)
+    assert identity.nickname == "alice" and identity.color in text.USER_PALETTE
+    assert identity.address == alice.peer
+    chat.rename(alice, "Alicia")
+    assert chat.identity(alice).nickname == "Alicia"
+    assert chat.identity(alice).color == identity.color
+
+
+def test_a_connection_gets_one_write_per_turn():
+    """Room lines and notices of one turn reach a connection in a single write, in order."""
+    from tests.doubles import Connection, make_factory
+
+    factory = make_factory()
+    alice = Connection(factory, port=40001).join("alice")
+    bob = Connection(factory, port=40002).join("bob")
+    writes = []
+    original = bob.protocol._write
+    bob.protocol._write = lambda data: (writes.append(data), original(data))
+    chat = factory.chat
+    chat.room_of(alice.protocol).say(alice.protocol, "one")
+    bob.protocol.notice("between")
+    chat.room_of(alice.protocol).say(alice.protocol, "two")
+    factory.clock.advance(0)
+    assert len(writes) == 1
+    assert bob.lines() == ["alice: one", "[Server] between", "alice: two"]

@@ -3,10 +3,10 @@ Who is online, in which room, and what each of them hears.
 
 Nothing here knows about sockets or Twisted transports: what happens is
 published as events (L{wazzap.core.events}) on a room bus, which reaches
-members through the small L{wazzap.core.interfaces.IMember} contract; nicknames, rooms and the
-approval queue are kept by a presence service.  The same state can so be
-driven by unit tests directly, by the line protocol, and later by other
-listeners or processes.
+members through the small L{wazzap.core.interfaces.IMember} contract;
+nicknames, rooms and the approval queue are kept by a presence service.  The
+same state can so be driven by unit tests directly, by the line protocol, and
+later by other listeners or processes.
 
 What is published in a reactor turn waits in the per-turn outbox
 (L{wazzap.core.outbox}), which renders it once per renderer and hands the
@@ -328,7 +328,9 @@ class Chat:
         if self._waiting.pop(key, None) is not None:
             presence.stop_waiting(key)
         presence.claim(key, member.nickname)
-        identity = Identity(member.nickname, member.account, member.is_admin, member.color, member.peer)
+        identity = Identity(
+            member.nickname, member.account, member.is_admin, member.color, member.peer
+        )
         self._identities[key] = identity
         self._members[key] = member
         self._colors_in_use[identity.color] += 1

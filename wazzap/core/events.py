@@ -92,7 +92,11 @@ class Private:
     style: str = ""
 
 
-EVENT_TYPES = {cls.__name__: cls for cls in (Said, Emoted, Joined, Left, Renamed, PresenceSummary, Notice, Private)}
+#: Every kind of event, by the name L{to_json} records.
+EVENT_TYPES = {
+    cls.__name__: cls
+    for cls in (Said, Emoted, Joined, Left, Renamed, PresenceSummary, Notice, Private)
+}
 
 
 def to_json(event):

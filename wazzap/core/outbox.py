@@ -54,6 +54,10 @@ class Outbox:
         self._scheduled = False
 
     def _next(self):
+        """
+        The place of the next event in this turn, which it makes sure ends
+        with a flush.
+        """
         if not self._scheduled:
             self._scheduled = True
             self._flusher.schedule(self)
@@ -68,11 +72,7 @@ class Outbox:
         batch = self._batches.get(room)
         if batch is None:
             batch = self._batches[room] = _Batch(members)
-        if not self._scheduled:
-            self._scheduled = True
-            self._flusher.schedule(self)
-        self._order += 1
-        batch.entries.append((self._order, event, exclude))
+        batch.entries.append((self._next(), event, exclude))
         if exclude is not None:
             batch.odd.add(exclude)
 
@@ -99,12 +99,15 @@ class Outbox:
 
     def flush_member(self, member):
         """
-        Send C{member} now what it has been given this turn, before it closes
-        or writes something of its own (telnet negotiation) that must follow.
+        Send C{member} now what it has been given this turn: before it closes,
+        or writes bytes of its own that must come after those.
         """
         key = member.session_key
         renderer = member.renderer
-        mine = [(order, renderer.render((event,), key)) for order, event in self._directs.pop(member, ())]
+        mine = [
+            (order, renderer.render((event,), key))
+            for order, event in self._directs.pop(member, ())
+        ]
         for batch in self._batches.values():
             if batch.members.get(key) is member:
                 entries = batch.entries
@@ -153,7 +156,11 @@ class Outbox:
                 if key in odd:
                     start = batch.starts.get(key, 0)
                     data = b"".join(
-                        [part for entry, part in zip(entries[start:], parts[0][start:]) if entry[2] != key]
+                        [
+                            part
+                            for entry, part in zip(entries[start:], parts[0][start:])
+                            if entry[2] != key
+                        ]
                     )
                 else:
                     data = parts[1]
