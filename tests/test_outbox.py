@@ -3,6 +3,8 @@ The per-turn outbox: one rendering per renderer, the same bytes for every
 member of a kind, one send per member per turn, and order kept per member.
 """
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -122,3 +124,55 @@ def test_a_failing_member_does_not_keep_output_from_the_others():
     outbox.publish("lobby", members, events.Notice("hi"))
     clock.advance(0)
     assert bob.lines == ["[Server] hi"]
+
+
+# Steps of one turn: publish a notice to the room (maybe excluding one
+# member), give one member a notice, let one more member join, or flush one
+# member at once (as closing does).
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("publish"), st.none() | st.integers(0, 3)),
+        st.tuples(st.just("direct"), st.integers(0, 3)),
+        st.tuples(st.just("join"), st.integers(0, 3)),
+        st.tuples(st.just("flush"), st.integers(0, 3)),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.booleans(), min_size=4, max_size=4), steps)
+def test_every_member_gets_what_it_should_in_order_at_most_twice(in_room, steps):
+    """Whatever a turn holds, each member gets exactly its events in the order they happened, in one send per flush."""
+    clock, outbox, members, everyone = outbox_with("m0", "m1", "m2", "m3")
+    room = {}
+    for member, inside in zip(everyone, in_room):
+        if inside:
+            room[member.session_key] = member
+    expected = {member: [] for member in everyone}
+    flushes = {member: 0 for member in everyone}
+    for number, (kind, index) in enumerate(steps):
+        notice = events.Notice(str(number))
+        line = "[Server] %d" % (number,)
+        if kind == "publish":
+            exclude = None if index is None else everyone[index].session_key
+            outbox.publish("lobby", room, notice, exclude)
+            for member in room.values():
+                if member.session_key != exclude:
+                    expected[member].append(line)
+        elif kind == "direct":
+            outbox.direct(everyone[index], notice)
+            expected[everyone[index]].append(line)
+        elif kind == "join":
+            member = everyone[index]
+            if member.session_key not in room:
+                outbox.started("lobby", member.session_key)
+                room[member.session_key] = member
+        else:
+            before = len(everyone[index].sent)
+            outbox.flush_member(everyone[index])
+            flushes[everyone[index]] += len(everyone[index].sent) - before
+    clock.advance(0)
+    for member in everyone:
+        assert member.lines == expected[member]
+        assert len(member.sent) <= flushes[member] + 1
