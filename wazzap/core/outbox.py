@@ -126,6 +126,11 @@ class Outbox:
     def flush_output(self):
         """
         Hand out this turn's events: called by the L{TurnFlusher}.
+
+        A member with events of its own gets everything in the order it
+        happened; one in several rooms with nothing of its own gets each
+        room's shared bytes one room after another (rooms are separate
+        conversations), still in one send.
         """
         self._scheduled = False
         batches, self._batches = self._batches, {}
