@@ -20,8 +20,7 @@ class LocalBus:
         """
         self.outbox = outbox
         self._rooms = {}
-        # session key -> [member, how many rooms it is in]
-        self._sessions = {}
+        self._sessions = {}  # session key -> member, while in a room
 
     def join(self, room, member):
         key = member.session_key
@@ -32,11 +31,7 @@ class LocalBus:
             return
         self.outbox.started(room, key)
         members[key] = member
-        session = self._sessions.get(key)
-        if session is None:
-            self._sessions[key] = [member, 1]
-        else:
-            session[1] += 1
+        self._sessions[key] = member
 
     def leave(self, room, session_key):
         members = self._rooms.get(room)
@@ -44,9 +39,9 @@ class LocalBus:
             return
         if not members:
             del self._rooms[room]
-        session = self._sessions[session_key]
-        session[1] -= 1
-        if not session[1]:
+        # Looking through the rooms costs a leave more than a count would,
+        # but keeps nothing more per person online.
+        if not any(session_key in others for others in self._rooms.values()):
             del self._sessions[session_key]
 
     def local_members(self, room):
@@ -59,6 +54,6 @@ class LocalBus:
             self.outbox.publish(room, members, event, exclude)
 
     def direct(self, session_key, event):
-        session = self._sessions.get(session_key)
-        if session is not None:
-            self.outbox.direct(session[0], event)
+        member = self._sessions.get(session_key)
+        if member is not None:
+            self.outbox.direct(member, event)

@@ -23,7 +23,9 @@ class MemoryPresence:
         self._holders = {}  # nickname key -> session key
         self._nicknames = {}  # session key -> nickname as typed
         self._rooms = {}  # room -> {session key: None}, in the order they entered
-        self._rooms_of = {}  # session key -> {room: None}
+        # session key -> its rooms: a tuple, the smallest container, since
+        # presence is kept for everyone online and few are in many rooms.
+        self._rooms_of = {}
         self._waiting = {}  # session key -> address, longest-waiting first
         self._waiting_from = Counter()
 
@@ -64,7 +66,9 @@ class MemoryPresence:
 
     def enter(self, room, session_key):
         self._rooms.setdefault(room, {})[session_key] = None
-        self._rooms_of.setdefault(session_key, {})[room] = None
+        rooms = self._rooms_of.get(session_key, ())
+        if room not in rooms:
+            self._rooms_of[session_key] = rooms + (room,)
 
     def exit(self, room, session_key):
         members = self._rooms.get(room)
@@ -73,9 +77,10 @@ class MemoryPresence:
         del members[session_key]
         if not members:
             del self._rooms[room]
-        rooms = self._rooms_of[session_key]
-        del rooms[room]
-        if not rooms:
+        rooms = tuple(other for other in self._rooms_of[session_key] if other != room)
+        if rooms:
+            self._rooms_of[session_key] = rooms
+        else:
             del self._rooms_of[session_key]
 
     def members_of(self, room):
