@@ -19,7 +19,7 @@ class Said:
     """
 
     nickname: str
-    color: str
+    color: str | None
     text: str
     style: str = ""
 
@@ -31,7 +31,7 @@ class Emoted:
     """
 
     nickname: str
-    color: str
+    color: str | None
     action: str
 
 
@@ -47,7 +47,7 @@ class Left:
     """
 
     nickname: str
-    reason: str = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

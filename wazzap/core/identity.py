@@ -29,10 +29,10 @@ class Identity:
     """
 
     nickname: str
-    account: str = None
+    account: str | None = None
     is_admin: bool = False
-    color: str = None
-    address: str = None
+    color: str | None = None
+    address: str | None = None
 
     def renamed(self, nickname):
         return replace(self, nickname=nickname)

@@ -23,8 +23,9 @@ class MemoryPresence:
         self._holders = {}  # nickname key -> session key
         self._nicknames = {}  # session key -> nickname as typed
         self._rooms = {}  # room -> {session key: None}, in the order they entered
-        # session key -> its rooms: a tuple, the smallest container, since
-        # presence is kept for everyone online and few are in many rooms.
+        # session key -> the name of its one room, or a tuple of its rooms:
+        # kept for everyone online, most of whom are in one room, which so
+        # costs them no container of its own.
         self._rooms_of = {}
         self._waiting = {}  # session key -> address, longest-waiting first
         self._waiting_from = Counter()
@@ -54,7 +55,7 @@ class MemoryPresence:
         nickname = self._nicknames.pop(session_key, None)
         if nickname is not None:
             del self._holders[nickname_key(nickname)]
-        for room in list(self._rooms_of.get(session_key, ())):
+        for room in self.rooms_of(session_key):
             self.exit(room, session_key)
         self.stop_waiting(session_key)
 
@@ -66,9 +67,9 @@ class MemoryPresence:
 
     def enter(self, room, session_key):
         self._rooms.setdefault(room, {})[session_key] = None
-        rooms = self._rooms_of.get(session_key, ())
+        rooms = self.rooms_of(session_key)
         if room not in rooms:
-            self._rooms_of[session_key] = rooms + (room,)
+            self._set_rooms(session_key, rooms + [room])
 
     def exit(self, room, session_key):
         members = self._rooms.get(room)
@@ -77,11 +78,8 @@ class MemoryPresence:
         del members[session_key]
         if not members:
             del self._rooms[room]
-        rooms = tuple(other for other in self._rooms_of[session_key] if other != room)
-        if rooms:
-            self._rooms_of[session_key] = rooms
-        else:
-            del self._rooms_of[session_key]
+        others = [other for other in self.rooms_of(session_key) if other != room]
+        self._set_rooms(session_key, others)
 
     def members_of(self, room):
         return list(self._rooms.get(room, ()))
@@ -90,7 +88,14 @@ class MemoryPresence:
         return len(self._rooms.get(room, ()))
 
     def rooms_of(self, session_key):
-        return list(self._rooms_of.get(session_key, ()))
+        rooms = self._rooms_of.get(session_key, ())
+        return [rooms] if isinstance(rooms, str) else list(rooms)
+
+    def _set_rooms(self, session_key, rooms):
+        if not rooms:
+            self._rooms_of.pop(session_key, None)
+        else:
+            self._rooms_of[session_key] = rooms[0] if len(rooms) == 1 else tuple(rooms)
 
     def wait_for_approval(self, session_key, address):
         if session_key not in self._waiting:
