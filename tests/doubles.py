@@ -13,10 +13,14 @@ from twisted.internet import defer
 from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from wazzap.accounts import Accounts
 from wazzap.bans import Bans
 from wazzap.chat import Chat
+from wazzap.core.identity import new_session_key
+from wazzap.core.interfaces import IMember
+from wazzap.listeners.line import render
 from wazzap.server import ChatFactory, Limits
 from wazzap.store import BUSY_TIMEOUT_SECONDS, Database, StoreError
 from wazzap.text import strip_styles
@@ -280,3 +284,35 @@ def admin_and_user(factory):
     bob = Connection(factory, port=56001, host="192.0.2.7").join("bob")
     admin.lines()
     return admin, bob
+
+
+@implementer(IMember)
+class RecordingMember:
+    """
+    A member that keeps what it is sent, as bytes and as plain lines, and
+    the reason it was closed with.
+    """
+
+    is_admin = False
+    account = None
+    peer = "192.0.2.1"
+    room = None
+
+    def __init__(self, nickname, renderer=render.PLAIN):
+        self.nickname = nickname
+        self.color = None
+        self.session_key = new_session_key()
+        self.renderer = renderer
+        self.sent = []
+        self.lines = []
+        self.closed = None
+
+    def send(self, data):
+        self.sent.append(data)
+        self.lines.extend(strip_styles(data.decode("utf-8")).splitlines())
+
+    def close(self, reason, farewell):
+        self.closed = (reason, farewell)
+
+    def disconnect(self, reason, notice=None):
+        self.close(reason, notice or "disconnected: " + reason)

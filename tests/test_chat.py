@@ -7,49 +7,14 @@ import random
 
 import pytest
 from twisted.internet.task import Clock
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from tests.doubles import RecordingMember as Recorder
 from wazzap import text
-from wazzap.chat import (
-    MAX_LEAVE_NOTICES,
-    PRESENCE_WINDOW_SECONDS,
-    Chat,
-    IMember,
-    _presence_summary,
-)
+from wazzap.chat import MAX_LEAVE_NOTICES, PRESENCE_WINDOW_SECONDS, Chat
+from wazzap.core.interfaces import IMember
+from wazzap.listeners.line.render import presence_summary
 from wazzap.protocol import ChatProtocol
-
-
-@implementer(IMember)
-class Recorder:
-    """
-    A member that keeps the plain text of every line delivered to it.
-    """
-
-    is_admin = False
-    peer = "192.0.2.1"
-    room = None
-
-    def __init__(self, nickname):
-        self.nickname = nickname
-        self.color = None
-        self.lines = []
-        self.disconnected = None
-
-    def deliver(self, line):
-        if self.room is not None:
-            self.room.catch_up(self)
-        self.write(line)
-
-    def write(self, line):
-        self.lines.extend(line.variants[text.PLAIN].decode("utf-8").splitlines())
-
-    def disconnect(self, reason, notice=None):
-        self.disconnected = reason
-
-    def admit(self):
-        pass
 
 
 def chat_with(*nicknames):
@@ -63,12 +28,18 @@ def chat_with(*nicknames):
     chat.flusher.flush()
     for member in members:
         member.lines.clear()
+        member.sent.clear()
     return chat, members
 
 
 def test_protocol_provides_imember():
     """The line protocol fulfils the member contract the room relies on."""
     assert verifyObject(IMember, ChatProtocol())
+
+
+def test_recorder_provides_imember():
+    """The recording fake fulfils the member contract too."""
+    assert verifyObject(IMember, Recorder("alice"))
 
 
 def test_say_reaches_everyone_but_sender():
@@ -81,18 +52,16 @@ def test_say_reaches_everyone_but_sender():
 
 
 def test_turn_batch_is_one_object_for_all_but_senders():
-    """The lines of a turn reach non-senders as one shared object, senders without their own."""
-    chat, (alice, bob, carol) = chat_with("alice", "bob", "carol")
-    written = {}
-    for member in (alice, bob, carol):
-        member.write = lambda line, member=member: written.setdefault(member.nickname, line)
+    """The lines of a turn reach non-senders as one shared bytes object in one send, senders without their own."""
+    chat, (alice, bob, carol, dave) = chat_with("alice", "bob", "carol", "dave")
     room = chat.room_of(alice)
     room.say(alice, "one")
     room.say(bob, "two")
     chat.flusher.flush()
-    assert written["carol"].variants[text.PLAIN] == b"alice: one\r\nbob: two\r\n"
-    assert written["alice"].variants[text.PLAIN] == b"bob: two\r\n"
-    assert written["bob"].variants[text.PLAIN] == b"alice: one\r\n"
+    assert carol.sent == [b"alice: one\r\nbob: two\r\n"]
+    assert carol.sent[0] is dave.sent[0]
+    assert alice.sent == [b"bob: two\r\n"]
+    assert bob.sent == [b"alice: one\r\n"]
 
 
 def test_line_for_one_member_comes_after_earlier_broadcasts():
@@ -186,6 +155,7 @@ def test_waiting_member_holds_nickname_and_admins_are_asked():
     admin.is_admin = True
     newcomer = Recorder("bob")
     assert chat.wait_for_approval(newcomer) == 1
+    chat.flusher.flush()
     assert admin.lines == ["[Server] bob (192.0.2.1) asks to join: /approve bob or /deny bob"]
     assert chat.nickname_problem("BOB") == "bob is already online"
     assert chat.stop_waiting("bob") is newcomer
@@ -200,6 +170,7 @@ def test_consent_blocks_private_messages_until_accepted():
     chat.private_chats.request(alice, bob)
     assert chat.private_chats.answer(bob, alice, True)
     assert chat.send_private(alice, "bob", "hi") is None
+    chat.flusher.flush()
     assert bob.lines == ["[PM from alice] hi"]
 
 
@@ -313,6 +284,36 @@ def test_summaries_go_on_while_churn_lasts_and_stop_when_it_calms():
 
 def test_summary_wording_leaves_out_what_did_not_happen():
     """A summary names only joins or only leaves when only those happened."""
-    assert _presence_summary(1, 0) == "1 person joined in the last 10 s"
-    assert _presence_summary(0, 12) == "12 people left in the last 10 s"
-    assert _presence_summary(12, 1) == "12 people joined, 1 left in the last 10 s"
+    assert presence_summary(1, 0, 10) == "1 person joined in the last 10 s"
+    assert presence_summary(0, 12, 10) == "12 people left in the last 10 s"
+    assert presence_summary(12, 1, 10) == "12 people joined, 1 left in the last 10 s"
+
+
+def test_identity_is_kept_by_the_chat_with_a_colour_name():
+    """A joined member's identity carries a palette colour name and follows a rename."""
+    chat, (alice, bob) = chat_with("alice", "bob")
+    identity = chat.identity(alice)
+    assert identity.nickname == "alice" and identity.color in text.USER_PALETTE
+    assert identity.address == alice.peer
+    chat.rename(alice, "Alicia")
+    assert chat.identity(alice).nickname == "Alicia"
+    assert chat.identity(alice).color == identity.color
+
+
+def test_a_connection_gets_one_write_per_turn():
+    """Room lines and notices of one turn reach a connection in a single write, in order."""
+    from tests.doubles import Connection, make_factory
+
+    factory = make_factory()
+    alice = Connection(factory, port=40001).join("alice")
+    bob = Connection(factory, port=40002).join("bob")
+    writes = []
+    original = bob.protocol._write
+    bob.protocol._write = lambda data: (writes.append(data), original(data))
+    chat = factory.chat
+    chat.room_of(alice.protocol).say(alice.protocol, "one")
+    bob.protocol.notice("between")
+    chat.room_of(alice.protocol).say(alice.protocol, "two")
+    factory.clock.advance(0)
+    assert len(writes) == 1
+    assert bob.lines() == ["alice: one", "[Server] between", "alice: two"]

@@ -1,22 +1,29 @@
 """
-Who is online, in which room, and where each message goes.
+Who is online, in which room, and what each of them hears.
 
-Nothing here knows about sockets or Twisted transports: people are reached only
-through the small L{IMember} contract, so the same state can be driven by unit
-tests directly, by the line protocol, and later by other transports or nodes.
+Nothing here knows about sockets or Twisted transports: what happens is
+published as events (L{wazzap.core.events}) on a room bus, which reaches
+members through the small L{wazzap.core.interfaces.IMember} contract;
+nicknames, rooms and the approval queue are kept by a presence service.  The
+same state can so be driven by unit tests directly, by the line protocol, and
+later by other listeners or processes.
 
-Public lines are batched per room and reactor turn: at the end of the turn the
-room joins them once and hands the same bytes to every member, so a line to N
-people costs one Python step per person per turn, not per line.
+What is published in a reactor turn waits in the per-turn outbox
+(L{wazzap.core.outbox}), which renders it once per renderer and hands the
+same bytes to every member, so a line to N people costs one Python step per
+person per turn, not per line.
 """
 
 import random
 from collections import Counter, deque
 
-from zope.interface import Attribute, Interface
-
 from wazzap import text
+from wazzap.bus.local import LocalBus
 from wazzap.consent import PrivateChats
+from wazzap.core import events
+from wazzap.core.identity import Identity
+from wazzap.core.outbox import Outbox
+from wazzap.core.presence import MemoryPresence
 from wazzap.flow import TurnFlusher
 
 #: The room everybody joins until there are more rooms to choose from.
@@ -36,160 +43,70 @@ PRESENCE_WINDOW_SECONDS = 10
 MAX_LEAVE_NOTICES = 10
 
 
-class IMember(Interface):
-    """
-    Someone online, as the rooms see them.
-    """
-
-    nickname = Attribute("The nickname shown to others, as the user typed it.")
-    color = Attribute("The colour (an ANSI style string) of this member's nickname.")
-    is_admin = Attribute("True once the member logged in to an admin account.")
-    peer = Attribute("The address the member connects from, shown to admins.")
-    room = Attribute("The L{Room} the member is in, set by L{Chat}; None outside.")
-
-    def deliver(line):
-        """
-        Queue a L{wazzap.text.Line} for this member alone; it is written at the
-        end of the current reactor turn, after every line it was given before.
-        The member calls L{Room.catch_up} on its room first, so lines broadcast
-        earlier in the turn come before it.
-        """
-
-    def write(line):
-        """
-        Write a L{wazzap.text.Line} now, after anything already queued: the
-        room hands over its batched lines this way.
-        """
-
-    def disconnect(reason, notice=None):
-        """
-        End this member's connection, telling them C{notice} (by default,
-        that they were disconnected for C{reason}).  The member's session
-        reports the departure, with C{reason}, through L{Chat.leave}.
-        """
-
-    def admit():
-        """
-        Let a member who was waiting for approval join.
-        """
-
-
 class Room:
     """
-    A set of members who all see each other's public messages.
-
-    Lines broadcast during a reactor turn wait in C{_batch} until the end of
-    the turn (L{flush_output}).  A member who is given a line of its own in the
-    meantime first catches up on the batch (L{catch_up}), and C{_caught_up}
-    remembers how far, so every member sees every line in the order it was
-    sent.
+    A set of members who all see each other's public messages: a name on
+    the bus, and the commands' way of talking to it.
     """
 
-    def __init__(self, name, schedule, clock):
+    def __init__(self, name, chat, clock):
         """
-        @param schedule: called with the room when it has lines to hand out at
-            the end of this turn (L{TurnFlusher.schedule}).
+        @param chat: the L{Chat} whose bus, presence and identities this
+            room uses.
         @param clock: the L{IReactorTime} that paces join and leave notices.
         """
         self.name = name
-        self._schedule = schedule
-        self._members = {}
-        self._batch = None
-        self._caught_up = {}
+        self._chat = chat
         self.presence = PresenceNotices(self, clock)
 
     def __len__(self):
-        return len(self._members)
+        return self._chat.presence.count(self.name)
 
     def members(self):
         """
-        The members, in the order they joined.
+        The members connected to this process, in the order they joined.
         """
-        return self._members.values()
+        return self._chat.bus.local_members(self.name).values()
 
     def nicknames(self):
         """
         The nicknames in this room, sorted case-insensitively.
         """
-        return sorted((m.nickname for m in self._members.values()), key=text.nickname_key)
+        presence = self._chat.presence
+        nicknames = [presence.nickname_of(key) for key in presence.members_of(self.name)]
+        return sorted(nicknames, key=text.nickname_key)
 
-    def add(self, key, member):
+    def publish(self, event, exclude=None):
         """
-        Let C{member}, whose nickname key is C{key}, in; it hears what is
-        broadcast from now on.
+        Give C{event} to everyone in the room but the session key C{exclude}.
         """
-        self._members[key] = member
-        if self._batch is not None:
-            self._caught_up[member] = len(self._batch)
-
-    def remove(self, key):
-        self._members.pop(key, None)
-
-    def rekey(self, old_key, new_key):
-        """
-        Keep the member known as C{old_key} under C{new_key}.
-        """
-        self._members[new_key] = self._members.pop(old_key)
-
-    def broadcast(self, line, exclude=None):
-        """
-        Deliver the same L{wazzap.text.Line} to every member but C{exclude}, at
-        the end of this turn.
-        """
-        batch = self._batch
-        if batch is None:
-            batch = self._batch = []
-            self._schedule(self)
-        batch.append((line, exclude))
-
-    def catch_up(self, member):
-        """
-        Write to C{member} now what was broadcast this turn and it has not been
-        given yet, so that a line for it alone comes after those.
-        """
-        batch = self._batch
-        if batch is not None:
-            start = self._caught_up.get(member, 0)
-            if start < len(batch):
-                self._caught_up[member] = len(batch)
-                _write_lines(member, [line for line, exclude in batch[start:] if exclude is not member])
-
-    def flush_output(self):
-        """
-        Hand this turn's lines to every member: one joined L{text.Line}, the
-        same object for all but those who sent some of them or caught up.
-        """
-        batch, self._batch = self._batch, None
-        caught_up, self._caught_up = self._caught_up, {}
-        if not batch:
-            return
-        everyone = batch[0][0] if len(batch) == 1 else text.joined([line for line, _ in batch])
-        different = {exclude for _, exclude in batch}
-        different.update(caught_up)
-        for member in list(self._members.values()):
-            if member not in different:
-                member.write(everyone)
-            else:
-                start = caught_up.get(member, 0)
-                _write_lines(member, [line for line, exclude in batch[start:] if exclude is not member])
+        self._chat.bus.publish(self.name, event, exclude)
 
     def announce(self, notice, exclude=None):
         """
         Deliver a C{[Server]} notice to the room.
         """
-        self.broadcast(text.server_line(notice), exclude)
+        self.publish(events.Notice(notice), exclude)
 
     def say(self, sender, message, text_style=""):
         """
-        Relay a public message from C{sender} to everyone else in the room.
+        Relay a public message from C{sender} to everyone else in the room;
+        C{text_style} is a colour name or C{""}.
         """
-        self.broadcast(text.chat_line(sender.nickname, sender.color, message, text_style), sender)
+        chat = self._chat
+        identity = chat.identity(sender)
+        chat.bus.publish(
+            self.name,
+            events.Said(identity.nickname, identity.color, message, text_style or ""),
+            sender.session_key,
+        )
 
     def emote(self, sender, action):
         """
         Relay a C{/me} action to everyone in the room, the sender included.
         """
-        self.broadcast(text.action_line(sender.nickname, sender.color, action))
+        identity = self._chat.identity(sender)
+        self.publish(events.Emoted(identity.nickname, identity.color, action))
 
 
 class PresenceNotices:
@@ -210,18 +127,15 @@ class PresenceNotices:
         self._joined = 0
         self._left = 0
 
-    def joined(self, member):
+    def joined(self, nickname, session_key):
         if self._summary is None:
-            self._room.announce("%s joined the chat" % (member.nickname,), exclude=member)
+            self._room.publish(events.Joined(nickname), exclude=session_key)
         else:
             self._joined += 1
 
-    def left(self, member, reason=None):
+    def left(self, nickname, reason=None):
         if self._summary is None and self._leave_alone():
-            notice = "%s left the chat" % (member.nickname,)
-            if reason:
-                notice += " (%s)" % (reason,)
-            self._room.announce(notice)
+            self._room.publish(events.Left(nickname, reason or None))
         else:
             self._left += 1
 
@@ -244,7 +158,7 @@ class PresenceNotices:
         joined, left = self._joined, self._left
         self._joined = self._left = 0
         if joined or left:
-            self._room.announce(_presence_summary(joined, left))
+            self._room.publish(events.PresenceSummary(joined, left, PRESENCE_WINDOW_SECONDS))
         if left > MAX_LEAVE_NOTICES:
             self._summary = self._clock.callLater(PRESENCE_WINDOW_SECONDS, self._summarise)
         else:
@@ -254,21 +168,30 @@ class PresenceNotices:
 
 class Chat:
     """
-    Everybody online, by nickname, and the rooms they are in.
+    Everybody online in this process, by session key, and the rooms they are in.
 
-    A nickname is held from L{join} until L{leave}; it is compared
-    case-insensitively (L{wazzap.text.nickname_key}).
+    A nickname is held (in L{presence}) from L{join}, or L{wait_for_approval},
+    until L{leave}; it is compared case-insensitively
+    (L{wazzap.text.nickname_key}).  Each member's L{Identity} is kept here,
+    not on its connection.
     """
 
-    def __init__(self, clock, rng=None, consent_by_default=False):
+    def __init__(self, clock, rng=None, consent_by_default=False, presence=None):
+        """
+        @param presence: the L{IPresence} shared with other processes; by
+            default one in this process's memory.
+        """
         self._clock = clock
         self._rng = rng or random.Random()
-        self._members = {}
         self.flusher = TurnFlusher(clock)
-        self._rooms = {LOBBY: Room(LOBBY, self.flusher.schedule, clock)}
-        self._waiting = {}
+        self.outbox = Outbox(self.flusher)
+        self.bus = LocalBus(self.outbox)
+        self.presence = presence or MemoryPresence()
+        self._rooms = {LOBBY: Room(LOBBY, self, clock)}
+        self._members = {}  # session key -> member, once joined
+        self._identities = {}  # session key -> Identity, once joined
+        self._waiting = {}  # session key -> member waiting for approval
         self._colors_in_use = Counter()
-        self._waiting_from = Counter()
         self._asks_told = 0
         self._asks_untold = 0
         self._asks_timer = None
@@ -276,6 +199,19 @@ class Chat:
 
     def __len__(self):
         return len(self._members)
+
+    def identity(self, member):
+        """
+        The L{Identity} of a member who joined.
+        """
+        return self._identities[member.session_key]
+
+    def tell(self, member, notice):
+        """
+        Give C{member} (joined or not) a C{[Server]} notice, in order with
+        what its rooms publish.
+        """
+        self.outbox.direct(member, events.Notice(notice))
 
     def nickname_problem(self, nickname, member=None):
         """
@@ -285,23 +221,28 @@ class Chat:
         problem = text.nickname_problem(nickname)
         if problem is not None:
             return problem
-        key = text.nickname_key(nickname)
-        holder = self._members.get(key) or self._waiting.get(key)
-        if holder is not None and holder is not member:
-            return "%s is already online" % (holder.nickname,)
+        holder = self.presence.locate(nickname)
+        if holder is not None and (member is None or holder != member.session_key):
+            return "%s is already online" % (self.presence.nickname_of(holder),)
         return None
 
     def find(self, nickname):
         """
         The member online under C{nickname} (any case), or L{None}.
         """
-        return self._members.get(text.nickname_key(nickname))
+        key = self.presence.locate(nickname)
+        return None if key is None else self._members.get(key)
 
     def members(self):
         return list(self._members.values())
 
     def admins(self):
         return [member for member in self._members.values() if member.is_admin]
+
+    def _tell_admins(self, notice):
+        event = events.Notice(notice)
+        for admin in self.admins():
+            self.bus.direct(admin.session_key, event)
 
     def wait_for_approval(self, member):
         """
@@ -310,13 +251,14 @@ class Chat:
         full, and when more arrive, one summary each
         L{APPROVAL_SUMMARY_SECONDS}.  Return how many admins were asked.
         """
-        self._waiting[text.nickname_key(member.nickname)] = member
-        self._waiting_from[member.peer] += 1
+        key = member.session_key
+        self.presence.claim(key, member.nickname)
+        self.presence.wait_for_approval(key, member.peer)
+        self._waiting[key] = member
         admins = self.admins()
         if self._asks_told < APPROVAL_NOTICES_IN_FULL:
             self._asks_told += 1
-            for admin in admins:
-                admin.deliver(text.server_line(_approval_request(member)))
+            self._tell_admins(_approval_request(member))
         else:
             self._asks_untold += 1
         if self._asks_timer is None:
@@ -331,9 +273,7 @@ class Chat:
         if not untold:
             self._asks_told = 0
             return
-        notice = text.server_line("%d more asked to join: /pending" % (untold,))
-        for admin in self.admins():
-            admin.deliver(notice)
+        self._tell_admins("%d more asked to join: /pending" % (untold,))
         # Still busy: go on summarising rather than start a new run in full.
         self._asks_timer = self._clock.callLater(APPROVAL_SUMMARY_SECONDS, self._summarise_asks)
 
@@ -341,37 +281,37 @@ class Chat:
         """
         The members waiting for approval, longest-waiting first.
         """
-        return list(self._waiting.values())
+        return [self._waiting[key] for key in self.presence.waiting() if key in self._waiting]
 
     def waiting_from(self, address):
         """
         How many members from C{address} wait for approval.
         """
-        return self._waiting_from[address]
+        return self.presence.waiting_from(address)
 
     def stop_waiting(self, nickname):
         """
-        Take the member called C{nickname} off the approval queue and return it,
-        or L{None} if nobody by that name is waiting.
+        Take the member called C{nickname} off the approval queue, free its
+        nickname and return it, or L{None} if nobody by that name is waiting.
         """
-        member = self._waiting.pop(text.nickname_key(nickname), None)
+        key = self.presence.locate(nickname)
+        member = self._waiting.pop(key, None) if key is not None else None
         if member is not None:
-            self._stopped_waiting(member)
+            self.presence.release(key)
         return member
 
-    def _stopped_waiting(self, member):
-        self._waiting_from[member.peer] -= 1
-        if not self._waiting_from[member.peer]:
-            del self._waiting_from[member.peer]
-
     def room_of(self, member):
-        return member.room
+        """
+        The L{Room} C{member} is in, or L{None}.
+        """
+        rooms = self.presence.rooms_of(member.session_key)
+        return self._rooms[rooms[0]] if rooms else None
 
     def pick_color(self):
         """
-        A colour from the palette, preferring those fewest people online have
-        (none, while some are free); counted as people come and go, so that a
-        join costs the same in a room of ten thousand as in a room of ten.
+        A colour name from the palette, preferring those fewest people online
+        have (none, while some are free); counted as people come and go, so
+        that a join costs the same in a room of ten thousand as in a room of ten.
         """
         in_use = self._colors_in_use
         fewest = min(in_use[color] for color in text.USER_PALETTE)
@@ -383,69 +323,78 @@ class Chat:
         room and tell the room; return the room.
         """
         room = self._rooms[room_name]
-        key = text.nickname_key(member.nickname)
+        key = member.session_key
+        presence = self.presence
         if self._waiting.pop(key, None) is not None:
-            self._stopped_waiting(member)
+            presence.stop_waiting(key)
+        presence.claim(key, member.nickname)
+        identity = Identity(
+            member.nickname, member.account, member.is_admin, member.color, member.peer
+        )
+        self._identities[key] = identity
         self._members[key] = member
-        self._colors_in_use[member.color] += 1
+        self._colors_in_use[identity.color] += 1
+        # Still read by the commands (user.room); the integrator moves it
+        # onto sessions.
         member.room = room
         self.private_chats.add_member(member)
-        room.presence.joined(member)
-        room.add(key, member)
+        room.presence.joined(identity.nickname, key)
+        self.bus.join(room_name, member)
+        presence.enter(room_name, key)
         return room
 
     def leave(self, member, reason=None):
         """
-        Take C{member} out of the chat, free its nickname at once, and tell the
-        room why it left.  Leaving twice is harmless.
+        Take C{member} out of the chat, free its nickname at once, and tell its
+        rooms why it left.  Leaving twice is harmless.
         """
-        if member.nickname is None:
+        key = member.session_key
+        if self._waiting.pop(key, None) is not None:
+            self.presence.release(key)
             return
-        key = text.nickname_key(member.nickname)
-        if self._waiting.get(key) is member:
-            del self._waiting[key]
-            self._stopped_waiting(member)
-        room = member.room
-        if room is None:
+        identity = self._identities.pop(key, None)
+        if identity is None:
             return
-        member.room = None
         del self._members[key]
-        self._colors_in_use[member.color] -= 1
-        room.remove(key)
-        room.presence.left(member, reason)
+        self._colors_in_use[identity.color] -= 1
+        member.room = None
+        rooms = self.presence.rooms_of(key)
+        self.presence.release(key)
+        for room_name in rooms:
+            self.bus.leave(room_name, key)
+            self._rooms[room_name].presence.left(identity.nickname, reason)
         partners, asked_it, it_asked = self.private_chats.remove_member(member)
-        for partner in partners:
-            partner.deliver(
-                text.server_line("your private chat with %s ended: they left" % (member.nickname,))
-            )
-        for other in asked_it:
-            other.deliver(
-                text.server_line("your request to %s was cancelled: they left" % (member.nickname,))
-            )
-        for other in it_asked:
-            other.deliver(
-                text.server_line("%s withdrew their private chat request: they left" % (member.nickname,))
-            )
+        nickname = identity.nickname
+        for others, notice in (
+            (partners, "your private chat with %s ended: they left"),
+            (asked_it, "your request to %s was cancelled: they left"),
+            (it_asked, "%s withdrew their private chat request: they left"),
+        ):
+            event = events.Notice(notice % (nickname,))
+            for other in others:
+                self.bus.direct(other.session_key, event)
 
     def rename(self, member, nickname):
         """
-        Give C{member} a new nickname and tell its room; return why it cannot,
-        or L{None}.
+        Give C{member} a new nickname and tell its rooms; return why it
+        cannot, or L{None}.
         """
         problem = self.nickname_problem(nickname, member)
         if problem is not None:
             return problem
-        if member.room is None:
+        key = member.session_key
+        identity = self._identities.get(key)
+        if identity is None:
             return "only someone in the chat can change nickname"
-        old_nickname = member.nickname
-        old_key = text.nickname_key(old_nickname)
-        new_key = text.nickname_key(nickname)
-        del self._members[old_key]
+        if not self.presence.rename(key, nickname):
+            return "%s is already online" % (nickname,)
+        self._identities[key] = identity.renamed(nickname)
+        # Still read everywhere as user.nickname; the integrator moves it
+        # onto sessions.
         member.nickname = nickname
-        self._members[new_key] = member
-        room = member.room
-        room.rekey(old_key, new_key)
-        room.announce("%s is now known as %s" % (old_nickname, nickname))
+        event = events.Renamed(identity.nickname, nickname)
+        for room_name in self.presence.rooms_of(key):
+            self.bus.publish(room_name, event)
         return None
 
     def send_private(self, sender, nickname, message, text_style=""):
@@ -465,8 +414,15 @@ class Chat:
                 "%s takes private messages only in a private chat: ask with /request %s"
                 % (target.nickname, target.nickname)
             )
-        target.deliver(text.private_line("from", sender.nickname, message, text_style))
-        sender.deliver(text.private_line("to", target.nickname, message, text_style))
+        event = events.Private(
+            self.identity(sender).nickname,
+            sender.session_key,
+            self.identity(target).nickname,
+            message,
+            text_style or "",
+        )
+        self.bus.direct(target.session_key, event)
+        self.bus.direct(sender.session_key, event)
         return None
 
     def announce(self, notice):
@@ -475,26 +431,6 @@ class Chat:
         """
         for room in self._rooms.values():
             room.announce(notice)
-
-
-def _write_lines(member, lines):
-    if lines:
-        member.write(lines[0] if len(lines) == 1 else text.joined(lines))
-
-
-def _presence_summary(joined, left):
-    """
-    C{"12 people joined, 11 left in the last 10 s"}, leaving out a zero.
-    """
-    if joined and left:
-        what = "%s joined, %d left" % (_people(joined), left)
-    else:
-        what = "%s joined" % (_people(joined),) if joined else "%s left" % (_people(left),)
-    return "%s in the last %d s" % (what, PRESENCE_WINDOW_SECONDS)
-
-
-def _people(count):
-    return "1 person" if count == 1 else "%d people" % (count,)
 
 
 def _approval_request(member):

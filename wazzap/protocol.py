@@ -29,10 +29,11 @@ from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
 from wazzap import addresses, text
-from wazzap.chat import IMember
+from wazzap.core.identity import new_session_key
+from wazzap.core.interfaces import IMember
 from wazzap.flow import cancel
 from wazzap.framing import TOO_LONG, LineFramer
-from wazzap.listeners.line import grammar
+from wazzap.listeners.line import grammar, render
 from wazzap.listeners.line.dialog import LoginDialog, who_else
 from wazzap.telnet import Telnet
 
@@ -69,9 +70,9 @@ class ChatProtocol(LineReceiver):
         "account",
         "is_admin",
         "peer",
-        "_variant",
+        "session_key",
+        "renderer",
         "_plain_transport",
-        "_flush_scheduled",
         "_blocked",
         "_pending_seen",
         "_congesting",
@@ -89,7 +90,6 @@ class ChatProtocol(LineReceiver):
         "_gone",
         "_leave_reason",
         "_session",
-        "_outbox",
         "_answer",
         "_secret_answer",
         "_exact",
@@ -108,9 +108,9 @@ class ChatProtocol(LineReceiver):
         self.account = None
         self.is_admin = False
         self.peer = None
-        self._variant = text.COLORED
+        self.session_key = new_session_key()
+        self.renderer = render.COLORED
         self._plain_transport = None
-        self._flush_scheduled = False
         self._blocked = False
         self._pending_seen = None
         self._congesting = False
@@ -128,7 +128,6 @@ class ChatProtocol(LineReceiver):
         self._gone = False
         self._leave_reason = None
         self._session = None
-        self._outbox = ()
         self._answer = None
         self._secret_answer = False
         self._exact = b""
@@ -259,23 +258,20 @@ class ChatProtocol(LineReceiver):
 
     # IMember
 
-    def deliver(self, line):
-        if self.room is not None:
-            self.room.catch_up(self)
-        if self._flush_scheduled:
-            self._outbox.append(line.variants[self._variant])
-        else:
-            self._outbox = [line.variants[self._variant]]
-            self._flush_scheduled = True
-            self.factory.chat.flusher.schedule(self)
+    def send(self, data):
+        self._write(data)
 
-    def write(self, line):
-        self._write_in_order(line.variants[self._variant])
-
-    def disconnect(self, reason, notice=None):
-        self.notice(notice or "disconnected: " + reason)
+    def close(self, reason, farewell):
+        self.notice(farewell)
         self._leave_reason = reason
         self._close()
+
+    def disconnect(self, reason, notice=None):
+        """
+        L{close}, telling the user C{notice}, by default that they were
+        disconnected for C{reason}.
+        """
+        self.close(reason, notice or "disconnected: " + reason)
 
     def admit(self):
         """
@@ -363,7 +359,7 @@ class ChatProtocol(LineReceiver):
     # The session API of wazzap.commands
 
     def notice(self, message):
-        self.deliver(text.server_line(message))
+        self.factory.chat.tell(self, message)
 
     def hold_input_until(self, deferred):
         """
@@ -406,7 +402,7 @@ class ChatProtocol(LineReceiver):
             return None
 
     def set_colors(self, on):
-        self._variant = text.COLORED if on else text.PLAIN
+        self.renderer = render.COLORED if on else render.PLAIN
 
     def quit(self, reason=None):
         self.notice("Goodbye!")
@@ -417,21 +413,17 @@ class ChatProtocol(LineReceiver):
 
     def flush_output(self):
         """
-        Write what was queued in this turn, or hold it while the peer is not
-        reading; called by the factory's L{TurnFlusher}.
+        Write now what the outbox holds for this connection this turn: before
+        it closes, or writes bytes of its own that must come after.
         """
-        self._flush_scheduled = False
-        outbox, self._outbox = self._outbox, ()
-        if outbox:
-            self._write(outbox[0] if len(outbox) == 1 else b"".join(outbox))
+        self.factory.chat.outbox.flush_member(self)
 
     def _write_in_order(self, data):
         """
         Send C{data} after whatever is queued for this connection.
         """
-        if self._outbox:
-            self._outbox.append(data)
-        elif data:
+        if data:
+            self.flush_output()
             self._write(data)
 
     def _write(self, data):

@@ -1,18 +1,15 @@
 """
-Text in and out of wazzap: sanitising what users send, nickname rules, and the
-colours and layouts of every line the server writes.
+Text in wazzap: sanitising what users send, nickname rules, reasons, and the
+names of the colours people are given or may pick.
 
 Everything a user typed passes through L{sanitize} before anybody sees it, so
 nobody can recolour, clear, retitle or visually reverse another terminal; the
-server's own colours are added afterwards by L{Line}.  A L{Line} is rendered and
-encoded once, in two variants (with and without colour), however many people
-receive it.
+server's own colours are added afterwards, by the renderer of each listener
+(L{wazzap.listeners.line.render} for the line protocol).
 """
 
 import re
 import unicodedata
-
-from colorama import Fore, Style
 
 #: Longest nickname, in characters.
 MAX_NICKNAME_CHARS = 16
@@ -34,32 +31,24 @@ _RESERVED_LOOKALIKES = {word.translate(_LOOKALIKE_LETTERS): word for word in RES
 MAX_REASON_BYTES = 200
 _CUT = "\u2026"
 
-#: Colours handed out to users; yellow and magenta are kept for the server's
-#: notices and for private messages so those never look like someone talking,
-#: and white is left out because it cannot be read on a light terminal.
+#: Colour names handed out to users; yellow and magenta are kept for the
+#: server's notices and for private messages so those never look like someone
+#: talking, and white is left out because it cannot be read on a light terminal.
 USER_PALETTE = (
-    Fore.RED,
-    Fore.GREEN,
-    Fore.BLUE,
-    Fore.CYAN,
-    Fore.LIGHTRED_EX,
-    Fore.LIGHTGREEN_EX,
-    Fore.LIGHTBLUE_EX,
-    Fore.LIGHTCYAN_EX,
+    "red",
+    "green",
+    "blue",
+    "cyan",
+    "lightred",
+    "lightgreen",
+    "lightblue",
+    "lightcyan",
 )
-SERVER_STYLE = Style.BRIGHT + Fore.YELLOW
-PRIVATE_STYLE = Style.BRIGHT + Fore.MAGENTA
-RESET = Style.RESET_ALL
 
-#: The colours a user may pick by name with /color.
+#: The colours a user may pick by name with /color, each to the name an
+#: event carries.
 NAMED_COLORS = {
-    "red": Fore.RED,
-    "green": Fore.GREEN,
-    "yellow": Fore.YELLOW,
-    "blue": Fore.BLUE,
-    "magenta": Fore.MAGENTA,
-    "cyan": Fore.CYAN,
-    "white": Fore.WHITE,
+    name: name for name in ("red", "green", "yellow", "blue", "magenta", "cyan", "white")
 }
 
 # Whole escape sequences go first (CSI, OSC/DCS/APC/PM/SOS strings, two-byte
@@ -191,81 +180,3 @@ def nickname_key(nickname):
     key = nickname.lower()
     # The same string when it is already lower case: one copy per person, not two.
     return nickname if key == nickname else key
-
-
-class Line:
-    """
-    One line of output, rendered and encoded once per variant.
-
-    C{variants[0]} carries colour, C{variants[1]} is plain; a connection picks
-    one by index, which is the cheapest choice to make once per recipient.
-    """
-
-    __slots__ = ("variants",)
-
-    def __init__(self, spans):
-        """
-        @param spans: pairs of (style or C{""}, text); text is shown as given,
-            so anything a user typed must already be sanitised.
-        """
-        colored = "".join(style + text + RESET if style else text for style, text in spans)
-        plain = "".join(text for _, text in spans)
-        self.variants = ((colored + "\r\n").encode("utf-8"), (plain + "\r\n").encode("utf-8"))
-
-
-COLORED = 0
-PLAIN = 1
-
-
-class _Joined:
-    """
-    Several L{Line}s as one, for a single write.
-    """
-
-    __slots__ = ("variants",)
-
-    def __init__(self, variants):
-        self.variants = variants
-
-
-def joined(lines):
-    """
-    The lines one after the other, as one line-like object with C{variants}.
-    """
-    return _Joined(
-        (
-            b"".join([line.variants[COLORED] for line in lines]),
-            b"".join([line.variants[PLAIN] for line in lines]),
-        )
-    )
-
-
-def server_line(text):
-    """
-    A notice from the server itself: C{[Server] text}.
-    """
-    return Line([(SERVER_STYLE, "[Server]"), ("", " " + text)])
-
-
-def chat_line(nickname, color, text, text_style=""):
-    """
-    A public message: the sender's nickname in its colour, then the text (in
-    C{text_style} when it was sent with C{/color}).
-    """
-    return Line([(color, nickname), ("", ": "), (text_style, text)])
-
-
-def action_line(nickname, color, action):
-    """
-    A C{/me} action: C{* alice waves}.
-    """
-    return Line([("", "* "), (color, nickname), ("", " " + action)])
-
-
-def private_line(direction, nickname, text, text_style=""):
-    """
-    A private message as one side sees it: C{[PM from alice] hi}, C{[PM to bob] hi}.
-    """
-    return Line(
-        [(PRIVATE_STYLE, "[PM %s %s]" % (direction, nickname)), ("", " "), (text_style, text)]
-    )

@@ -1,0 +1,75 @@
+"""
+Events as plain data: frozen, and the same after a trip through JSON.
+"""
+
+import dataclasses
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wazzap.core import events
+from wazzap.core.identity import Identity, new_session_key
+
+words = st.text()
+maybe_words = st.none() | st.text()
+counts = st.integers(min_value=0, max_value=10**6)
+
+any_event = st.one_of(
+    st.builds(events.Said, words, maybe_words, words, words),
+    st.builds(events.Emoted, words, maybe_words, words),
+    st.builds(events.Joined, words),
+    st.builds(events.Left, words, maybe_words),
+    st.builds(events.Renamed, words, words),
+    st.builds(events.PresenceSummary, counts, counts, counts),
+    st.builds(events.Notice, words),
+    st.builds(events.Private, words, words, words, words, words),
+)
+
+
+@given(any_event)
+def test_every_event_survives_json(event):
+    """Any event, whatever its text, comes back equal from its JSON."""
+    assert events.from_json(events.to_json(event)) == event
+
+
+def test_every_event_type_is_known_to_json():
+    """Each event class can be read back by name."""
+    assert set(events.EVENT_TYPES.values()) == {
+        cls for cls in vars(events).values() if dataclasses.is_dataclass(cls)
+    }
+
+
+def test_events_are_frozen():
+    """An event cannot be changed once published."""
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        events.Notice("hi").text = "changed"
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["[]", '{"type": "Nope"}', '{"type": "Notice"}', '{"type": "Notice", "text": "x", "extra": 1}', '"x"'],
+)
+def test_what_is_not_an_event_is_refused(data):
+    """JSON that is not an event raises ValueError rather than giving half an event."""
+    with pytest.raises(ValueError):
+        events.from_json(data)
+
+
+def test_identity_is_a_frozen_value_renamed_as_a_copy():
+    """Renaming an identity gives a new value and leaves the old one alone."""
+    alice = Identity("alice", "alice", True, "red", "192.0.2.1")
+    alicia = alice.renamed("Alicia")
+    assert (alicia.nickname, alicia.account, alicia.is_admin, alicia.color) == ("Alicia", "alice", True, "red")
+    assert alice.nickname == "alice"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        alice.color = "blue"
+
+
+def test_session_keys_are_unique_and_name_the_process():
+    """Each session key is new and starts with this process's id."""
+    import os
+
+    keys = {new_session_key() for _ in range(100)}
+    assert len(keys) == 100
+    assert all(key.startswith("%d." % os.getpid()) for key in keys)

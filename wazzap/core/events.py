@@ -1,0 +1,125 @@
+"""
+What happens in the chat, as plain data: frozen values that rooms publish,
+renderers turn into bytes, and a bus may carry between processes as JSON.
+
+Colours are names (C{"red"}), never terminal codes: each renderer decides
+what a colour looks like.  An event names people by nickname as it was when
+the event happened, so rendering it later needs nothing else.
+"""
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """
+    A public message; C{style} is the colour name it was sent in with
+    C{/color}, or C{""}.
+    """
+
+    nickname: str
+    color: str | None
+    text: str
+    style: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Emoted:
+    """
+    A C{/me} action: C{* alice waves}.
+    """
+
+    nickname: str
+    color: str | None
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    nickname: str
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """
+    Someone left; C{reason} is shown when there is one.
+    """
+
+    nickname: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceSummary:
+    """
+    How many joined and left over a window in which they were too many to
+    announce one by one.
+    """
+
+    joined: int
+    left: int
+    window_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """
+    A notice from the server itself, to a room or to one person.
+    """
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Private:
+    """
+    A private message, sent to both ends: the sender sees it as sent to
+    C{target}, the target as received from C{sender} (the renderer tells the
+    two apart by the recipient's session key).
+    """
+
+    sender: str
+    sender_key: str
+    target: str
+    text: str
+    style: str = ""
+
+
+#: Every kind of event, by the name L{to_json} records.
+EVENT_TYPES = {
+    cls.__name__: cls
+    for cls in (Said, Emoted, Joined, Left, Renamed, PresenceSummary, Notice, Private)
+}
+
+
+def to_json(event):
+    """
+    C{event} as a JSON object with its type under C{"type"}.
+    """
+    record = asdict(event)
+    record["type"] = type(event).__name__
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def from_json(data):
+    """
+    The event that L{to_json} gave C{data} for; L{ValueError} for anything
+    else, so a bad message from another process is refused, not half-read.
+    """
+    record = json.loads(data)
+    if not isinstance(record, dict):
+        raise ValueError("an event is a JSON object")
+    cls = EVENT_TYPES.get(record.pop("type", None))
+    if cls is None or set(record) - {field.name for field in fields(cls)}:
+        raise ValueError("not an event: %r" % (data,))
+    try:
+        return cls(**record)
+    except TypeError as e:
+        raise ValueError("not an event: %s" % (e,)) from None

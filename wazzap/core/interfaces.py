@@ -1,0 +1,170 @@
+"""
+The contracts between the core and what it talks to: members (connections,
+test recorders), renderers, the room bus and presence.  Small on purpose, so
+that another listener (IRC, WebSocket) or another process (through Redis)
+can stand on the other side.
+"""
+
+from zope.interface import Attribute, Interface
+
+
+class IMember(Interface):
+    """
+    Someone online, as the outbox reaches them.
+    """
+
+    session_key = Attribute(
+        "A str naming this session, unique in the process and across processes "
+        "(see wazzap.core.identity.new_session_key)."
+    )
+    renderer = Attribute("The IRenderer that turns this member's events into bytes.")
+
+    def send(data):
+        """
+        Queue C{data} (bytes) for the client; the outbox calls this at most
+        once per member per reactor turn.
+        """
+
+    def close(reason, farewell):
+        """
+        Tell the user C{farewell} as a server notice, record C{reason} as why
+        they left, and close the connection.
+        """
+
+
+class IRenderer(Interface):
+    """
+    How one kind of client sees events.
+    """
+
+    def render(events, recipient):
+        """
+        The bytes that show C{events}, in order, to the session whose key is
+        C{recipient} (L{None} for anyone in a room: events published to a
+        room render the same for every member).  Pure, and the bytes of a
+        batch are those of its events one after another, so the outbox may
+        render each event once and share the result.
+        """
+
+
+class IRoomBus(Interface):
+    """
+    Carries events to the members of rooms and to single sessions; what is
+    published in a turn reaches each member in one send at the end of it.
+    """
+
+    def join(room, member):
+        """
+        Let the L{IMember} C{member} hear what is published to C{room} from
+        now on, and what is sent to its session key.
+        """
+
+    def leave(room, session_key):
+        """
+        Stop the session C{session_key} hearing C{room}; leaving a room one
+        is not in is harmless.
+        """
+
+    def local_members(room):
+        """
+        The members of C{room} connected to this process: session key ->
+        L{IMember}, in the order they joined.
+        """
+
+    def publish(room, event, exclude=None):
+        """
+        Give C{event} to every member of C{room} but the session C{exclude}.
+        """
+
+    def direct(session_key, event):
+        """
+        Give C{event} to one session, in order with what its rooms publish.
+        """
+
+
+class IPresence(Interface):
+    """
+    What must be one across every process: who holds which nickname, where a
+    session is, who is in which room, and who waits for approval.  Nicknames
+    are compared ignoring case; the syntax of a nickname is checked before
+    (L{wazzap.text.nickname_problem}), synchronously.
+    """
+
+    def available(nickname, session_key=None):
+        """
+        A Deferred firing with whether C{nickname} is free for
+        C{session_key} (free, or held by that session in any case).
+        """
+
+    def claim(session_key, nickname):
+        """
+        Hold C{nickname} for C{session_key}; return False if another session
+        holds it.
+        """
+
+    def rename(session_key, nickname):
+        """
+        Move C{session_key} from its nickname to C{nickname}; return False
+        (and keep the old one) if another session holds it.
+        """
+
+    def release(session_key):
+        """
+        Free the session's nickname, rooms and place in the approval queue.
+        """
+
+    def locate(nickname):
+        """
+        The key of the session holding C{nickname}, or L{None}.
+        """
+
+    def nickname_of(session_key):
+        """
+        The nickname (as typed) the session holds, or L{None}.
+        """
+
+    def enter(room, session_key):
+        """
+        Count C{session_key} among C{room}'s members.
+        """
+
+    def exit(room, session_key):
+        """
+        Count C{session_key} out of C{room}; harmless if it was not in it.
+        """
+
+    def members_of(room):
+        """
+        The session keys in C{room}, in the order they entered.
+        """
+
+    def count(room):
+        """
+        How many sessions are in C{room}, without listing them.
+        """
+
+    def rooms_of(session_key):
+        """
+        The rooms the session is in.
+        """
+
+    def wait_for_approval(session_key, address):
+        """
+        Queue the session (which claimed its nickname) for an admin's
+        approval; C{address} counts toward L{waiting_from}.
+        """
+
+    def stop_waiting(session_key):
+        """
+        Take the session off the approval queue; return whether it was on it.
+        """
+
+    def waiting():
+        """
+        The session keys waiting for approval, longest-waiting first.
+        """
+
+    def waiting_from(address):
+        """
+        How many sessions from C{address} wait for approval.
+        """

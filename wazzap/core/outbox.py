@@ -1,0 +1,193 @@
+"""
+The per-turn outbox: what rooms publish and what is sent to single sessions
+during a reactor turn, handed out at the end of it.
+
+Each room's batch is rendered once per renderer, and every member with that
+renderer gets the same bytes; only a member with something of its own in
+the turn (a line it sent, which it does not hear back, a notice or private
+message, a join part-way through) gets a rendering of its own, assembled
+from the same per-event bytes in the order things happened.  Either way a
+member gets one C{send()} per turn, and nothing on a connection calls back
+in to keep that order.
+"""
+
+from operator import itemgetter
+
+from twisted.logger import Logger
+
+_log = Logger()
+_by_order = itemgetter(0)
+
+
+class _Batch:
+    """
+    A room's events of this turn: C{entries} of (order, event, excluded
+    session key), C{members} the room's session key -> member (read at the
+    end of the turn), C{starts} the entry each newcomer hears from.
+    """
+
+    __slots__ = ("members", "entries", "starts", "odd")
+
+    def __init__(self, members):
+        self.members = members
+        self.entries = []
+        self.starts = {}
+        # Keys for which the shared bytes are not right: those excluded
+        # from an entry or who joined part-way.
+        self.odd = set()
+
+
+class Outbox:
+    """
+    Events of one turn, by room and by member, until L{flush_output}.
+    """
+
+    def __init__(self, flusher):
+        """
+        @param flusher: the L{wazzap.flow.TurnFlusher} that calls
+            L{flush_output} at the end of the turn.
+        """
+        self._flusher = flusher
+        self._batches = {}
+        self._directs = {}
+        self._order = 0
+        self._scheduled = False
+
+    def _next(self):
+        """
+        The place of the next event in this turn, which it makes sure ends
+        with a flush.
+        """
+        if not self._scheduled:
+            self._scheduled = True
+            self._flusher.schedule(self)
+        self._order += 1
+        return self._order
+
+    def publish(self, room, members, event, exclude=None):
+        """
+        Give C{event} to C{members} (session key -> L{IMember}, the room's
+        own mapping, looked at when the turn ends) but C{exclude}.
+        """
+        batch = self._batches.get(room)
+        if batch is None:
+            batch = self._batches[room] = _Batch(members)
+        batch.entries.append((self._next(), event, exclude))
+        if exclude is not None:
+            batch.odd.add(exclude)
+
+    def started(self, room, session_key):
+        """
+        The session just joined C{room}: it hears only what is published from
+        now on.
+        """
+        batch = self._batches.get(room)
+        if batch is not None and batch.entries:
+            batch.starts[session_key] = len(batch.entries)
+            batch.odd.add(session_key)
+
+    def direct(self, member, event):
+        """
+        Give C{event} to C{member} alone, after what its rooms published so far.
+        """
+        order = self._next()
+        pending = self._directs.get(member)
+        if pending is None:
+            self._directs[member] = [(order, event)]
+        else:
+            pending.append((order, event))
+
+    def flush_member(self, member):
+        """
+        Send C{member} now what it has been given this turn: before it closes,
+        or writes bytes of its own that must come after those.
+        """
+        key = member.session_key
+        renderer = member.renderer
+        mine = [
+            (order, renderer.render((event,), key))
+            for order, event in self._directs.pop(member, ())
+        ]
+        for batch in self._batches.values():
+            if batch.members.get(key) is member:
+                entries = batch.entries
+                start = batch.starts.get(key, 0)
+                mine.extend(
+                    (order, renderer.render((event,), None))
+                    for order, event, exclude in entries[start:]
+                    if exclude != key
+                )
+                batch.starts[key] = len(entries)
+                batch.odd.add(key)
+        if mine:
+            mine.sort(key=_by_order)
+            member.send(b"".join([data for _, data in mine]))
+
+    def flush_output(self):
+        """
+        Hand out this turn's events: called by the L{TurnFlusher}.
+
+        A member with events of its own gets everything in the order it
+        happened; one in several rooms with nothing of its own gets each
+        room's shared bytes one room after another (rooms are separate
+        conversations), still in one send.
+        """
+        self._scheduled = False
+        batches, self._batches = self._batches, {}
+        directs, self._directs = self._directs, {}
+        own = {}  # member -> [(order, bytes)], for those with a rendering of their own
+        for member, pending in directs.items():
+            renderer, key = member.renderer, member.session_key
+            own[member] = [(order, renderer.render((event,), key)) for order, event in pending]
+        gathered = {} if len(batches) > 1 else None
+        for batch in batches.values():
+            entries = batch.entries
+            odd = batch.odd
+            rendered = {}  # renderer -> (bytes of each entry, of them all)
+            for key, member in list(batch.members.items()):
+                renderer = member.renderer
+                parts = rendered.get(renderer)
+                if parts is None:
+                    each = [renderer.render((event,), None) for _, event, _ in entries]
+                    parts = rendered[renderer] = (each, b"".join(each))
+                if member in own:
+                    start = batch.starts.get(key, 0)
+                    own[member].extend(
+                        (entry[0], part)
+                        for entry, part in zip(entries[start:], parts[0][start:])
+                        if entry[2] != key
+                    )
+                    continue
+                if key in odd:
+                    start = batch.starts.get(key, 0)
+                    data = b"".join(
+                        [
+                            part
+                            for entry, part in zip(entries[start:], parts[0][start:])
+                            if entry[2] != key
+                        ]
+                    )
+                else:
+                    data = parts[1]
+                if gathered is not None:
+                    gathered[member] = gathered.get(member, b"") + data
+                elif data:
+                    _send(member, data)
+        for member, pieces in own.items():
+            pieces.sort(key=_by_order)
+            data = b"".join([data for _, data in pieces])
+            if gathered:
+                data = gathered.pop(member, b"") + data
+            if data:
+                _send(member, data)
+        if gathered:
+            for member, data in gathered.items():
+                _send(member, data)
+
+
+def _send(member, data):
+    try:
+        member.send(data)
+    except Exception:
+        # One member's failure must not keep the others' output back.
+        _log.failure("sending output to {member}", member=member)
