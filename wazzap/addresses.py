@@ -25,9 +25,12 @@ def normalise(host):
     that is not an IP address (a UNIX socket's path) is returned unchanged.
     """
     try:
-        return str(_ip(ipaddress.ip_address(host)))
+        standard = str(_ip(ipaddress.ip_address(host)))
     except ValueError:
         return host
+    # Usually it already was: keep the transport's string rather than a
+    # copy per connection.
+    return host if standard == host else standard
 
 
 def ban_target(word):
