@@ -245,7 +245,7 @@ def test_slow_consumer_dropped_past_queue_limit():
     """A peer that stops reading is aborted once its queued output passes the limit."""
     factory = make_factory(max_queued_output_bytes=2048)
     alice, bob = joined(factory, "alice", "bob")
-    bob.protocol.output_blocked()
+    bob.transport.producer.pauseProducing()
     for i in range(100):
         alice.send("message number %d" % i)
     assert bob.transport.disconnecting
@@ -259,7 +259,7 @@ def test_slow_consumer_dropped_after_timeout():
     """A peer whose output stays blocked past the timeout is aborted."""
     factory = make_factory(slow_timeout_seconds=5)
     (alice,) = joined(factory, "alice")
-    alice.protocol.output_blocked()
+    alice.transport.producer.pauseProducing()
     factory.clock.advance(4)
     assert not alice.transport.disconnecting
     factory.clock.advance(2)
@@ -270,11 +270,11 @@ def test_unblocked_output_is_written_in_order():
     """Output held while blocked is written, in order, once the peer reads again."""
     alice, bob = joined(make_factory(), "alice", "bob")
     bob.lines()
-    bob.protocol.output_blocked()
+    bob.transport.producer.pauseProducing()
     alice.send("one")
     alice.send("two")
     assert bob.lines() == []
-    bob.protocol.output_unblocked()
+    bob.transport.producer.resumeProducing()
     assert bob.lines() == ["alice: one", "alice: two"]
 
 
@@ -369,7 +369,7 @@ def pending_output(connection, size):
     transport, with C{size} bytes not yet taken by its peer.
     """
     socket_like(connection.transport, size)
-    connection.protocol._plain_transport = connection.transport
+    connection.protocol._output._plain = connection.transport
 
 
 def test_output_never_bypasses_a_transport_that_is_not_plain_tcp():
@@ -389,18 +389,18 @@ def test_senders_wait_while_a_reader_catches_up():
     bob.lines()
     carol.lines()
     pending_output(bob, 100000)
-    bob.protocol.output_blocked()
+    bob.transport.producer.pauseProducing()
     pending_output(bob, 90000)
     alice.send(b"".join(b"%05d %s\n" % (i, b"x" * 1000) for i in range(300)), ending=b"")
-    assert factory.congested and not bob.transport.disconnecting
+    assert factory.congestion.congested and not bob.transport.disconnecting
     alice.send(b"".join(b"%05d %s\n" % (i, b"x" * 1000) for i in range(300, 400)), ending=b"")
     assert alice.transport.producerState == "paused"
     received = carol.lines()
     assert len(received) == 300
     pending_output(bob, 0)
-    bob.protocol.output_unblocked()
+    bob.transport.producer.resumeProducing()
     factory.clock.advance(0)
-    assert not factory.congested
+    assert not factory.congestion.congested
     assert alice.transport.producerState == "producing"
     received += carol.lines()
     assert [line[len("alice: ") :][:5] for line in received] == ["%05d" % i for i in range(400)]
@@ -411,10 +411,10 @@ def test_a_reader_that_stops_holds_nobody_back():
     factory = make_factory()
     alice, bob, carol = joined(factory, "alice", "bob", "carol")
     pending_output(bob, 100000)
-    bob.protocol.output_blocked()
+    bob.transport.producer.pauseProducing()
     carol.lines()
     alice.send(b"".join(b"%05d %s\n" % (i, b"x" * 1000) for i in range(300)), ending=b"")
-    assert not factory.congested
+    assert not factory.congestion.congested
     assert len(carol.lines()) == 300
     assert bob.transport.disconnecting
 
@@ -424,14 +424,14 @@ def test_a_reader_that_stalls_while_catching_up_stops_holding_senders():
     factory = make_factory()
     alice, bob, carol = joined(factory, "alice", "bob", "carol")
     pending_output(bob, 100000)
-    bob.protocol.output_blocked()
+    bob.transport.producer.pauseProducing()
     pending_output(bob, 90000)
     alice.send("hello")
-    assert factory.congested
+    assert factory.congestion.congested
     alice.send("held")
     assert alice.transport.producerState == "paused"
     factory.clock.advance(0.3)
-    assert not factory.congested
+    assert not factory.congestion.congested
     assert alice.transport.producerState == "producing"
     assert carol.lines()[-1] == "alice: held"
 
@@ -443,7 +443,7 @@ def test_a_reader_that_keeps_catching_up_holds_senders_back_only_briefly():
     carol.lines()
     pending = 100000
     pending_output(bob, pending)
-    bob.protocol.output_blocked()
+    bob.transport.producer.pauseProducing()
     sent = 0
     while factory.clock.seconds() < 0.09:
         pending -= 1000  # bob always takes a little: it is catching up
@@ -451,15 +451,15 @@ def test_a_reader_that_keeps_catching_up_holds_senders_back_only_briefly():
         alice.send("line %d %s" % (sent, "x" * 1000))
         sent += 1
         factory.clock.advance(0.01)
-    assert factory.congested and alice.transport.producerState == "paused"
+    assert factory.congestion.congested and alice.transport.producerState == "paused"
     factory.clock.advance(0.02)
-    assert not factory.congested and alice.transport.producerState == "producing"
+    assert not factory.congestion.congested and alice.transport.producerState == "producing"
     while not bob.transport.disconnecting and sent < 200:
         pending -= 1000
         pending_output(bob, pending)
         alice.send("line %d %s" % (sent, "x" * 1000))
         sent += 1
-        assert not factory.congested
+        assert not factory.congestion.congested
     assert bob.transport.disconnecting
     assert len(carol.lines()) == sent
 
@@ -468,9 +468,9 @@ def test_lines_for_a_dropped_consumer_are_discarded_quietly():
     """Lines given to a client in the turn it is dropped are discarded without an error."""
     factory = make_factory()
     (bob,) = joined(factory, "bob")
-    bob.protocol.output_blocked()
+    bob.transport.producer.pauseProducing()
     bob.protocol.notice("queued before the drop")
-    bob.protocol._drop_slow_consumer()
+    bob.transport.producer._drop()
     bob.protocol.notice("queued after the drop, in the same turn")
     bob.transport.clear()
     factory.clock.advance(0)
