@@ -6,11 +6,22 @@ commands, bad input, pacing and output limits, without a reactor.
 from twisted.internet.error import ConnectionLost
 from twisted.python.failure import Failure
 
-from tests.doubles import Connection, make_factory
+from zope.interface.verify import verifyObject
+
+from tests.doubles import Connection, make_factory, socket_like
+from wazzap.net.input import IInputOwner
+from wazzap.net.output import IOutputOwner
 
 
 def joined(factory, *nicknames):
     return [Connection(factory, port=40000 + i).join(name) for i, name in enumerate(nicknames)]
+
+
+def test_the_connection_owns_its_output_queue_and_input_gate():
+    """A connection implements what its output queue and input gate tell it."""
+    protocol = Connection(make_factory()).protocol
+    assert verifyObject(IOutputOwner, protocol)
+    assert verifyObject(IInputOwner, protocol)
 
 
 def test_greets_and_asks_for_a_nickname():
@@ -127,6 +138,8 @@ def test_invalid_utf8_becomes_replacement_characters():
     bob.lines()
     alice.send(b"caf\xe9 \xc3 ok")
     assert bob.lines() == ["alice: caf\ufffd \ufffd ok"]
+    alice.send("still here")
+    assert bob.lines() == ["alice: still here"]
 
 
 def test_blank_lines_are_ignored():
@@ -242,7 +255,7 @@ def test_flood_is_delayed_not_dropped():
 
 
 def test_slow_consumer_dropped_past_queue_limit():
-    """A peer that stops reading is aborted once its queued output passes the limit."""
+    """A peer that stops reading is aborted, and leaves, once its queued output passes the limit."""
     factory = make_factory(max_queued_output_bytes=2048)
     alice, bob = joined(factory, "alice", "bob")
     bob.transport.producer.pauseProducing()
@@ -253,29 +266,6 @@ def test_slow_consumer_dropped_past_queue_limit():
     factory.clock.advance(0)
     assert "alice left" not in "".join(alice.lines())
     assert factory.chat.find("bob") is None
-
-
-def test_slow_consumer_dropped_after_timeout():
-    """A peer whose output stays blocked past the timeout is aborted."""
-    factory = make_factory(slow_timeout_seconds=5)
-    (alice,) = joined(factory, "alice")
-    alice.transport.producer.pauseProducing()
-    factory.clock.advance(4)
-    assert not alice.transport.disconnecting
-    factory.clock.advance(2)
-    assert alice.transport.disconnecting
-
-
-def test_unblocked_output_is_written_in_order():
-    """Output held while blocked is written, in order, once the peer reads again."""
-    alice, bob = joined(make_factory(), "alice", "bob")
-    bob.lines()
-    bob.transport.producer.pauseProducing()
-    alice.send("one")
-    alice.send("two")
-    assert bob.lines() == []
-    bob.transport.producer.resumeProducing()
-    assert bob.lines() == ["alice: one", "alice: two"]
 
 
 def test_login_timeout_closes_silent_connection():
@@ -340,46 +330,13 @@ def test_shutdown_tells_everyone_and_closes():
     assert done.called
 
 
-class FullSocket:
-    """
-    A socket whose kernel buffer is full: send() takes nothing.
-    """
-
-    def __init__(self):
-        self.sent = []
-
-    def send(self, data):
-        self.sent.append(data)
-        return 0
-
-
-def socket_like(transport, size):
-    """
-    Give a test transport the buffers of Twisted's socket transports, with
-    C{size} bytes not yet taken by its peer, and a full socket.
-    """
-    transport.dataBuffer, transport.offset, transport._tempDataLen = b"x" * size, 0, 0
-    transport._tempDataBuffer = []
-    transport.socket = getattr(transport, "socket", None) or FullSocket()
-
-
 def pending_output(connection, size):
     """
     Make the protocol take its test transport for Twisted's plain TCP
     transport, with C{size} bytes not yet taken by its peer.
     """
-    socket_like(connection.transport, size)
+    socket_like(connection.transport, pending=size)
     connection.protocol._output._plain = connection.transport
-
-
-def test_output_never_bypasses_a_transport_that_is_not_plain_tcp():
-    """A transport that merely lets its socket show through (as TLS does) is written through write()."""
-    alice, bob = joined(make_factory(), "alice", "bob")
-    bob.lines()
-    socket_like(bob.transport, 0)
-    alice.send("secret")
-    assert bob.transport.socket.sent == []
-    assert bob.lines() == ["alice: secret"]
 
 
 def test_senders_wait_while_a_reader_catches_up():
@@ -470,7 +427,8 @@ def test_lines_for_a_dropped_consumer_are_discarded_quietly():
     (bob,) = joined(factory, "bob")
     bob.transport.producer.pauseProducing()
     bob.protocol.notice("queued before the drop")
-    bob.transport.producer._drop()
+    bob.protocol.send(b"x" * (factory.limits.max_queued_output_bytes + 1))
+    assert bob.transport.disconnecting
     bob.protocol.notice("queued after the drop, in the same turn")
     bob.transport.clear()
     factory.clock.advance(0)
