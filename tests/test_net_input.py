@@ -45,9 +45,8 @@ def make_gate(burst=20, rate=0, max_length=64):
     clock = Clock()
     congestion = Congestion()
     output = object()  # stands for this connection's own output queue
-    gate = InputGate(
-        transport, owner, clock, Allowance(clock, burst, rate), congestion, output, max_length, b"\n"
-    )
+    allowance = Allowance(clock, burst, rate)
+    gate = InputGate(transport, owner, clock, allowance, congestion, output, max_length, b"\n")
     return gate, transport, owner, clock, congestion
 
 

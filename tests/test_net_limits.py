@@ -50,7 +50,8 @@ def test_a_reader_catching_up_is_not_held_back_by_itself():
 
 def test_connections_are_counted_per_address():
     """Past --max-connections-per-address an address is refused; a closed connection makes room."""
-    addresses = AddressLimits(Limits(max_connections_per_address=2, max_connections_per_minute=0), Clock())
+    limits = Limits(max_connections_per_address=2, max_connections_per_minute=0)
+    addresses = AddressLimits(limits, Clock())
     assert addresses.opened("10.0.0.1") is None
     assert addresses.opened("10.0.0.1") is None
     assert addresses.opened("10.0.0.2") is None

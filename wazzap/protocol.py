@@ -111,9 +111,7 @@ class ChatProtocol(LoginSteps, LineReceiver):
         factory = self.factory
         limits = factory.limits
         self.peer = _address_of(self.transport.getPeer())
-        self._output = OutputQueue(
-            self.transport, self, factory.clock, limits, factory.congestion
-        )
+        self._output = OutputQueue(self.transport, self, factory.clock, limits, factory.congestion)
         refusal = factory.connection_opened(self)
         if refusal is not None:
             self._close_with(refusal)

@@ -20,6 +20,8 @@ _NO_HOLDS = frozenset()
 CONGESTION = "congestion"
 #: The hold of a connection over its line allowance.
 FLOOD = "flood"
+#: The hold of a connection that is gone, never released.
+_LOST = "lost"
 
 
 class IInputOwner(Interface):
@@ -65,10 +67,11 @@ class InputGate:
         "_holds",
         "_resume_timer",
         "_told_to_slow_down",
-        "_stopped",
     )
 
-    def __init__(self, transport, owner, clock, allowance, congestion, output, max_length, delimiter):
+    def __init__(
+        self, transport, owner, clock, allowance, congestion, output, max_length, delimiter
+    ):
         """
         @param owner: the L{IInputOwner} handed the lines.
         @param allowance: the L{wazzap.net.pacing.Allowance} of lines.
@@ -90,7 +93,6 @@ class InputGate:
         self._holds = _NO_HOLDS
         self._resume_timer = None
         self._told_to_slow_down = False
-        self._stopped = False
 
     @property
     def allowance(self):
@@ -126,7 +128,7 @@ class InputGate:
 
     def release(self, reason):
         self._holds = (self._holds - {reason}) or _NO_HOLDS
-        if not self._holds and not self._stopped and not self._transport.disconnecting:
+        if not self._holds and not self._transport.disconnecting:
             self._transport.resumeProducing()
             self._process_lines()
 
@@ -153,7 +155,7 @@ class InputGate:
         """
         The connection is gone: nothing is handed over or timed any more.
         """
-        self._stopped = True
+        self._holds = self._holds | {_LOST}
         cancel(self._resume_timer)
 
     def _process_lines(self):

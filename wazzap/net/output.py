@@ -52,23 +52,9 @@ class OutputQueue:
     producer of its transport, which pauses it when the peer stops reading.
     """
 
-    # An idle connection's cost is mostly its state: keep it in slots.
-    __slots__ = (
-        "_transport",
-        "_plain",
-        "_owner",
-        "_clock",
-        "_limits",
-        "_congestion",
-        "_blocked",
-        "_backlog",
-        "_backlog_bytes",
-        "_pending_seen",
-        "_congesting",
-        "_skipped",
-        "_hold_back_timer",
-        "_slow_timer",
-    )
+    # An idle connection's cost is mostly its state: keep it in slots, and
+    # what only a spell of blocked output needs in a L{_Blocked} meanwhile.
+    __slots__ = ("_transport", "_plain", "_owner", "_clock", "_limits", "_congestion", "_blocked")
 
     def __init__(self, transport, owner, clock, limits, congestion):
         """
@@ -84,14 +70,7 @@ class OutputQueue:
         self._clock = clock
         self._limits = limits
         self._congestion = congestion
-        self._blocked = False
-        self._backlog = None
-        self._backlog_bytes = 0
-        self._pending_seen = None
-        self._congesting = False
-        self._skipped = False
-        self._hold_back_timer = None
-        self._slow_timer = None
+        self._blocked = None
         transport.registerProducer(self, True)
 
     def send(self, data):
@@ -107,7 +86,7 @@ class OutputQueue:
         transport (TLS above all: its socket carries ciphertext) always takes
         the write() path.
         """
-        if self._blocked:
+        if self._blocked is not None:
             self._queue(data)
             return
         plain = self._plain
@@ -137,28 +116,32 @@ class OutputQueue:
         """
         The connection is gone: nothing is timed or held back for it any more.
         """
-        cancel(self._slow_timer)
-        self._end_congestion()
+        blocked = self._blocked
+        if blocked is not None:
+            cancel(blocked.slow_timer)
+            self._end_congestion(blocked)
 
     # IPushProducer: the transport's buffer is full (pause) or empty again.
 
     def pauseProducing(self):
-        self._blocked = True
-        self._pending_seen = self._pending_output()
-        self._backlog = []
-        if self._slow_timer is None or not self._slow_timer.active():
-            self._slow_timer = self._clock.callLater(
+        blocked = self._blocked
+        if blocked is None:
+            blocked = self._blocked = _Blocked()
+        blocked.pending_seen = self._pending_output()
+        blocked.backlog = []
+        if blocked.slow_timer is None or not blocked.slow_timer.active():
+            blocked.slow_timer = self._clock.callLater(
                 self._limits.slow_timeout_seconds, self._drop
             )
 
     def resumeProducing(self):
-        self._blocked = False
-        self._skipped = False
-        self._end_congestion()
-        cancel(self._slow_timer)
-        backlog, self._backlog, self._backlog_bytes = self._backlog, None, 0
-        if backlog:
-            self._transport.writeSequence(backlog)
+        blocked, self._blocked = self._blocked, None
+        if blocked is None:
+            return
+        self._end_congestion(blocked)
+        cancel(blocked.slow_timer)
+        if blocked.backlog:
+            self._transport.writeSequence(blocked.backlog)
 
     def stopProducing(self):
         pass
@@ -170,24 +153,25 @@ class OutputQueue:
         Keep C{data} until the peer reads again; hold senders back a moment
         if it is catching up, drop it if it is too far behind.
         """
-        if self._backlog is None:
+        blocked = self._blocked
+        if blocked.backlog is None:
             return  # dropped as too slow; the connection is on its way out
-        self._backlog.append(data)
-        self._backlog_bytes += len(data)
-        if not self._congesting and not self._skipped and self._draining():
+        blocked.backlog.append(data)
+        blocked.backlog_bytes += len(data)
+        if not blocked.congesting and not blocked.skipped and self._draining(blocked):
             # It reads, only slower than others write: senders wait for it a
             # moment (reading from them pauses), so that a short burst does
             # not pile up or drop someone who reads.
-            self._congesting = True
+            blocked.congesting = True
             self._congestion.started(self)
-            self._hold_back_timer = self._clock.callLater(
+            blocked.hold_back_timer = self._clock.callLater(
                 MAX_HOLD_BACK_SECONDS, self._stop_holding_back
             )
-        if not self._congesting and self._too_much_queued():
+        if not blocked.congesting and self._too_much_queued(blocked):
             self._drop()
 
-    def _too_much_queued(self):
-        return self._backlog_bytes > self._limits.max_queued_output_bytes
+    def _too_much_queued(self, blocked):
+        return blocked.backlog_bytes > self._limits.max_queued_output_bytes
 
     def _pending_output(self):
         """
@@ -200,13 +184,13 @@ class OutputQueue:
             return None
         return len(plain.dataBuffer) - plain.offset + plain._tempDataLen
 
-    def _draining(self):
+    def _draining(self, blocked):
         """
         Whether the peer took some of its output since the last look: a
         client that stopped reading never does.
         """
-        pending, seen = self._pending_output(), self._pending_seen
-        self._pending_seen = pending
+        pending, seen = self._pending_output(), blocked.pending_seen
+        blocked.pending_seen = pending
         return pending is not None and seen is not None and pending < seen
 
     def _stop_holding_back(self):
@@ -214,22 +198,55 @@ class OutputQueue:
         This client had its moment: senders go on without it until it has
         caught up, and it is dropped if what queues for it is too much.
         """
-        self._skipped = True
-        self._end_congestion()
-        if self._too_much_queued():
+        blocked = self._blocked
+        blocked.skipped = True
+        self._end_congestion(blocked)
+        if self._too_much_queued(blocked):
             self._drop()
 
-    def _end_congestion(self):
-        if self._congesting:
-            self._congesting = False
-            cancel(self._hold_back_timer)
+    def _end_congestion(self, blocked):
+        if blocked.congesting:
+            blocked.congesting = False
+            cancel(blocked.hold_back_timer)
             self._congestion.ended(self)
 
     def _drop(self):
-        self._end_congestion()
-        self._backlog = None
+        blocked = self._blocked
+        self._end_congestion(blocked)
+        blocked.backlog = None
         self._transport.unregisterProducer()
         self._owner.output_too_slow()
+
+
+class _Blocked:
+    """
+    A spell of output the peer does not read: what waits for it, and
+    whether it is catching up.
+    """
+
+    __slots__ = (
+        "backlog",
+        "backlog_bytes",
+        "pending_seen",
+        "congesting",
+        "skipped",
+        "hold_back_timer",
+        "slow_timer",
+    )
+
+    def __init__(self):
+        #: The bytes sent meanwhile, or None once the peer was dropped.
+        self.backlog = []
+        self.backlog_bytes = 0
+        #: What the transport held at the last look (see C{_draining}).
+        self.pending_seen = None
+        #: Whether senders wait for it (see L{MAX_HOLD_BACK_SECONDS}).
+        self.congesting = False
+        #: Whether it had its moment of holding senders back in this spell.
+        self.skipped = False
+        self.hold_back_timer = None
+        #: The drop after --slow-timeout.
+        self.slow_timer = None
 
 
 def _tune(transport):
