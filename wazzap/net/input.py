@@ -17,9 +17,9 @@ from wazzap.net.framing import TOO_LONG, LineFramer
 _NO_HOLDS = frozenset()
 
 #: The hold of a connection that waits for a client catching up on its output.
-CONGESTION = "congestion"
+_CONGESTION = "congestion"
 #: The hold of a connection over its line allowance.
-FLOOD = "flood"
+_FLOOD = "flood"
 #: The hold of a connection that is gone, never released.
 _LOST = "lost"
 
@@ -43,7 +43,7 @@ class IInputOwner(Interface):
     def sending_too_fast():
         """
         The peer is over its line allowance: its lines are being slowed
-        down.  Said once per spell of pacing.
+        down.  Said when pacing starts, not again while it goes on.
         """
 
 
@@ -149,7 +149,7 @@ class InputGate:
         """
         Read again: no client is catching up any more.
         """
-        self.release(CONGESTION)
+        self.release(_CONGESTION)
 
     def connection_lost(self):
         """
@@ -176,7 +176,7 @@ class InputGate:
                     return
             if congestion.holds_back(self._output):
                 self._held_line = line
-                self.hold(CONGESTION)
+                self.hold(_CONGESTION)
                 congestion.hold(self)
                 return
             wait = self._allowance.wait()
@@ -194,11 +194,11 @@ class InputGate:
         if not self._told_to_slow_down:
             self._told_to_slow_down = True
             self._owner.sending_too_fast()
-        self.hold(FLOOD)
+        self.hold(_FLOOD)
         self._resume_timer = self._clock.callLater(seconds, self._resume)
 
     def _resume(self):
         self._resume_timer = None
         if (self._framer is None or self._framer.idle()) and self._held_line is None:
             self._told_to_slow_down = False
-        self.release(FLOOD)
+        self.release(_FLOOD)
