@@ -11,8 +11,9 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from wazzap.net.input import IInputOwner, InputGate
-from wazzap.net.limits import Congestion
+from wazzap.net.limits import Congestion, ConnectionRules
 from wazzap.net.pacing import Allowance
+from wazzap.server import Limits
 
 
 @implementer(IInputOwner)
@@ -21,7 +22,8 @@ class Owner:
     A connection that records what its gate hands over.
     """
 
-    def __init__(self):
+    def __init__(self, transport):
+        self.transport = transport
         self.lines = []
         self.told_too_fast = 0
 
@@ -38,21 +40,21 @@ class Owner:
 def make_gate(burst=20, rate=0, max_length=64):
     """
     An input gate over a StringTransport, with an allowance of C{burst}
-    lines and C{rate} a second (0: no pacing).
+    lines and C{rate} a second (0: no pacing), for lines of C{max_length}
+    bytes and their LF.
     """
     transport = StringTransport()
-    owner = Owner()
+    owner = Owner(transport)
     clock = Clock()
     congestion = Congestion()
-    output = object()  # stands for this connection's own output queue
-    allowance = Allowance(clock, burst, rate)
-    gate = InputGate(transport, owner, clock, allowance, congestion, output, max_length, b"\n")
+    rules = ConnectionRules(clock, Limits(max_line_bytes=max_length + 1), congestion)
+    gate = InputGate(owner, rules, Allowance(clock, burst, rate))
     return gate, transport, owner, clock, congestion
 
 
 def test_owner_provides_the_input_owner_interface():
     """The test owner implements what the gate calls."""
-    assert verifyObject(IInputOwner, Owner())
+    assert verifyObject(IInputOwner, Owner(StringTransport()))
 
 
 def test_lines_are_handed_over_in_order_across_reads():
@@ -140,7 +142,7 @@ def test_waits_while_another_reader_catches_up():
 def test_a_reader_catching_up_does_not_wait_for_itself():
     """A connection whose own output congests still reads."""
     gate, _, owner, _, congestion = make_gate()
-    congestion.started(gate._output)
+    congestion.started(owner)
     gate.feed(b"mine\n")
     assert owner.lines == [b"mine"]
 

@@ -16,7 +16,7 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from tests.doubles import socket_like
-from wazzap.net.limits import Congestion
+from wazzap.net.limits import Congestion, ConnectionRules
 from wazzap.net.output import (
     MAX_HOLD_BACK_SECONDS,
     SEND_BUFFER_BYTES,
@@ -33,7 +33,8 @@ class Owner:
     A connection that counts how often it was told its peer is too slow.
     """
 
-    def __init__(self):
+    def __init__(self, transport):
+        self.transport = transport
         self.too_slow = 0
 
     def output_too_slow(self):
@@ -46,10 +47,10 @@ def make_queue(plain=False, **limits):
     that transport for Twisted's plain TCP one.
     """
     transport = StringTransport()
-    owner = Owner()
+    owner = Owner(transport)
     clock = Clock()
     congestion = Congestion()
-    queue = OutputQueue(transport, owner, clock, Limits(**limits), congestion)
+    queue = OutputQueue(owner, ConnectionRules(clock, Limits(**limits), congestion))
     if plain:
         socket_like(transport)
         queue._plain = transport

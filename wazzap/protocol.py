@@ -44,7 +44,6 @@ class ChatProtocol(LoginSteps, LineReceiver):
     One connection: from the nickname prompt, through the chat, to leaving.
     """
 
-    delimiter = b"\n"
     log = Logger()
 
     # Slots for everything wazzap keeps per connection (Twisted's own few
@@ -111,23 +110,12 @@ class ChatProtocol(LoginSteps, LineReceiver):
         factory = self.factory
         limits = factory.limits
         self.peer = _address_of(self.transport.getPeer())
-        self._output = OutputQueue(self.transport, self, factory.clock, limits, factory.congestion)
+        self._output = OutputQueue(self, factory.rules)
         refusal = factory.connection_opened(self)
         if refusal is not None:
             self._close_with(refusal)
             return
-        # The limit counts the line ending; a CR before it is part of what
-        # the framer sees.
-        self._input = InputGate(
-            self.transport,
-            self,
-            factory.clock,
-            factory.addresses.line_allowance(self.peer),
-            factory.congestion,
-            self._output,
-            limits.max_line_bytes - len(self.delimiter),
-            self.delimiter,
-        )
+        self._input = InputGate(self, factory.rules, factory.addresses.line_allowance(self.peer))
         self.log.info("connection from {peer}", peer=self.peer)
         self._login_timer = factory.clock.callLater(
             limits.login_timeout_seconds, self._login_timed_out

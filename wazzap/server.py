@@ -12,7 +12,7 @@ from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
 from wazzap.commands import Commands
-from wazzap.net.limits import AddressLimits, Congestion
+from wazzap.net.limits import AddressLimits, Congestion, ConnectionRules
 from wazzap.protocol import ChatProtocol
 
 SECOND = 1
@@ -55,7 +55,8 @@ class ChatFactory(ServerFactory):
     """
     The state shared by all connections of one server: the chat, its commands,
     limits and clock, every open connection (for shutdown), the per-address
-    limits (C{addresses}) and C{congestion}.
+    limits (C{addresses}), C{congestion}, and the C{rules} every
+    connection's mechanics share.
     """
 
     protocol = ChatProtocol
@@ -75,6 +76,7 @@ class ChatFactory(ServerFactory):
         self.connections = set()
         self.addresses = AddressLimits(self.limits, clock)
         self.congestion = Congestion()
+        self.rules = ConnectionRules(clock, self.limits, self.congestion)
         self._all_closed = None
 
     def connection_opened(self, connection):

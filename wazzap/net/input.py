@@ -9,7 +9,7 @@ anything holds it the transport stops reading, so what a flood sends waits in
 the kernel, and the line that was next waits here.
 """
 
-from zope.interface import Interface
+from zope.interface import Attribute, Interface
 
 from wazzap.flow import cancel
 from wazzap.net.framing import TOO_LONG, LineFramer
@@ -23,12 +23,17 @@ _FLOOD = "flood"
 #: The hold of a connection that is gone, never released.
 _LOST = "lost"
 
+#: What ends a line; a CR before it is left to the owner.
+DELIMITER = b"\n"
+
 
 class IInputOwner(Interface):
     """
-    What an input gate hands to the connection it reads for: its
+    The connection an input gate reads for: its transport, its
     C{LineReceiver} API, and a word when pacing starts.
     """
+
+    transport = Attribute("The transport whose reading the gate pauses and resumes.")
 
     def lineReceived(line):
         """
@@ -54,14 +59,9 @@ class InputGate:
 
     # An idle connection's cost is mostly its state: keep it in slots.
     __slots__ = (
-        "_transport",
         "_owner",
-        "_clock",
-        "_congestion",
-        "_output",
+        "_rules",
         "_allowance",
-        "_max_length",
-        "_delimiter",
         "_framer",
         "_held_line",
         "_holds",
@@ -69,25 +69,17 @@ class InputGate:
         "_told_to_slow_down",
     )
 
-    def __init__(
-        self, transport, owner, clock, allowance, congestion, output, max_length, delimiter
-    ):
+    def __init__(self, owner, rules, allowance):
         """
         @param owner: the L{IInputOwner} handed the lines.
+        @param rules: the server's L{wazzap.net.limits.ConnectionRules}: its
+            limit C{max_line_bytes} (the line ending counted) applies, and
+            its congestion says when to wait for a client catching up.
         @param allowance: the L{wazzap.net.pacing.Allowance} of lines.
-        @param congestion: the L{wazzap.net.limits.Congestion} that says
-            whether to wait for a client catching up, other than C{output},
-            this connection's own L{wazzap.net.output.OutputQueue}.
-        @param max_length: the longest line, in bytes, without its delimiter.
         """
-        self._transport = transport
         self._owner = owner
-        self._clock = clock
+        self._rules = rules
         self._allowance = allowance
-        self._congestion = congestion
-        self._output = output
-        self._max_length = max_length
-        self._delimiter = delimiter
         self._framer = None
         self._held_line = None
         self._holds = _NO_HOLDS
@@ -113,7 +105,8 @@ class InputGate:
         """
         framer = self._framer
         if framer is None:
-            framer = self._framer = LineFramer(self._max_length, self._delimiter)
+            max_length = self._rules.limits.max_line_bytes - len(DELIMITER)
+            framer = self._framer = LineFramer(max_length, DELIMITER)
         framer.feed(data)
         self._process_lines()
 
@@ -122,14 +115,16 @@ class InputGate:
         Stop reading (and handing over buffered lines) until every reason
         given here is L{release}d.
         """
-        if not self._holds and not self._transport.disconnecting:
-            self._transport.pauseProducing()
+        transport = self._owner.transport
+        if not self._holds and not transport.disconnecting:
+            transport.pauseProducing()
         self._holds = self._holds | {reason}
 
     def release(self, reason):
         self._holds = (self._holds - {reason}) or _NO_HOLDS
-        if not self._holds and not self._transport.disconnecting:
-            self._transport.resumeProducing()
+        transport = self._owner.transport
+        if not self._holds and not transport.disconnecting:
+            transport.resumeProducing()
             self._process_lines()
 
     def hold_until(self, deferred):
@@ -164,8 +159,9 @@ class InputGate:
         """
         framer = self._framer
         owner = self._owner
-        congestion = self._congestion
-        while framer is not None and not self._holds and not self._transport.disconnecting:
+        transport = owner.transport
+        congestion = self._rules.congestion
+        while framer is not None and not self._holds and not transport.disconnecting:
             line = self._held_line
             if line is None:
                 line = framer.next_line()
@@ -174,7 +170,7 @@ class InputGate:
                         # Nothing partial is kept: an idle connection holds no framer.
                         self._framer = None
                     return
-            if congestion.holds_back(self._output):
+            if congestion.holds_back(owner):
                 self._held_line = line
                 self.hold(_CONGESTION)
                 congestion.hold(self)
@@ -195,7 +191,7 @@ class InputGate:
             self._told_to_slow_down = True
             self._owner.sending_too_fast()
         self.hold(_FLOOD)
-        self._resume_timer = self._clock.callLater(seconds, self._resume)
+        self._resume_timer = self._rules.clock.callLater(seconds, self._resume)
 
     def _resume(self):
         self._resume_timer = None

@@ -4,8 +4,8 @@ new connections an address may have, the flood allowance that outlives a
 connection (a short memory of each address that connected lately), and
 congestion (the clients catching up on their output, for whom senders wait).
 
-The factory holds one of each; they take the server's L{wazzap.server.Limits}
-and an L{IReactorTime}.
+The factory holds one of each, and the L{ConnectionRules} that every
+connection's output queue and input gate share.
 """
 
 import math
@@ -21,10 +21,26 @@ MINUTE = 60
 SWEEP_ADDRESSES = 64
 
 
+class ConnectionRules:
+    """
+    What the mechanics of every connection of one server share: the clock
+    (an L{IReactorTime}), the L{wazzap.server.Limits} and the L{Congestion}.
+    One object for all, so that each connection holds one reference.
+    """
+
+    __slots__ = ("clock", "limits", "congestion")
+
+    def __init__(self, clock, limits, congestion):
+        self.clock = clock
+        self.limits = limits
+        self.congestion = congestion
+
+
 class Congestion:
     """
     The clients catching up on their output, and the senders that wait
-    until none is.
+    until none is.  A client is known by its connection (the owner of its
+    output queue and input gate).
     """
 
     def __init__(self):
@@ -40,7 +56,7 @@ class Congestion:
 
     def holds_back(self, reader):
         """
-        Whether a sender whose own output queue is C{reader} must wait: a
+        Whether the connection C{reader} must wait before it reads on: a
         client catching up does not wait for itself.
         """
         readers = self._readers

@@ -16,7 +16,7 @@ import socket
 
 from twisted.internet import tcp
 from twisted.internet.interfaces import IPushProducer
-from zope.interface import Interface, implementer
+from zope.interface import Attribute, Interface, implementer
 
 from wazzap.flow import cancel
 
@@ -34,8 +34,10 @@ MAX_HOLD_BACK_SECONDS = 0.1
 
 class IOutputOwner(Interface):
     """
-    What an output queue tells the connection it writes for.
+    The connection an output queue writes for.
     """
+
+    transport = Attribute("The transport the queue writes to and produces for.")
 
     def output_too_slow():
         """
@@ -54,24 +56,21 @@ class OutputQueue:
 
     # An idle connection's cost is mostly its state: keep it in slots, and
     # what only a spell of blocked output needs in a L{_Blocked} meanwhile.
-    __slots__ = ("_transport", "_plain", "_owner", "_clock", "_limits", "_congestion", "_blocked")
+    __slots__ = ("_owner", "_rules", "_plain", "_blocked")
 
-    def __init__(self, transport, owner, clock, limits, congestion):
+    def __init__(self, owner, rules):
         """
-        @param owner: the L{IOutputOwner} told when the peer is too slow.
-        @param limits: read for C{max_queued_output_bytes} and
-            C{slow_timeout_seconds} (a L{wazzap.server.Limits}).
-        @param congestion: the L{wazzap.net.limits.Congestion} told while
-            this client is catching up.
+        @param owner: the L{IOutputOwner}, told when the peer is too slow,
+            and known to C{rules.congestion} while its client catches up.
+        @param rules: the server's L{wazzap.net.limits.ConnectionRules}:
+            its limits C{max_queued_output_bytes} and C{slow_timeout_seconds}
+            apply.
         """
-        self._transport = transport
-        self._plain = _tune(transport)
         self._owner = owner
-        self._clock = clock
-        self._limits = limits
-        self._congestion = congestion
+        self._rules = rules
+        self._plain = _tune(owner.transport)
         self._blocked = None
-        transport.registerProducer(self, True)
+        owner.transport.registerProducer(self, True)
 
     def send(self, data):
         """
@@ -103,14 +102,14 @@ class OutputQueue:
             if sent == len(data):
                 return
             data = data[sent:]
-        self._transport.write(data)
+        self._owner.transport.write(data)
 
     def close(self):
         """
         The connection is closing: stop producing, and let the transport
         write what it holds.
         """
-        self._transport.unregisterProducer()
+        self._owner.transport.unregisterProducer()
 
     def connection_lost(self):
         """
@@ -130,8 +129,9 @@ class OutputQueue:
         blocked.pending_seen = self._pending_output()
         blocked.backlog = []
         if blocked.slow_timer is None or not blocked.slow_timer.active():
-            blocked.slow_timer = self._clock.callLater(
-                self._limits.slow_timeout_seconds, self._drop
+            rules = self._rules
+            blocked.slow_timer = rules.clock.callLater(
+                rules.limits.slow_timeout_seconds, self._drop
             )
 
     def resumeProducing(self):
@@ -141,7 +141,7 @@ class OutputQueue:
         self._end_congestion(blocked)
         cancel(blocked.slow_timer)
         if blocked.backlog:
-            self._transport.writeSequence(blocked.backlog)
+            self._owner.transport.writeSequence(blocked.backlog)
 
     def stopProducing(self):
         pass
@@ -163,15 +163,15 @@ class OutputQueue:
             # moment (reading from them pauses), so that a short burst does
             # not pile up or drop someone who reads.
             blocked.congesting = True
-            self._congestion.started(self)
-            blocked.hold_back_timer = self._clock.callLater(
+            self._rules.congestion.started(self._owner)
+            blocked.hold_back_timer = self._rules.clock.callLater(
                 MAX_HOLD_BACK_SECONDS, self._stop_holding_back
             )
         if not blocked.congesting and self._too_much_queued(blocked):
             self._drop()
 
     def _too_much_queued(self, blocked):
-        return blocked.backlog_bytes > self._limits.max_queued_output_bytes
+        return blocked.backlog_bytes > self._rules.limits.max_queued_output_bytes
 
     def _pending_output(self):
         """
@@ -208,13 +208,13 @@ class OutputQueue:
         if blocked.congesting:
             blocked.congesting = False
             cancel(blocked.hold_back_timer)
-            self._congestion.ended(self)
+            self._rules.congestion.ended(self._owner)
 
     def _drop(self):
         blocked = self._blocked
         self._end_congestion(blocked)
         blocked.backlog = None
-        self._transport.unregisterProducer()
+        self._owner.transport.unregisterProducer()
         self._owner.output_too_slow()
 
 
