@@ -473,3 +473,23 @@ def test_line_limit_counts_the_line_ending():
         alice.send(body, ending=ending)
         assert "longer than 64 bytes" in alice.lines()[0]
         assert bob.lines() == []
+
+
+def test_a_connection_lost_while_it_catches_up_reads_nothing_more():
+    """A client lost while it catches up, with a line held by congestion, has that line dropped."""
+    factory = make_factory()
+    alice, bob, carol = joined(factory, "alice", "bob", "carol")
+    for reader in (bob, carol):
+        pending_output(reader, 100000)
+        reader.transport.producer.pauseProducing()
+        pending_output(reader, 90000)
+    bob.protocol.send(b"catching up\r\n")
+    carol.send("held by bob")
+    carol.protocol.send(b"catching up too\r\n")
+    assert factory.congestion.holds_back(alice.protocol)
+    pending_output(bob, 0)
+    bob.transport.producer.resumeProducing()
+    bob.lines()
+    carol.protocol.connectionLost(Failure(ConnectionLost()))
+    factory.clock.advance(1)
+    assert bob.lines() == ["[Server] carol left the chat (connection lost)"]

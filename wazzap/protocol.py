@@ -142,9 +142,11 @@ class ChatProtocol(LoginSteps, LineReceiver):
         self._gone = True
         for timer in (self._login_timer, self._idle_timer):
             cancel(timer)
-        self._output.connection_lost()
         if self._input is not None:
+            # First: the end of this client's congestion may release senders,
+            # this one among them, and nothing of it must be read any more.
             self._input.connection_lost()
+        self._output.connection_lost()
         if self._leave_reason is None:
             self._leave_reason = (
                 "connection closed" if reason.check(error.ConnectionDone) else "connection lost"
