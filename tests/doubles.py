@@ -316,3 +316,31 @@ class RecordingMember:
 
     def disconnect(self, reason, notice=None):
         self.close(reason, notice or "disconnected: " + reason)
+
+
+class Socket:
+    """
+    A socket whose kernel buffer takes C{room} bytes, then nothing.
+    """
+
+    def __init__(self, room=0):
+        self.room = room
+        self.sent = []
+
+    def send(self, data):
+        taken = data[: self.room]
+        self.room -= len(taken)
+        self.sent.append(taken)
+        return len(taken)
+
+
+def socket_like(transport, pending=0, room=0):
+    """
+    Give a test transport the buffers of Twisted's socket transports, with
+    C{pending} bytes its peer has not taken yet, and a L{Socket} that takes
+    C{room} bytes.
+    """
+    transport.dataBuffer, transport.offset, transport._tempDataLen = b"x" * pending, 0, 0
+    transport._tempDataBuffer = []
+    if not isinstance(getattr(transport, "socket", None), Socket):
+        transport.socket = Socket(room)

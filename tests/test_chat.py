@@ -308,8 +308,8 @@ def test_a_connection_gets_one_write_per_turn():
     alice = Connection(factory, port=40001).join("alice")
     bob = Connection(factory, port=40002).join("bob")
     writes = []
-    original = bob.protocol._write
-    bob.protocol._write = lambda data: (writes.append(data), original(data))
+    original = bob.protocol.send
+    bob.protocol.send = lambda data: (writes.append(data), original(data))
     chat = factory.chat
     chat.room_of(alice.protocol).say(alice.protocol, "one")
     bob.protocol.notice("between")

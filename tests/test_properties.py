@@ -15,7 +15,7 @@ from twisted.python.failure import Failure
 from tests.doubles import make_factory
 from tests.support import assert_clean_output
 from wazzap import text
-from wazzap.framing import TOO_LONG, LineFramer
+from wazzap.net.framing import TOO_LONG, LineFramer
 from wazzap.text import sanitize
 
 #: Characters that must never leave sanitize: C0 (tab included, it becomes a

@@ -6,7 +6,18 @@ commands, bad input, pacing and output limits, without a reactor.
 from twisted.internet.error import ConnectionLost
 from twisted.python.failure import Failure
 
-from tests.doubles import Connection, joined, make_factory
+from zope.interface.verify import verifyObject
+
+from tests.doubles import Connection, joined, make_factory, socket_like
+from wazzap.net.input import IInputOwner
+from wazzap.net.output import IOutputOwner
+
+
+def test_the_connection_owns_its_output_queue_and_input_gate():
+    """A connection implements what its output queue and input gate tell it."""
+    protocol = Connection(make_factory()).protocol
+    assert verifyObject(IOutputOwner, protocol)
+    assert verifyObject(IInputOwner, protocol)
 
 
 def test_greets_and_asks_for_a_nickname():
@@ -123,6 +134,8 @@ def test_invalid_utf8_becomes_replacement_characters():
     bob.lines()
     alice.send(b"caf\xe9 \xc3 ok")
     assert bob.lines() == ["alice: caf\ufffd \ufffd ok"]
+    alice.send("still here")
+    assert bob.lines() == ["alice: still here"]
 
 
 def test_blank_lines_are_ignored():
@@ -238,10 +251,10 @@ def test_flood_is_delayed_not_dropped():
 
 
 def test_slow_consumer_dropped_past_queue_limit():
-    """A peer that stops reading is aborted once its queued output passes the limit."""
+    """A peer that stops reading is aborted, and leaves, once its queued output passes the limit."""
     factory = make_factory(max_queued_output_bytes=2048)
     alice, bob = joined(factory, "alice", "bob")
-    bob.protocol.output_blocked()
+    bob.transport.producer.pauseProducing()
     for i in range(100):
         alice.send("message number %d" % i)
     assert bob.transport.disconnecting
@@ -249,29 +262,6 @@ def test_slow_consumer_dropped_past_queue_limit():
     factory.clock.advance(0)
     assert "alice left" not in "".join(alice.lines())
     assert factory.chat.find("bob") is None
-
-
-def test_slow_consumer_dropped_after_timeout():
-    """A peer whose output stays blocked past the timeout is aborted."""
-    factory = make_factory(slow_timeout_seconds=5)
-    (alice,) = joined(factory, "alice")
-    alice.protocol.output_blocked()
-    factory.clock.advance(4)
-    assert not alice.transport.disconnecting
-    factory.clock.advance(2)
-    assert alice.transport.disconnecting
-
-
-def test_unblocked_output_is_written_in_order():
-    """Output held while blocked is written, in order, once the peer reads again."""
-    alice, bob = joined(make_factory(), "alice", "bob")
-    bob.lines()
-    bob.protocol.output_blocked()
-    alice.send("one")
-    alice.send("two")
-    assert bob.lines() == []
-    bob.protocol.output_unblocked()
-    assert bob.lines() == ["alice: one", "alice: two"]
 
 
 def test_login_timeout_closes_silent_connection():
@@ -336,46 +326,13 @@ def test_shutdown_tells_everyone_and_closes():
     assert done.called
 
 
-class FullSocket:
-    """
-    A socket whose kernel buffer is full: send() takes nothing.
-    """
-
-    def __init__(self):
-        self.sent = []
-
-    def send(self, data):
-        self.sent.append(data)
-        return 0
-
-
-def socket_like(transport, size):
-    """
-    Give a test transport the buffers of Twisted's socket transports, with
-    C{size} bytes not yet taken by its peer, and a full socket.
-    """
-    transport.dataBuffer, transport.offset, transport._tempDataLen = b"x" * size, 0, 0
-    transport._tempDataBuffer = []
-    transport.socket = getattr(transport, "socket", None) or FullSocket()
-
-
 def pending_output(connection, size):
     """
     Make the protocol take its test transport for Twisted's plain TCP
     transport, with C{size} bytes not yet taken by its peer.
     """
-    socket_like(connection.transport, size)
-    connection.protocol._plain_transport = connection.transport
-
-
-def test_output_never_bypasses_a_transport_that_is_not_plain_tcp():
-    """A transport that merely lets its socket show through (as TLS does) is written through write()."""
-    alice, bob = joined(make_factory(), "alice", "bob")
-    bob.lines()
-    socket_like(bob.transport, 0)
-    alice.send("secret")
-    assert bob.transport.socket.sent == []
-    assert bob.lines() == ["alice: secret"]
+    socket_like(connection.transport, pending=size)
+    connection.protocol._output._plain = connection.transport
 
 
 def test_senders_wait_while_a_reader_catches_up():
@@ -385,18 +342,18 @@ def test_senders_wait_while_a_reader_catches_up():
     bob.lines()
     carol.lines()
     pending_output(bob, 100000)
-    bob.protocol.output_blocked()
+    bob.transport.producer.pauseProducing()
     pending_output(bob, 90000)
     alice.send(b"".join(b"%05d %s\n" % (i, b"x" * 1000) for i in range(300)), ending=b"")
-    assert factory.congested and not bob.transport.disconnecting
+    assert factory.congestion.congested and not bob.transport.disconnecting
     alice.send(b"".join(b"%05d %s\n" % (i, b"x" * 1000) for i in range(300, 400)), ending=b"")
     assert alice.transport.producerState == "paused"
     received = carol.lines()
     assert len(received) == 300
     pending_output(bob, 0)
-    bob.protocol.output_unblocked()
+    bob.transport.producer.resumeProducing()
     factory.clock.advance(0)
-    assert not factory.congested
+    assert not factory.congestion.congested
     assert alice.transport.producerState == "producing"
     received += carol.lines()
     assert [line[len("alice: ") :][:5] for line in received] == ["%05d" % i for i in range(400)]
@@ -407,10 +364,10 @@ def test_a_reader_that_stops_holds_nobody_back():
     factory = make_factory()
     alice, bob, carol = joined(factory, "alice", "bob", "carol")
     pending_output(bob, 100000)
-    bob.protocol.output_blocked()
+    bob.transport.producer.pauseProducing()
     carol.lines()
     alice.send(b"".join(b"%05d %s\n" % (i, b"x" * 1000) for i in range(300)), ending=b"")
-    assert not factory.congested
+    assert not factory.congestion.congested
     assert len(carol.lines()) == 300
     assert bob.transport.disconnecting
 
@@ -420,14 +377,14 @@ def test_a_reader_that_stalls_while_catching_up_stops_holding_senders():
     factory = make_factory()
     alice, bob, carol = joined(factory, "alice", "bob", "carol")
     pending_output(bob, 100000)
-    bob.protocol.output_blocked()
+    bob.transport.producer.pauseProducing()
     pending_output(bob, 90000)
     alice.send("hello")
-    assert factory.congested
+    assert factory.congestion.congested
     alice.send("held")
     assert alice.transport.producerState == "paused"
     factory.clock.advance(0.3)
-    assert not factory.congested
+    assert not factory.congestion.congested
     assert alice.transport.producerState == "producing"
     assert carol.lines()[-1] == "alice: held"
 
@@ -439,7 +396,7 @@ def test_a_reader_that_keeps_catching_up_holds_senders_back_only_briefly():
     carol.lines()
     pending = 100000
     pending_output(bob, pending)
-    bob.protocol.output_blocked()
+    bob.transport.producer.pauseProducing()
     sent = 0
     while factory.clock.seconds() < 0.09:
         pending -= 1000  # bob always takes a little: it is catching up
@@ -447,15 +404,15 @@ def test_a_reader_that_keeps_catching_up_holds_senders_back_only_briefly():
         alice.send("line %d %s" % (sent, "x" * 1000))
         sent += 1
         factory.clock.advance(0.01)
-    assert factory.congested and alice.transport.producerState == "paused"
+    assert factory.congestion.congested and alice.transport.producerState == "paused"
     factory.clock.advance(0.02)
-    assert not factory.congested and alice.transport.producerState == "producing"
+    assert not factory.congestion.congested and alice.transport.producerState == "producing"
     while not bob.transport.disconnecting and sent < 200:
         pending -= 1000
         pending_output(bob, pending)
         alice.send("line %d %s" % (sent, "x" * 1000))
         sent += 1
-        assert not factory.congested
+        assert not factory.congestion.congested
     assert bob.transport.disconnecting
     assert len(carol.lines()) == sent
 
@@ -464,9 +421,10 @@ def test_lines_for_a_dropped_consumer_are_discarded_quietly():
     """Lines given to a client in the turn it is dropped are discarded without an error."""
     factory = make_factory()
     (bob,) = joined(factory, "bob")
-    bob.protocol.output_blocked()
+    bob.transport.producer.pauseProducing()
     bob.protocol.notice("queued before the drop")
-    bob.protocol._drop_slow_consumer()
+    bob.protocol.send(b"x" * (factory.limits.max_queued_output_bytes + 1))
+    assert bob.transport.disconnecting
     bob.protocol.notice("queued after the drop, in the same turn")
     bob.transport.clear()
     factory.clock.advance(0)
@@ -511,3 +469,23 @@ def test_line_limit_counts_the_line_ending():
         alice.send(body, ending=ending)
         assert "longer than 64 bytes" in alice.lines()[0]
         assert bob.lines() == []
+
+
+def test_a_connection_lost_while_it_catches_up_reads_nothing_more():
+    """A client lost while it catches up, with a line held by congestion, has that line dropped."""
+    factory = make_factory()
+    alice, bob, carol = joined(factory, "alice", "bob", "carol")
+    for reader in (bob, carol):
+        pending_output(reader, 100000)
+        reader.transport.producer.pauseProducing()
+        pending_output(reader, 90000)
+    bob.protocol.send(b"catching up\r\n")
+    carol.send("held by bob")
+    carol.protocol.send(b"catching up too\r\n")
+    assert factory.congestion.holds_back(alice.protocol)
+    pending_output(bob, 0)
+    bob.transport.producer.resumeProducing()
+    bob.lines()
+    carol.protocol.connectionLost(Failure(ConnectionLost()))
+    factory.clock.advance(1)
+    assert bob.lines() == ["[Server] carol left the chat (connection lost)"]

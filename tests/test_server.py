@@ -48,9 +48,9 @@ def test_reconnecting_does_not_buy_a_fresh_flood_burst():
     again.raw()
     again.send("flooder")
     assert "[Server] you are sending too fast: your lines are being slowed down" in again.lines()
-    assert factory.line_allowance("127.0.0.2").full()
+    assert factory.addresses.line_allowance("127.0.0.2").full()
     factory.clock.advance(5)
-    assert factory.line_allowance("127.0.0.1").full()
+    assert factory.addresses.line_allowance("127.0.0.1").full()
 
 
 def test_what_is_remembered_of_addresses_is_forgotten_once_it_no_longer_matters():
@@ -63,4 +63,4 @@ def test_what_is_remembered_of_addresses_is_forgotten_once_it_no_longer_matters(
         connection.send("n%d" % (number,))
         connection.send("/who")
         connection.close()
-    assert len(factory._recent) <= 300
+    assert len(factory.addresses) <= 300

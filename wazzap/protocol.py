@@ -13,17 +13,18 @@ answered and cut out before framing, see L{wazzap.telnet}):
               / "@" nickname SP text         ; a private message
               / text                         ; a public message
 
-The protocol owns one connection: framing, decoding, pacing and output.  The
-login dialog is L{wazzap.listeners.line.dialog}, over the admission step of
-L{wazzap.core.admission}; what a chat line means is left to
-L{wazzap.commands}; who hears it to L{wazzap.chat}; what all connections share
-to L{wazzap.server}.
+The protocol owns one connection and composes its mechanics: the output
+queue (L{wazzap.net.output}) and the input gate (framing and holds,
+L{wazzap.net.input}); it decodes lines and speaks telnet.  The login dialog
+is L{wazzap.listeners.line.dialog}, over the admission step of
+L{wazzap.core.admission}; the line grammar is
+L{wazzap.listeners.line.grammar}, what a chat line means is left to
+L{wazzap.commands}; who hears it to L{wazzap.chat}, whose outbox calls
+L{send} once a turn with bytes rendered by L{wazzap.listeners.line.render};
+what all connections share to L{wazzap.server}.
 """
 
-import socket
-
-from twisted.internet import defer, error, tcp
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet import defer, error
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
@@ -32,38 +33,29 @@ from wazzap import addresses, text
 from wazzap.core.identity import new_session_key
 from wazzap.core.interfaces import IMember
 from wazzap.flow import cancel
-from wazzap.framing import TOO_LONG, LineFramer
 from wazzap.listeners.line import grammar, render
 from wazzap.listeners.line.dialog import LoginDialog, who_else
+from wazzap.net.input import IInputOwner, InputGate
+from wazzap.net.output import IOutputOwner, OutputQueue
 from wazzap.telnet import Telnet
 
-_NO_HOLDS = frozenset()
 
-#: The kernel's send buffer for each client (Linux doubles it for its own
-#: bookkeeping): with Twisted's 64 KiB and --max-queued-output, what a client
-#: that stopped reading can hold up is bounded.
-SEND_BUFFER_BYTES = 64 * 1024
-
-#: How long one client that is catching up on its output may hold senders
-#: back, once per spell of blocked output: then it is skipped (its output
-#: queues for it) until it has caught up, so one slow link never freezes a
-#: room, and it is dropped by the usual slow-reader rule if it cannot.
-MAX_HOLD_BACK_SECONDS = 0.1
-
-
-@implementer(IMember, IPushProducer)
+@implementer(IMember, IOutputOwner, IInputOwner)
 class ChatProtocol(LineReceiver):
     """
     One connection: from the nickname prompt, through the chat, to leaving.
     """
 
-    delimiter = b"\n"
     log = Logger()
 
-    # Slots for everything wazzap keeps per connection (Twisted's own few
-    # attributes stay in the instance dictionary): with thousands of idle
-    # people online, this state is much of their cost.
+    # Slots for everything kept per connection, Twisted's own three
+    # attributes (set by makeConnection and buildProtocol) included, so that
+    # no instance dictionary is ever made: with thousands of idle people
+    # online, this state is much of their cost.
     __slots__ = (
+        "transport",
+        "factory",
+        "connected",
         "nickname",
         "color",
         "room",
@@ -72,20 +64,10 @@ class ChatProtocol(LineReceiver):
         "peer",
         "session_key",
         "renderer",
-        "_plain_transport",
-        "_blocked",
-        "_pending_seen",
-        "_congesting",
-        "_skipped",
-        "_hold_back_timer",
-        "_backlog",
-        "_backlog_bytes",
-        "_slow_timer",
+        "_output",
+        "_input",
+        "_dialog",
         "_idle_timer",
-        "_resume_timer",
-        "_held_line",
-        "_holds",
-        "_told_to_slow_down",
         "_joined",
         "_gone",
         "_leave_reason",
@@ -93,11 +75,8 @@ class ChatProtocol(LineReceiver):
         "_answer",
         "_secret_answer",
         "_exact",
-        "_framer",
         "_telnet",
         "_state",
-        "_dialog",
-        "line_allowance",
         "_last_heard",
     )
 
@@ -108,22 +87,15 @@ class ChatProtocol(LineReceiver):
         self.account = None
         self.is_admin = False
         self.peer = None
+        self.transport = None
+        self.factory = None
+        self.connected = 0
         self.session_key = new_session_key()
         self.renderer = render.COLORED
-        self._plain_transport = None
-        self._blocked = False
-        self._pending_seen = None
-        self._congesting = False
-        self._skipped = False
-        self._hold_back_timer = None
-        self._backlog = None
-        self._backlog_bytes = 0
-        self._slow_timer = None
+        self._output = None
+        self._input = None
+        self._dialog = None
         self._idle_timer = None
-        self._resume_timer = None
-        self._held_line = None
-        self._holds = _NO_HOLDS
-        self._told_to_slow_down = False
         self._joined = False
         self._gone = False
         self._leave_reason = None
@@ -131,14 +103,11 @@ class ChatProtocol(LineReceiver):
         self._answer = None
         self._secret_answer = False
         self._exact = b""
-        self._framer = None
         self._telnet = None
-        self.line_allowance = None
         self._last_heard = None
         # The state is a plain function called with self: unlike a bound
         # method it costs an idle connection nothing.
         self._state = ChatProtocol._logging_in
-        self._dialog = None
 
     # Protocol API
 
@@ -146,45 +115,27 @@ class ChatProtocol(LineReceiver):
         factory = self.factory
         limits = factory.limits
         self.peer = _address_of(self.transport.getPeer())
-        self.transport.registerProducer(self, True)
-        carrier = _socket_transport_under(self.transport)
-        if carrier is not None:
-            # Nagle's algorithm against the client's delayed ACK costs ~40 ms a
-            # line; keepalive finds peers that vanished without a FIN.
-            carrier.setTcpNoDelay(True)
-            carrier.setTcpKeepAlive(True)
-            # Left alone, Linux grows a send buffer to 4 MiB for a peer that
-            # stopped reading, before Twisted (and so we) ever see it blocked.
-            carrier.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-            if carrier is self.transport and not carrier.TLS:
-                # Nothing (TLS above all) stands between us and the socket:
-                # the fast path of _send may write it directly.
-                self._plain_transport = carrier
+        self._output = OutputQueue(self, factory.rules)
         refusal = factory.connection_opened(self)
         if refusal is not None:
             self._close_with(refusal)
             return
-        self.line_allowance = factory.line_allowance(self.peer)
+        self._input = InputGate(self, factory.rules, factory.addresses.line_allowance(self.peer))
         self.log.info("connection from {peer}", peer=self.peer)
         self._dialog = LoginDialog(self, factory.admission, factory.clock, limits)
         self._dialog.start()
 
     def dataReceived(self, data):
-        framer = self._framer
-        if framer is None and self._state is ChatProtocol._logging_in:
+        gate = self._input
+        if gate is None:
+            return  # refused: nothing it sends is read
+        if not gate.buffering() and self._state is ChatProtocol._logging_in:
             if self._dialog.refuses_bytes(data):
                 return
         interrupted = False
         if self._telnet is not None or b"\xff" in data:
             data, interrupted = self._telnet_received(data)
-        if framer is None:
-            # The limit counts the line ending; a CR before it is part of
-            # what the framer sees.
-            framer = self._framer = LineFramer(
-                self.factory.limits.max_line_bytes - len(self.delimiter), self.delimiter
-            )
-        framer.feed(data)
-        self._process_lines()
+        gate.feed(data)
         if interrupted and not self.transport.disconnecting:
             # Ctrl+C (IAC IP) or a break: the one way telnet users know to leave.
             self.quit()
@@ -193,9 +144,12 @@ class ChatProtocol(LineReceiver):
         self._gone = True
         if self._dialog is not None:
             self._dialog.connection_lost()
-        for timer in (self._idle_timer, self._resume_timer, self._slow_timer):
-            cancel(timer)
-        self._end_congestion()
+        cancel(self._idle_timer)
+        if self._input is not None:
+            # First: the end of this client's congestion may release senders,
+            # this one among them, and nothing of it must be read any more.
+            self._input.connection_lost()
+        self._output.connection_lost()
         if self._leave_reason is None:
             self._leave_reason = (
                 "connection closed" if reason.check(error.ConnectionDone) else "connection lost"
@@ -256,10 +210,7 @@ class ChatProtocol(LineReceiver):
             % (self.factory.limits.max_line_bytes,)
         )
 
-    # IMember
-
-    def send(self, data):
-        self._write(data)
+    # IMember (and send, below)
 
     def close(self, reason, farewell):
         self.notice(farewell)
@@ -366,14 +317,7 @@ class ChatProtocol(LineReceiver):
         Handle none of this user's next lines until C{deferred} has fired, so
         a command that waits for the database finishes before the next one.
         """
-        token = object()
-        self._hold(token)
-
-        def release(result):
-            self._release(token)
-            return result
-
-        deferred.addBoth(release)
+        self._input.hold_until(deferred)
 
     def ask(self, prompt, answer, secret=False):
         """
@@ -424,145 +368,33 @@ class ChatProtocol(LineReceiver):
         """
         if data:
             self.flush_output()
-            self._write(data)
+            self.send(data)
 
-    def _write(self, data):
+    def send(self, data):
         """
-        Send C{data} now, or hold it while the peer is not reading.
+        Queue C{data} for the client, after everything sent before: the one
+        way bytes reach its output queue.
         """
-        if not self._blocked:
-            self._send(data)
-            return
-        if self._backlog is None:
-            return  # dropped as too slow; the connection is on its way out
-        self._backlog.append(data)
-        self._backlog_bytes += len(data)
-        if not self._congesting and not self._skipped and self._draining():
-            # It reads, only slower than others write: senders wait for it a
-            # moment (reading from them pauses), so that a short burst does
-            # not pile up or drop someone who reads.
-            self._congesting = True
-            self.factory.congestion_started(self)
-            self._hold_back_timer = self.factory.clock.callLater(
-                MAX_HOLD_BACK_SECONDS, self._stop_holding_back
-            )
-        limit = self.factory.limits.max_queued_output_bytes
-        if not self._congesting and self._backlog_bytes > limit:
-            self._drop_slow_consumer()
+        self._output.send(data)
 
-    def _pending_output(self):
+    @property
+    def line_allowance(self):
         """
-        Bytes the transport still holds for the socket, or None where it does
-        not say: only Twisted's plain socket transport keeps them in these
-        attributes.
+        This connection's allowance of lines, or None if it was refused.
         """
-        plain = self._plain_transport
-        if plain is None:
-            return None
-        return len(plain.dataBuffer) - plain.offset + plain._tempDataLen
+        return None if self._input is None else self._input.allowance
 
-    def _draining(self):
-        """
-        Whether the peer took some of its output since the last look: a
-        client that stopped reading never does.
-        """
-        pending, seen = self._pending_output(), self._pending_seen
-        self._pending_seen = pending
-        return pending is not None and seen is not None and pending < seen
+    # IOutputOwner
 
-    def _stop_holding_back(self):
-        """
-        This client had its moment: senders go on without it until it has
-        caught up, and it is dropped if what queues for it is too much.
-        """
-        self._skipped = True
-        self._end_congestion()
-        if self._backlog_bytes > self.factory.limits.max_queued_output_bytes:
-            self._drop_slow_consumer()
-
-    def _end_congestion(self):
-        if self._congesting:
-            self._congesting = False
-            cancel(self._hold_back_timer)
-            self.factory.congestion_ended(self)
-
-    def congestion_over(self):
-        """
-        Read from this connection again: no client is catching up any more.
-        """
-        self._release("congestion")
-
-    def _send(self, data):
-        """
-        Hand C{data} to the socket at once when Twisted holds nothing for it,
-        else to the transport.
-
-        Twisted's write() always waits for the next reactor turn and asks
-        epoll to watch the socket for writability, then to stop: two system
-        calls and a turn per write.  When nothing is buffered, one send()
-        now is the same bytes in the same order, sooner and cheaper; what the
-        kernel does not take goes to the transport as usual.  Any other
-        transport (TLS above all: its socket carries ciphertext) always takes
-        the write() path.
-        """
-        plain = self._plain_transport
-        if (
-            plain is not None
-            and not plain._tempDataBuffer
-            and not plain.dataBuffer
-            and not plain.disconnecting
-        ):
-            try:
-                sent = plain.socket.send(data)
-            except OSError:
-                sent = 0  # EAGAIN, or an error the reactor will report on its own
-            if sent == len(data):
-                return
-            data = data[sent:]
-        self.transport.write(data)
-
-    # IPushProducer: registered with our own transport, which pauses us when
-    # the peer stops reading.  (LineReceiver's use of these names, pausing
-    # our reading, is not used here: see _hold.)
-
-    def pauseProducing(self):
-        self.output_blocked()
-
-    def resumeProducing(self):
-        self.output_unblocked()
-
-    def stopProducing(self):
-        pass
-
-    def output_blocked(self):
-        """
-        The transport's buffer is full: the peer is not reading fast enough.
-        """
-        self._blocked = True
-        self._pending_seen = self._pending_output()
-        self._backlog = []
-        if self._slow_timer is None or not self._slow_timer.active():
-            self._slow_timer = self.factory.clock.callLater(
-                self.factory.limits.slow_timeout_seconds, self._drop_slow_consumer
-            )
-
-    def output_unblocked(self):
-        self._blocked = False
-        self._skipped = False
-        self._end_congestion()
-        if self._slow_timer is not None and self._slow_timer.active():
-            self._slow_timer.cancel()
-        backlog, self._backlog, self._backlog_bytes = self._backlog, None, 0
-        if backlog:
-            self.transport.writeSequence(backlog)
-
-    def _drop_slow_consumer(self):
+    def output_too_slow(self):
         self.log.info("{peer} is not reading its output: disconnecting", peer=self.peer)
         self._leave_reason = "too slow: stopped reading"
-        self._end_congestion()
-        self._backlog = None
-        self.transport.unregisterProducer()
         self.transport.abortConnection()
+
+    # IInputOwner (with lineReceived and lineLengthExceeded above)
+
+    def sending_too_fast(self):
+        self.notice("you are sending too fast: your lines are being slowed down")
 
     def _close(self):
         """
@@ -575,13 +407,13 @@ class ChatProtocol(LineReceiver):
         self._secret_answer = False
         self._show_input()
         self.flush_output()
-        self.transport.unregisterProducer()
+        self._output.close()
         self.transport.loseConnection()
 
     def _close_with(self, message):
         self._leave_reason = self._leave_reason or message.strip()
         self.flush_output()
-        self._write(message.encode("utf-8"))
+        self.send(message.encode("utf-8"))
         self._close()
 
     # Input
@@ -604,67 +436,6 @@ class ChatProtocol(LineReceiver):
         if self._telnet is not None:
             self._write_in_order(self._telnet.show_input())
 
-    def _process_lines(self):
-        """
-        Hand complete lines to L{lineReceived} until reading is held: while
-        the connection is over its line allowance, waits for the database, or
-        waits for a client that is catching up on its output.
-        """
-        framer = self._framer
-        factory = self.factory
-        while framer is not None and not self._holds and not self.transport.disconnecting:
-            line = self._held_line
-            if line is None:
-                line = framer.next_line()
-                if line is None:
-                    if framer.idle():
-                        # Nothing partial is kept: an idle connection holds no framer.
-                        self._framer = None
-                    return
-            if factory.congested and not self._congesting:
-                self._held_line = line
-                self._hold("congestion")
-                factory.hold_until_congestion_ends(self)
-                return
-            wait = self.line_allowance.wait()
-            if wait:
-                self._held_line = line
-                self._slow_down(wait)
-                return
-            self._held_line = None
-            if line is TOO_LONG:
-                self.lineLengthExceeded(line)
-            else:
-                self.lineReceived(line)
-
-    def _hold(self, reason):
-        """
-        Stop reading (and handling buffered lines) until every reason given
-        here is L{_release}d.
-        """
-        if not self._holds and not self.transport.disconnecting:
-            self.transport.pauseProducing()
-        self._holds = self._holds | {reason}
-
-    def _release(self, reason):
-        self._holds = (self._holds - {reason}) or _NO_HOLDS
-        if not self._holds and not self._gone and not self.transport.disconnecting:
-            self.transport.resumeProducing()
-            self._process_lines()
-
-    def _slow_down(self, seconds):
-        if not self._told_to_slow_down:
-            self._told_to_slow_down = True
-            self.notice("you are sending too fast: your lines are being slowed down")
-        self._hold("flood")
-        self._resume_timer = self.factory.clock.callLater(seconds, self._resume)
-
-    def _resume(self):
-        self._resume_timer = None
-        if (self._framer is None or self._framer.idle()) and self._held_line is None:
-            self._told_to_slow_down = False
-        self._release("flood")
-
     # Chat
 
     def _chat(self, line):
@@ -686,18 +457,6 @@ def _ignore(protocol, line):
     """
     Lines that arrive after a connection began to close mean nothing.
     """
-
-
-def _socket_transport_under(transport):
-    """
-    Twisted's own socket transport that carries C{transport}: itself, or the
-    one under a wrapper such as TLS; L{None} for anything else (tests).
-    """
-    while not isinstance(transport, tcp.Connection):
-        transport = getattr(transport, "transport", None)
-        if transport is None:
-            return None
-    return transport
 
 
 def _address_of(address):

@@ -4,9 +4,9 @@ Cutting a byte stream into lines, in time linear in its length.
 L{twisted.protocols.basic.LineReceiver} re-splits its whole buffer for every
 line (quadratic in the lines of one read) and, on an over-long line, throws away
 the lines queued behind it as well.  A chat server that takes pastes and floods
-needs neither, so the protocol frames with L{LineFramer} instead and keeps
-LineReceiver's interface (C{delimiter}, C{MAX_LENGTH}, C{lineReceived},
-C{lineLengthExceeded}, pausing).
+needs neither, so the input gate (L{wazzap.net.input}) frames with
+L{LineFramer} instead and hands lines over through LineReceiver's interface
+(C{lineReceived}, C{lineLengthExceeded}).
 """
 
 #: Stands in the stream of lines where a line was too long; only its end is
