@@ -28,8 +28,8 @@ def test_held_senders_go_on_in_order_once_no_reader_catches_up():
     first, second = Sender(told), Sender(told)
     congestion.started("bob")
     congestion.started("carol")
-    congestion.hold(first)
-    congestion.hold(second)
+    congestion.hold("alice", first)
+    congestion.hold("dave", second)
     congestion.ended("bob")
     assert told == [] and congestion.congested
     congestion.ended("carol")
@@ -46,6 +46,61 @@ def test_a_reader_catching_up_is_not_held_back_by_itself():
     congestion.started("bob")
     assert congestion.holds_back("alice")
     assert not congestion.holds_back("bob")
+
+
+class Client:
+    """
+    A connection known to congestion by its session key.
+    """
+
+    def __init__(self, session_key):
+        self.session_key = session_key
+
+
+def in_rooms(**rooms):
+    """
+    Congestion over fake rooms (room name -> the session keys in it), and a
+    L{Client} for every session key, by key.
+    """
+    keys = {key for members in rooms.values() for key in members}
+    rooms_of = lambda key: [room for room, members in rooms.items() if key in members]
+    return Congestion(rooms_of), {key: Client(key) for key in keys}
+
+
+def test_a_reader_catching_up_holds_back_only_senders_in_its_rooms():
+    """A reader slow in #a holds a sender in #a, and one in #a and #b, but not one only in #b."""
+    congestion, clients = in_rooms(a=["slow", "alice", "both"], b=["bob", "both"])
+    congestion.started(clients["slow"])
+    assert congestion.holds_back(clients["alice"])
+    assert congestion.holds_back(clients["both"])
+    assert not congestion.holds_back(clients["bob"])
+    assert not congestion.holds_back(clients["slow"])
+
+
+def test_held_senders_of_a_room_go_on_in_order_once_its_last_reader_caught_up():
+    """Senders held for #a go on, in the order held, when #a's last slow reader caught up, whatever #b does."""
+    congestion, clients = in_rooms(a=["slow", "slower", "alice", "both"], b=["lagging", "bob", "both"])
+    told = []
+    alice, both = Sender(told), Sender(told)
+    congestion.started(clients["slow"])
+    congestion.started(clients["slower"])
+    congestion.hold(clients["both"], both)
+    congestion.hold(clients["alice"], alice)
+    congestion.started(clients["lagging"])
+    congestion.ended(clients["slow"])
+    assert told == []
+    congestion.ended(clients["slower"])
+    assert told == [alice]
+    assert congestion.holds_back(clients["bob"])
+    congestion.ended(clients["lagging"])
+    assert told == [alice, both] and not congestion.congested
+
+
+def test_a_reader_in_no_room_holds_back_nobody():
+    """A client catching up before it joined any room holds back no sender."""
+    congestion, clients = in_rooms(a=["alice"])
+    congestion.started(Client("newcomer"))
+    assert congestion.congested and not congestion.holds_back(clients["alice"])
 
 
 def test_connections_are_counted_per_address():

@@ -77,7 +77,7 @@ class ChatFactory(ServerFactory):
         self.admission = Admission(chat, accounts, bans, approve_joins)
         self.connections = set()
         self.addresses = AddressLimits(self.limits, clock)
-        self.congestion = Congestion()
+        self.congestion = Congestion(chat.presence.rooms_of)
         self.rules = ConnectionRules(clock, self.limits, self.congestion)
         self._all_closed = None
 

@@ -173,7 +173,7 @@ class InputGate:
             if congestion.holds_back(owner):
                 self._held_line = line
                 self.hold(_CONGESTION)
-                congestion.hold(self)
+                congestion.hold(owner, self)
                 return
             wait = self._allowance.wait()
             if wait:

@@ -9,6 +9,7 @@ connection's output queue and input gate share.
 """
 
 import math
+from collections import Counter
 
 from twisted.logger import Logger
 
@@ -36,52 +37,96 @@ class ConnectionRules:
         self.congestion = congestion
 
 
+#: The rooms of every client of a server with one room.
+ONE_ROOM = ("lobby",)
+
+
 class Congestion:
     """
-    The clients catching up on their output, and the senders that wait
-    until none is.  A client is known by its connection (the owner of its
-    output queue and input gate).
+    The clients catching up on their output, and the senders that wait for
+    them: only senders that share a room with one of them, whose next line
+    may go to it.  A client is known by its connection (the owner of its
+    output queue and input gate, with a C{session_key}).
+
+    A reader's rooms are those it was in when it began to catch up: one that
+    joins a room meanwhile holds that room's senders from its next spell on,
+    and one that left a room holds that room until it caught up (or gave
+    up), which its output queue bounds.
     """
 
-    def __init__(self):
-        self._readers = set()
-        self._held = []
+    def __init__(self, rooms_of=None):
+        """
+        @param rooms_of: a function of a session key to the names of the
+            rooms that session is in (an iterable), asked of each
+            connection's C{session_key}; by default, everyone shares one
+            room (and a connection needs no session key).
+        """
+        if rooms_of is None:
+            self._rooms_of = lambda connection: ONE_ROOM
+        else:
+            self._rooms_of = lambda connection: rooms_of(connection.session_key)
+        self._readers = {}  # connection catching up -> the rooms it holds back
+        self._congested_rooms = Counter()  # room -> how many readers catch up there
+        self._held = []  # (connection, sender), in the order held
 
     @property
     def congested(self):
         """
-        Whether some client is catching up on its output, so senders wait.
+        Whether some client is catching up on its output.
         """
         return bool(self._readers)
 
-    def holds_back(self, reader):
+    def holds_back(self, connection):
         """
-        Whether the connection C{reader} must wait before it reads on: a
-        client catching up does not wait for itself.
+        Whether C{connection} must wait before it reads on: it shares a room
+        with a client catching up.  A client catching up does not wait, for
+        itself or for others.
         """
-        readers = self._readers
-        return reader not in readers if readers else False
+        if not self._readers or connection in self._readers:
+            return False
+        congested_rooms = self._congested_rooms
+        return any(room in congested_rooms for room in self._rooms_of(connection))
 
     def started(self, reader):
-        self._readers.add(reader)
+        """
+        C{reader} is catching up on its output: senders in its rooms wait.
+        """
+        if reader in self._readers:
+            return
+        rooms = self._readers[reader] = tuple(set(self._rooms_of(reader)))
+        self._congested_rooms.update(rooms)
 
     def ended(self, reader):
         """
-        C{reader} caught up (or gave up); once none is catching up, every
-        sender held meanwhile is told (C{congestion_over()}), in the order it
-        was held.
+        C{reader} caught up (or gave up); every sender held meanwhile that no
+        longer shares a room with a client catching up is told
+        (C{congestion_over()}), in the order it was held.
         """
-        self._readers.discard(reader)
-        if not self._readers:
-            held, self._held = self._held, []
-            for sender in held:
-                sender.congestion_over()
+        rooms = self._readers.pop(reader, None)
+        if rooms is None:
+            return
+        congested_rooms = self._congested_rooms
+        cleared = False
+        for room in rooms:
+            congested_rooms[room] -= 1
+            if not congested_rooms[room]:
+                del congested_rooms[room]
+                cleared = True
+        if not cleared or not self._held:
+            return
+        still_held, released = [], []
+        for held in self._held:
+            (still_held if self.holds_back(held[0]) else released).append(held)
+        self._held = still_held
+        for _, sender in released:
+            sender.congestion_over()
 
-    def hold(self, sender):
+    def hold(self, connection, sender):
         """
-        Call C{sender.congestion_over()} once no client is catching up.
+        Call C{sender.congestion_over()} once C{connection} is no longer
+        held back.
         """
-        self._held.append(sender)
+        self._held.append((connection, sender))
 
 
 class _Recent:
