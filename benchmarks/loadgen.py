@@ -31,6 +31,8 @@ MARKER = b"~M"
 FILLER = b" the quick brown fox jumps over the lazy dog"
 TIMESTAMP = re.compile(rb"~M(\d+)")
 READ_BYTES = 256 * 1024
+#: The name of the room of a client in rooms (L{LoadGenerator.enter_rooms}).
+ROOM = b"#r%02d"
 #: Messages a flooding sender puts in one send() once its socket is writable.
 SEND_BATCH = 16
 
@@ -45,6 +47,47 @@ def raise_open_file_limit():
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
+
+
+def has_command(host, port, name, timeout=10.0, quiet=0.5):
+    """
+    Whether the server at C{host}:C{port} has the command C{/name} (bytes):
+    one client joins, asks C{/help name}, reads the answer until C{quiet}
+    s of silence, and leaves.
+    """
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(b"probe\n")
+        received = b""
+        while b"Welcome, probe!" not in received:
+            received += _receive(sock, deadline)
+        sock.sendall(b"/help " + name + b"\n")
+        answer = b""
+        while time.monotonic() < deadline:
+            sock.settimeout(quiet)
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                if answer:
+                    break
+                continue
+            if not chunk:
+                break
+            answer += chunk
+        if not answer:
+            raise RuntimeError("no answer to /help %s" % (name.decode(),))
+        return b"no such command /" + name not in answer
+
+
+def _receive(sock, deadline):
+    """
+    The next bytes from the blocking C{sock}, waiting until C{deadline}.
+    """
+    sock.settimeout(max(deadline - time.monotonic(), 0.01))
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise RuntimeError("the server closed the connection")
+    return chunk
 
 
 def cpu_seconds():
@@ -284,16 +327,47 @@ class LoadGenerator:
     def live_clients(self):
         return [c for c in self.clients if c.joined and not c.closed]
 
-    def flood(self, senders, messages, stall=5.0, timeout=120.0):
+    def enter_rooms(self, room_size):
+        """
+        Move the clients, C{room_size} at a time in the order they joined,
+        from the lobby into rooms of their own (C{#r00}, C{#r01}, ...): each
+        sends C{/join #rNN} and C{/part #lobby}.  L{settle} afterwards.
+        """
+        for index, client in enumerate(self.clients):
+            if not client.closed:
+                room = ROOM % (index // room_size,)
+                client.out += b"/join " + room + b"\n/part #lobby\n"
+                self._write_out(client)
+
+    def _write_out(self, client):
+        """
+        Send what C{client} has to say; what the socket does not take now
+        goes when it is writable.
+        """
+        self._write(client)
+        if client.out and not client.closed:
+            self._watch(client, EVENT_READ | EVENT_WRITE)
+
+    def flood(self, senders, messages, stall=5.0, timeout=120.0, room_size=None):
         """
         C{senders} clients each send C{messages} messages as fast as the server
         takes them; run until every delivery arrived, nothing arrived for
         C{stall} s, or C{timeout} s.  Return (expected deliveries, seconds).
+        With C{room_size} (the clients are in rooms: L{enter_rooms}), the
+        senders are the last client of each room, and each message reaches
+        the others of its room only.
         """
         live = self.live_clients()
-        expected = min(senders, len(live)) * messages * (len(live) - 1)
+        if room_size is None:
+            chosen = live[:senders]
+            receivers = len(live) - 1
+        else:
+            # The last of each room: the first is timed (latency_every).
+            chosen = live[room_size - 1 :: room_size][:senders]
+            receivers = room_size - 1
+        expected = len(chosen) * messages * receivers
         start_ns = time.perf_counter_ns()
-        for client in live[:senders]:
+        for client in chosen:
             client.remaining = messages
             self._watch(client, EVENT_READ | EVENT_WRITE)
         self._run_until(expected, start_ns, stall, timeout)

@@ -4,7 +4,7 @@ Run wazzap's benchmarks: one JSON line per scenario and server.
     python benchmarks/run.py [SCENARIO ...] [--quick] [--servers wazzap,baseline]
                              [--repeat N]
 
-Scenarios A, B, X, C, D and K are described in benchmarks/README.md (with
+Scenarios A, B, X, C, D, K and R are described in benchmarks/README.md (with
 the generator check, the rounds of A/B/X and the median of D).  Each
 server runs in its own process pinned to one core; this process, the load
 generator, pins itself to another.  Every phase is bounded in time, and the
@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from loadgen import LoadGenerator, cpu_seconds, raise_open_file_limit  # noqa: E402
+from loadgen import LoadGenerator, cpu_seconds, has_command, raise_open_file_limit  # noqa: E402
 
 HOST = "127.0.0.1"
 MIB = 1024 * 1024
@@ -55,6 +55,10 @@ SCENARIOS = {
     "K": dict(kind="rate", latency_every=10, clients=10000, rate=10, duration=30, batch=500,
               join_timeout=600,
               servers=("wazzap", "minimal")),
+    # Rooms: the baseline and the minimal fan-out have none (R would be one
+    # room of 1,000 there), so only wazzap runs it.
+    "R": dict(kind="flood", latency_every=10, clients=1000, room_size=10, senders=100,
+              messages=200, rcvbuf=MIB, rounds=7, servers=("wazzap",)),
 }
 QUICK = {
     "A": dict(messages=50, rounds=3),
@@ -63,6 +67,7 @@ QUICK = {
     "C": dict(duration=3),
     "D": dict(clients=300, runs=1),
     "K": dict(clients=1000, duration=5, join_timeout=120),
+    "R": dict(messages=50, rounds=3),
 }
 RATIO_SCENARIOS = ("A", "B", "X")
 
@@ -263,6 +268,9 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
               "load_average_1m": round(os.getloadavg()[0], 2)}
     if config["kind"] == "flood":
         result.update(senders=config["senders"], messages=config["messages"])
+    if config.get("room_size"):
+        result.update(rooms=config["clients"] // config["room_size"],
+                      room_size=config["room_size"])
     elif config["kind"] == "rate":
         result.update(senders=config["clients"], rate_per_second=config["rate"],
                       duration_seconds=config["duration"])
@@ -273,6 +281,9 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
         time.sleep(0.5)
         pid = server.pid
         result["server_rss_start_kib"] = proc_status(pid)["VmRSS"]
+        if config.get("room_size") and not has_command(HOST, server.port, b"join"):
+            result["error"] = "no /join"
+            return result
         generator = LoadGenerator(HOST, server.port, rcvbuf=config.get("rcvbuf"),
                                   latency_every=config.get("latency_every", 1),
                                   per_message=config.get("per_message", False))
@@ -282,6 +293,9 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
         joined = generator.connect(config["clients"], batch=config.get("batch", 250),
                                    timeout=config.get("join_timeout", 120))
         generator.settle(quiet=0.5, timeout=config.get("join_timeout", 120))
+        if config.get("room_size"):
+            generator.enter_rooms(config["room_size"])
+            generator.settle(quiet=0.5, timeout=config.get("join_timeout", 120))
         result.update(joined=joined, join_seconds=round(time.monotonic() - started, 3))
         time.sleep(0.2)
         result["server_rss_idle_kib"] = proc_status(pid)["VmRSS"]
@@ -295,7 +309,8 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
             sched0, own0 = proc_sched_seconds(pid), proc_sched_seconds(os.getpid())
             cpu0, server_cpu0, wall0 = cpu_seconds(), proc_cpu_seconds(pid), time.monotonic()
             if config["kind"] == "flood":
-                round_expected, round_seconds = generator.flood(config["senders"], config["messages"])
+                round_expected, round_seconds = generator.flood(
+                    config["senders"], config["messages"], room_size=config.get("room_size"))
             else:
                 round_expected, round_seconds, sent = generator.at_rate(config["rate"],
                                                                         config["duration"])
@@ -454,6 +469,9 @@ def targets_line(results):
     x = results.get("X", {}).get("wazzap")
     if x and x.get("server_rss_peak_kib"):
         checks["X_peak<=3x_idle"] = x["server_rss_peak_kib"] <= 3 * x["server_rss_idle_kib"]
+    r = results.get("R", {}).get("wazzap")
+    if r and "lost" in r:
+        checks["R_nothing_lost"] = r["lost"] == 0
     k = results.get("K", {})
     if k.get("wazzap", {}).get("p99_ms") and k.get("minimal", {}).get("p99_ms"):
         checks["K_p99<=1.5x_minimal"] = k["wazzap"]["p99_ms"] <= 1.5 * k["minimal"]["p99_ms"]
