@@ -1,10 +1,10 @@
 """
 What the factory remembers of an address between its connections: new
 connections a minute, and the flood allowance across reconnects, driven by a
-Clock.
+Clock; and the rooms its congestion goes by.
 """
 
-from tests.doubles import Connection, make_factory
+from tests.doubles import Connection, joined, make_factory
 
 
 def reconnect(factory, times, host="127.0.0.1"):
@@ -64,3 +64,16 @@ def test_what_is_remembered_of_addresses_is_forgotten_once_it_no_longer_matters(
         connection.send("/who")
         connection.close()
     assert len(factory.addresses) <= 300
+
+
+def test_congestion_goes_by_the_rooms_of_the_chat():
+    """A reader catching up holds back the senders in its room of the chat's presence only."""
+    factory = make_factory()
+    alice, bob, carol = joined(factory, "alice", "bob", "carol")
+    presence, key = factory.chat.presence, carol.protocol.session_key
+    (lobby,) = presence.rooms_of(key)
+    presence.exit(lobby, key)
+    presence.enter("elsewhere", key)
+    factory.congestion.started(bob.protocol)
+    assert factory.congestion.holds_back(alice.protocol)
+    assert not factory.congestion.holds_back(carol.protocol)

@@ -48,10 +48,10 @@ class Congestion:
     may go to it.  A client is known by its connection (the owner of its
     output queue and input gate, with a C{session_key}).
 
-    A reader's rooms are those it was in when it began to catch up: one that
-    joins a room meanwhile holds that room's senders from its next spell on,
-    and one that left a room holds that room until it caught up (or gave
-    up), which its output queue bounds.
+    A reader's rooms are those it was in when it began to catch up: a spell
+    lasts a moment at most (L{wazzap.net.output.MAX_HOLD_BACK_SECONDS}), so
+    one that joins or leaves a room meanwhile counts there from its next
+    spell on.  A sender's rooms are asked each time.
     """
 
     def __init__(self, rooms_of=None):
