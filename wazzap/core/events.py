@@ -37,17 +37,24 @@ class Emoted:
 
 @dataclass(frozen=True, slots=True)
 class Joined:
+    """
+    Someone came in: to the chat, or (with C{room}) to one more room.
+    """
+
     nickname: str
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Left:
     """
-    Someone left; C{reason} is shown when there is one.
+    Someone left: the chat, or (with C{room}) one room; C{reason} is shown
+    when there is one.
     """
 
     nickname: str
     reason: str | None = None
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
