@@ -215,6 +215,29 @@ def test_a_topic_is_announced_and_a_long_one_refused():
     assert bob.lines == ["[Server] alice set the topic of #lobby: " + lobby.topic]
 
 
+def test_a_member_flushed_early_gets_other_rooms_marked():
+    """Output handed out before the turn ends (before a close) marks lines of other rooms too."""
+    chat, (alice, bob) = chat_with("alice", "bob")
+    chat.enter(alice, "#maths")
+    settle(chat, alice, bob)
+    chat.find_room("#lobby").say(bob, "hi")
+    chat.outbox.flush_member(alice)
+    assert alice.lines == ["[#lobby] bob: hi"]
+
+
+def test_an_announcement_is_heard_once_by_everybody():
+    """A server-wide notice reaches each person once, unmarked, whatever their rooms."""
+    chat, (alice, bob, carol) = chat_with("alice", "bob", "carol")
+    chat.enter(alice, "#maths")
+    chat.enter(bob, "#maths")
+    chat.enter(carol, "#art")
+    chat.part(carol, chat.find_room("#lobby"))
+    settle(chat, alice, bob, carol)
+    chat.announce("dave was banned")
+    chat.flusher.flush()
+    assert alice.lines == bob.lines == carol.lines == ["[Server] dave was banned"]
+
+
 def test_rooms_are_listed_busiest_first():
     """chat.rooms() puts the busiest first, then by name."""
     chat, (alice, bob, carol) = chat_with("alice", "bob", "carol")

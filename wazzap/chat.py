@@ -198,6 +198,14 @@ class PresenceNotices:
         self._summary = self._clock.callLater(PRESENCE_WINDOW_SECONDS, self._summarise)
         return False
 
+    def stop(self):
+        """
+        The room is gone: summarise no more.
+        """
+        if self._summary is not None:
+            self._summary.cancel()
+            self._summary = None
+
     def _summarise(self):
         joined, left = self._joined, self._left
         self._joined = self._left = 0
@@ -465,6 +473,7 @@ class Chat:
     def _forget_if_empty(self, room):
         if not room.permanent and not len(room):
             del self._rooms[room_key(room.name)]
+            room.presence.stop()
 
     def set_topic(self, member, room, topic):
         """
@@ -615,10 +624,13 @@ class Chat:
 
     def announce(self, notice):
         """
-        Tell every room something.
+        Tell everybody in a room something, once each.
         """
-        for room in self._rooms.values():
-            room.announce(notice)
+        event = events.Announcement(notice)
+        rooms = [room for room in self._rooms.values() if len(room)]
+        told = set() if len(rooms) > 1 else None
+        for room in rooms:
+            room.publish_once(event, told)
 
 
 def _approval_request(member):

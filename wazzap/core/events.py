@@ -85,6 +85,15 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True)
+class Announcement:
+    """
+    A notice from the server to everybody online, whatever their rooms.
+    """
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Private:
     """
     A private message, sent to both ends: the sender sees it as sent to
@@ -102,7 +111,9 @@ class Private:
 #: Every kind of event, by the name L{to_json} records.
 EVENT_TYPES = {
     cls.__name__: cls
-    for cls in (Said, Emoted, Joined, Left, Renamed, PresenceSummary, Notice, Private)
+    for cls in (
+        Said, Emoted, Joined, Left, Renamed, PresenceSummary, Notice, Announcement, Private
+    )
 }
 
 

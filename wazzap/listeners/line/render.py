@@ -53,7 +53,7 @@ def _notice_text(event):
     The words of an event the server announces as C{[Server] ...}.
     """
     kind = type(event)
-    if kind is events.Notice:
+    if kind is events.Notice or kind is events.Announcement:
         return event.text
     if kind is events.Joined:
         return "%s joined %s" % (event.nickname, event.room or "the chat")
@@ -119,13 +119,17 @@ class LineRenderer:
         return "".join([line(event, recipient) for event in batch]).encode("utf-8")
 
 
+_HEARD_ONCE = (events.Renamed, events.Announcement)
+
+
 def _in_room(room, event, line):
     """
-    C{line} marked as from C{room}; but someone leaving the chat or changing
-    nickname is heard once, whichever room carried it, and so is unmarked.
+    C{line} marked as from C{room}; but what is heard once, whichever room
+    carried it (someone leaving the chat or changing nickname, a notice to
+    everybody), is unmarked.
     """
     kind = type(event)
-    if kind is events.Renamed or (kind is events.Left and not event.room):
+    if kind in _HEARD_ONCE or (kind is events.Left and not event.room):
         return line
     return "[%s] %s" % (room, line)
 
