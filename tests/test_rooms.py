@@ -340,6 +340,25 @@ def test_lock_is_for_admins_and_keeps_others_quiet():
     assert admin.lines()[-1] == "bob: thanks"
 
 
+def test_a_mute_is_told_in_the_rooms_of_the_muted_once():
+    """A mute is told once to each person sharing a room with the muted, and not elsewhere."""
+    factory = make_factory(admins=["root1"])
+    admin, bob = admin_and_user(factory)
+    carol, dave = (Connection(factory, port=port) for port in (56100, 56101))
+    carol.join("carol"), dave.join("dave")
+    for member in (bob, carol):
+        member.send("/join #maths")
+    dave.send("/join #art")
+    carol.send("/part #lobby")
+    dave.send("/part #lobby")
+    for member in (admin, bob, carol, dave):
+        member.lines()
+    admin.send("/mute bob 10m")
+    told = "[Server] bob was muted by root1 for 10m"
+    assert admin.lines() == bob.lines() == carol.lines() == [told]
+    assert dave.lines() == []
+
+
 def test_creating_a_room_without_user_rooms_is_refused():
     """Under --no-user-rooms a user's /join of a new room gets one notice."""
     factory = make_factory()

@@ -622,12 +622,12 @@ class Chat:
         self.bus.direct(sender.session_key, event)
         return None
 
-    def announce(self, notice):
+    def announce(self, notice, rooms=None):
         """
-        Tell everybody in a room something, once each.
+        Tell everybody in C{rooms} (by default every room) something, once each.
         """
         event = events.Announcement(notice)
-        rooms = [room for room in self._rooms.values() if len(room)]
+        rooms = [room for room in rooms or self._rooms.values() if len(room)]
         told = set() if len(rooms) > 1 else None
         for room in rooms:
             room.publish_once(event, told)
