@@ -10,6 +10,7 @@ from twisted.internet.task import Clock
 
 from tests.doubles import RecordingMember as Recorder
 from tests.doubles import Connection, admin_and_user, joined, make_factory
+from wazzap import tap
 from wazzap.chat import Chat
 from wazzap.core.rooms import MAX_TOPIC_BYTES
 
@@ -376,3 +377,30 @@ def test_help_lists_the_room_commands():
     for usage in ("/join #ROOM", "/part [#ROOM] [REASON]", "/rooms", "/topic [#ROOM] [TEXT]", "/names [#ROOM]"):
         assert usage in shown
     assert "/lock" not in shown
+
+
+# The options.
+
+
+def test_room_options():
+    """--room takes names with or without #, once each ignoring case; the limits have their defaults."""
+    options = tap.Options()
+    assert (options["max-rooms"], options["max-rooms-per-user"]) == (1000, 10)
+    options.parseOptions(["--room", "news", "--room", "#Help", "--room", "#NEWS", "--room", "Lobby"])
+    assert options["room"] == ["#news", "#Help"] and not options["no-user-rooms"]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--room", "no way"], "--room: '#no way' is not a room name"),
+        (["--max-rooms", "0"], "--max-rooms must be at least 1"),
+        (["--max-rooms-per-user", "x"], "--max-rooms-per-user must be a number"),
+        (["--room", "a", "--room", "b", "--max-rooms", "2"], "--max-rooms 2 is fewer than the 3 rooms"),
+    ],
+)
+def test_bad_room_options_are_one_line(arguments, message):
+    """A bad room option ends in one line naming the problem."""
+    with pytest.raises(SystemExit) as exit:
+        tap.Options().parseOptions(arguments)
+    assert message in str(exit.value.code)
