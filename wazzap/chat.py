@@ -1,5 +1,10 @@
 """
-Who is online, in which room, and what each of them hears.
+Who is online, in which rooms, and what each of them hears.
+
+Everyone arrives in L{LOBBY} and may join more rooms (up to a limit), one
+of which they read and talk in; the rules for names, topics and limits are
+L{wazzap.core.rooms}.  What someone in several rooms must hear once (a quit,
+a new nickname, a server-wide notice) is given once.
 
 Nothing here knows about sockets or Twisted transports: what happens is
 published as events (L{wazzap.core.events}) on a room bus, which reaches

@@ -9,6 +9,10 @@ message, a join part-way through) gets a rendering of its own, assembled
 from the same per-event bytes in the order things happened.  Either way a
 member gets one C{send()} per turn, and nothing on a connection calls back
 in to keep that order.
+
+A member in several rooms reads one of them (its focus); what its other
+rooms publish is rendered once more per renderer, naming the room, and
+shared by every member who reads elsewhere.
 """
 
 from operator import itemgetter
