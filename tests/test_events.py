@@ -18,11 +18,12 @@ counts = st.integers(min_value=0, max_value=10**6)
 any_event = st.one_of(
     st.builds(events.Said, words, maybe_words, words, words),
     st.builds(events.Emoted, words, maybe_words, words),
-    st.builds(events.Joined, words),
-    st.builds(events.Left, words, maybe_words),
+    st.builds(events.Joined, words, words),
+    st.builds(events.Left, words, maybe_words, words),
     st.builds(events.Renamed, words, words),
     st.builds(events.PresenceSummary, counts, counts, counts),
     st.builds(events.Notice, words),
+    st.builds(events.Announcement, words),
     st.builds(events.Private, words, words, words, words, words),
 )
 

@@ -26,9 +26,9 @@ class CountingRenderer:
     def __init__(self):
         self.rendered = 0
 
-    def render(self, batch, recipient):
+    def render(self, batch, recipient, room=None):
         self.rendered += len(batch)
-        return render.PLAIN.render(batch, recipient)
+        return render.PLAIN.render(batch, recipient, room)
 
 
 def outbox_with(*nicknames, renderer=render.PLAIN):

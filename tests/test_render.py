@@ -80,3 +80,25 @@ def test_every_colour_name_has_an_ansi_code():
 def test_an_unknown_or_missing_colour_shows_plain():
     """A nickname without a colour name the renderer knows shows without codes."""
     assert render.COLORED.render([events.Said("bob", None, "hi")], None) == b"bob: hi\r\n"
+
+
+@pytest.mark.parametrize(
+    "event, line",
+    [
+        (events.Said("bob", None, "hi"), b"[#maths] bob: hi\r\n"),
+        (events.Joined("bob", "#maths"), b"[#maths] [Server] bob joined #maths\r\n"),
+        (events.Left("bob", "done", "#maths"), b"[#maths] [Server] bob left #maths (done)\r\n"),
+        (events.Left("bob", "quit"), b"[Server] bob left the chat (quit)\r\n"),
+        (events.Renamed("bob", "rob"), b"[Server] bob is now known as rob\r\n"),
+        (events.Announcement("bob was banned"), b"[Server] bob was banned\r\n"),
+    ],
+)
+def test_lines_of_another_room_are_marked_with_it(event, line):
+    """A room's line for someone reading another room names the room, unless it is heard once."""
+    assert render.PLAIN.render([event], None, "#maths") == line
+
+
+def test_a_marked_batch_is_its_lines_one_after_another():
+    """Marked, a batch still renders as its events' lines in order."""
+    batch = [events.Said("bob", None, "one"), events.Notice("two")]
+    assert render.PLAIN.render(batch, None, "#a") == b"[#a] bob: one\r\n[#a] [Server] two\r\n"

@@ -1,5 +1,10 @@
 """
-Who is online, in which room, and what each of them hears.
+Who is online, in which rooms, and what each of them hears.
+
+Everyone arrives in L{LOBBY} and may join more rooms (up to a limit), one
+of which they read and talk in; the rules for names, topics and limits are
+L{wazzap.core.rooms}.  What someone in several rooms must hear once (a quit,
+a new nickname, a server-wide notice) is given once.
 
 Nothing here knows about sockets or Twisted transports: what happens is
 published as events (L{wazzap.core.events}) on a room bus, which reaches
@@ -24,10 +29,15 @@ from wazzap.core import events
 from wazzap.core.identity import Identity
 from wazzap.core.outbox import Outbox
 from wazzap.core.presence import MemoryPresence
+from wazzap.core.rooms import (
+    LOBBY,
+    MAX_ROOMS,
+    MAX_ROOMS_PER_USER,
+    room_key,
+    room_name_problem,
+    topic_problem,
+)
 from wazzap.flow import TurnFlusher
-
-#: The room everybody joins until there are more rooms to choose from.
-LOBBY = "lobby"
 
 #: Requests to join (--approve-joins) told to admins one by one; beyond
 #: these, admins get one summary per APPROVAL_SUMMARY_SECONDS.
@@ -47,15 +57,24 @@ class Room:
     """
     A set of members who all see each other's public messages: a name on
     the bus, and the commands' way of talking to it.
+
+    @ivar name: as it was first written (C{#Maths}); on the bus and in
+        presence the room is known by it.
+    @ivar permanent: kept when empty (C{#lobby}, and those of C{--room}).
+    @ivar topic: shown by C{/topic} and C{/rooms}, or C{""}.
+    @ivar locked: only admins may post (C{/lock}).
     """
 
-    def __init__(self, name, chat, clock):
+    def __init__(self, name, chat, clock, permanent=False):
         """
         @param chat: the L{Chat} whose bus, presence and identities this
             room uses.
         @param clock: the L{IReactorTime} that paces join and leave notices.
         """
         self.name = name
+        self.permanent = permanent
+        self.topic = ""
+        self.locked = False
         self._chat = chat
         self.presence = PresenceNotices(self, clock)
 
@@ -76,11 +95,33 @@ class Room:
         nicknames = [presence.nickname_of(key) for key in presence.members_of(self.name)]
         return sorted(nicknames, key=text.nickname_key)
 
+    def __contains__(self, member):
+        return self.name in self._chat.presence.rooms_of(member.session_key)
+
     def publish(self, event, exclude=None):
         """
         Give C{event} to everyone in the room but the session key C{exclude}.
         """
         self._chat.bus.publish(self.name, event, exclude)
+
+    def publish_once(self, event, told):
+        """
+        Give C{event} to everyone here who is not in C{told} (session keys,
+        which it then joins), or to everyone when C{told} is L{None}: what a
+        person in several rooms hears once, such as a quit or a new nickname.
+        """
+        if told is None:
+            self.publish(event)
+            return
+        bus = self._chat.bus
+        members = bus.local_members(self.name)
+        if told.isdisjoint(members):
+            self.publish(event)
+        else:
+            for key in members:
+                if key not in told:
+                    bus.direct(key, event)
+        told.update(members)
 
     def announce(self, notice, exclude=None):
         """
@@ -127,15 +168,23 @@ class PresenceNotices:
         self._joined = 0
         self._left = 0
 
-    def joined(self, nickname, session_key):
+    def joined(self, nickname, session_key, room=""):
+        """
+        C{nickname} came in: to the chat, or with C{room} (its name) from
+        elsewhere in the chat.
+        """
         if self._summary is None:
-            self._room.publish(events.Joined(nickname), exclude=session_key)
+            self._room.publish(events.Joined(nickname, room), exclude=session_key)
         else:
             self._joined += 1
 
-    def left(self, nickname, reason=None):
+    def left(self, nickname, reason=None, room="", told=None):
+        """
+        C{nickname} left: the chat, or with C{room} only this room; C{told}
+        as for L{Room.publish_once}.
+        """
         if self._summary is None and self._leave_alone():
-            self._room.publish(events.Left(nickname, reason or None))
+            self._room.publish_once(events.Left(nickname, reason or None, room), told)
         else:
             self._left += 1
 
@@ -153,6 +202,14 @@ class PresenceNotices:
             return True
         self._summary = self._clock.callLater(PRESENCE_WINDOW_SECONDS, self._summarise)
         return False
+
+    def stop(self):
+        """
+        The room is gone: summarise no more.
+        """
+        if self._summary is not None:
+            self._summary.cancel()
+            self._summary = None
 
     def _summarise(self):
         joined, left = self._joined, self._left
@@ -176,18 +233,41 @@ class Chat:
     not on its connection.
     """
 
-    def __init__(self, clock, rng=None, consent_by_default=False, presence=None):
+    def __init__(
+        self,
+        clock,
+        rng=None,
+        consent_by_default=False,
+        presence=None,
+        rooms=(),
+        user_rooms=True,
+        max_rooms=MAX_ROOMS,
+        max_rooms_per_user=MAX_ROOMS_PER_USER,
+    ):
         """
         @param presence: the L{IPresence} shared with other processes; by
             default one in this process's memory.
+        @param rooms: names of the permanent rooms besides L{LOBBY}.
+        @param user_rooms: whether anyone may create a room, or only admins.
+        @param max_rooms: rooms the server holds at most, permanent ones
+            included.
+        @param max_rooms_per_user: rooms one person may be in at once.
         """
         self._clock = clock
         self._rng = rng or random.Random()
         self.flusher = TurnFlusher(clock)
-        self.outbox = Outbox(self.flusher)
+        self._focus = {}  # session key -> name of the room it reads
+        self._current = {}  # session key -> that Room
+        self.outbox = Outbox(self.flusher, self._focus)
         self.bus = LocalBus(self.outbox)
         self.presence = presence or MemoryPresence()
-        self._rooms = {LOBBY: Room(LOBBY, self, clock)}
+        self.user_rooms = user_rooms
+        self.max_rooms = max_rooms
+        self.max_rooms_per_user = max_rooms_per_user
+        self._rooms = {}  # room_key(name) -> Room
+        for name in (LOBBY,) + tuple(rooms):
+            if room_key(name) not in self._rooms:
+                self._rooms[room_key(name)] = Room(name, self, clock, permanent=True)
         self._members = {}  # session key -> member, once joined
         self._identities = {}  # session key -> Identity, once joined
         self._waiting = {}  # session key -> member waiting for approval
@@ -302,10 +382,131 @@ class Chat:
 
     def room_of(self, member):
         """
-        The L{Room} C{member} is in, or L{None}.
+        The L{Room} C{member} is reading (where its plain text goes), or L{None}.
         """
-        rooms = self.presence.rooms_of(member.session_key)
-        return self._rooms[rooms[0]] if rooms else None
+        return self._current.get(member.session_key)
+
+    def rooms_of(self, member):
+        """
+        The L{Room}s C{member} is in, in the order it joined them.
+        """
+        rooms = self._rooms
+        return [rooms[room_key(name)] for name in self.presence.rooms_of(member.session_key)]
+
+    def find_room(self, name):
+        """
+        The L{Room} called C{name} (any case), or L{None}.
+        """
+        return self._rooms.get(room_key(name))
+
+    def rooms(self):
+        """
+        Every room, busiest first, then by name.
+        """
+        return sorted(self._rooms.values(), key=lambda room: (-len(room), room_key(room.name)))
+
+    def _read(self, member, room):
+        """
+        Make C{room} the one C{member}'s plain text goes to and whose lines it
+        sees unmarked.
+        """
+        key = member.session_key
+        self._focus[key] = room.name
+        self._current[key] = room
+        # Still read by the commands (user.room); the integrator moves it
+        # onto sessions.
+        member.room = room
+
+    def enter(self, member, name):
+        """
+        Bring C{member} into the room called C{name}, creating it if there is
+        none, and make it the room C{member} reads; return why it cannot, or
+        L{None}.  Entering a room one is in just makes it the one read.
+        """
+        problem = room_name_problem(name)
+        if problem is not None:
+            return problem
+        key = member.session_key
+        room = self.find_room(name)
+        if room is not None and member in room:
+            self._read(member, room)
+            return None
+        if len(self.presence.rooms_of(key)) >= self.max_rooms_per_user:
+            return "you are in %d rooms, the most one may be in: /part one first" % (
+                self.max_rooms_per_user,
+            )
+        if room is None:
+            if not self.user_rooms and not member.is_admin:
+                return "only admins create rooms here: /rooms lists those there are"
+            if len(self._rooms) >= self.max_rooms:
+                return "the server holds %d rooms, its most: /rooms lists them" % (self.max_rooms,)
+            room = self._rooms[room_key(name)] = Room(name, self, self._clock)
+        self._enter(member, room, room.name)
+        return None
+
+    def _enter(self, member, room, announced_as=""):
+        key = member.session_key
+        room.presence.joined(self._identities[key].nickname, key, announced_as)
+        self.bus.join(room.name, member)
+        self.presence.enter(room.name, key)
+        self._read(member, room)
+
+    def part(self, member, room, reason=None):
+        """
+        Take C{member} out of C{room} (a L{Room}) and tell the room; return
+        why it cannot, or L{None}.  Someone parting the room they read then
+        reads the one they joined last of those left, and someone parting
+        their last room is back in L{LOBBY}.
+        """
+        if member not in room:
+            return "you are not in %s" % (room.name,)
+        key = member.session_key
+        others = [other for other in self.rooms_of(member) if other is not room]
+        lobby = self._rooms[room_key(LOBBY)]
+        if not others and room is lobby:
+            return "you are only in %s: /join another room first" % (LOBBY,)
+        self.bus.leave(room.name, key)
+        self.presence.exit(room.name, key)
+        room.presence.left(self._identities[key].nickname, reason, room.name)
+        self._forget_if_empty(room)
+        if not others:
+            self._enter(member, lobby, lobby.name)
+        elif self._current.get(key) is room:
+            self._read(member, others[-1])
+        return None
+
+    def _forget_if_empty(self, room):
+        if not room.permanent and not len(room):
+            del self._rooms[room_key(room.name)]
+            room.presence.stop()
+
+    def set_topic(self, member, room, topic):
+        """
+        Give C{room} the topic C{topic} (C{""} clears it) and tell the room;
+        return why it cannot, or L{None}.
+        """
+        problem = topic_problem(topic)
+        if problem is not None:
+            return problem
+        room.topic = topic
+        nickname = self._identities[member.session_key].nickname
+        if topic:
+            room.announce("%s set the topic of %s: %s" % (nickname, room.name, topic))
+        else:
+            room.announce("%s cleared the topic of %s" % (nickname, room.name))
+        return None
+
+    def lock(self, member, room, locked):
+        """
+        Let only admins post in C{room} (C{locked}), or everyone again, and
+        tell the room.
+        """
+        room.locked = locked
+        nickname = self._identities[member.session_key].nickname
+        if locked:
+            room.announce("%s locked %s: only admins post here" % (nickname, room.name))
+        else:
+            room.announce("%s unlocked %s: everyone may post" % (nickname, room.name))
 
     def pick_color(self):
         """
@@ -319,10 +520,10 @@ class Chat:
 
     def join(self, member, room_name=LOBBY):
         """
-        Bring C{member}, whose nickname L{nickname_problem} accepted, into a
-        room and tell the room; return the room.
+        Bring C{member}, whose nickname L{nickname_problem} accepted, into the
+        chat in a room, and tell the room; return the room.
         """
-        room = self._rooms[room_name]
+        room = self._rooms[room_key(room_name)]
         key = member.session_key
         presence = self.presence
         if self._waiting.pop(key, None) is not None:
@@ -334,13 +535,8 @@ class Chat:
         self._identities[key] = identity
         self._members[key] = member
         self._colors_in_use[identity.color] += 1
-        # Still read by the commands (user.room); the integrator moves it
-        # onto sessions.
-        member.room = room
         self.private_chats.add_member(member)
-        room.presence.joined(identity.nickname, key)
-        self.bus.join(room_name, member)
-        presence.enter(room_name, key)
+        self._enter(member, room)
         return room
 
     def leave(self, member, reason=None):
@@ -358,11 +554,15 @@ class Chat:
         del self._members[key]
         self._colors_in_use[identity.color] -= 1
         member.room = None
-        rooms = self.presence.rooms_of(key)
+        del self._focus[key], self._current[key]
+        rooms = self.rooms_of(member)
         self.presence.release(key)
-        for room_name in rooms:
-            self.bus.leave(room_name, key)
-            self._rooms[room_name].presence.left(identity.nickname, reason)
+        # Someone in several of these rooms hears of it once.
+        told = set() if len(rooms) > 1 else None
+        for room in rooms:
+            self.bus.leave(room.name, key)
+            room.presence.left(identity.nickname, reason, told=told)
+            self._forget_if_empty(room)
         partners, asked_it, it_asked = self.private_chats.remove_member(member)
         nickname = identity.nickname
         for others, notice in (
@@ -393,8 +593,10 @@ class Chat:
         # onto sessions.
         member.nickname = nickname
         event = events.Renamed(identity.nickname, nickname)
-        for room_name in self.presence.rooms_of(key):
-            self.bus.publish(room_name, event)
+        rooms = self.rooms_of(member)
+        told = set() if len(rooms) > 1 else None
+        for room in rooms:
+            room.publish_once(event, told)
         return None
 
     def send_private(self, sender, nickname, message, text_style=""):
@@ -425,12 +627,15 @@ class Chat:
         self.bus.direct(sender.session_key, event)
         return None
 
-    def announce(self, notice):
+    def announce(self, notice, rooms=None):
         """
-        Tell every room something.
+        Tell everybody in C{rooms} (by default every room) something, once each.
         """
-        for room in self._rooms.values():
-            room.announce(notice)
+        event = events.Announcement(notice)
+        rooms = [room for room in rooms or self._rooms.values() if len(room)]
+        told = set() if len(rooms) > 1 else None
+        for room in rooms:
+            room.publish_once(event, told)
 
 
 def _approval_request(member):

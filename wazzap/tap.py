@@ -15,6 +15,14 @@ from twisted.python import usage
 from wazzap.accounts import RESERVED_ADMIN, Accounts
 from wazzap.bans import Bans
 from wazzap.chat import Chat
+from wazzap.core.rooms import (
+    LOBBY,
+    MAX_ROOMS,
+    MAX_ROOMS_PER_USER,
+    as_room_name,
+    room_key,
+    room_name_problem,
+)
 from wazzap.passwords import HASHING_THREADS, PasswordHasher
 from wazzap.server import ChatFactory, Limits
 from wazzap.service import SESSION_HISTORY_DAYS, ChatServerService, SessionHistoryRetention
@@ -82,6 +90,7 @@ class Options(usage.Options):
         ("approve-joins", None, "Newcomers wait until an admin lets them in (/approve)."),
         ("private-consent", None,
          "Users take private messages only in accepted private chats unless they /consent off."),
+        ("no-user-rooms", None, "Only admins create rooms; others join those there are."),
     ]
 
     optParameters = [
@@ -92,6 +101,12 @@ class Options(usage.Options):
          "Days the login history (/history) keeps a session after it ended; "
          "older ones are deleted hourly (0: keep them for ever).",
          _number(int, 0, "session-history-days")),
+        ("max-rooms-per-user", None, MAX_ROOMS_PER_USER,
+         "Rooms one user may be in at once (#lobby counts).",
+         _number(int, 1, "max-rooms-per-user")),
+        ("max-rooms", None, MAX_ROOMS,
+         "Rooms the server holds at once, #lobby and --room ones included.",
+         _number(int, 1, "max-rooms")),
     ] + [
         (name, None, getattr(Limits, field), help, _number(kind, minimum, name))
         for name, field, kind, minimum, help in _LIMIT_OPTIONS
@@ -101,6 +116,7 @@ class Options(usage.Options):
         usage.Options.__init__(self)
         self["port"] = []
         self["admin"] = []
+        self["room"] = []
 
     def opt_admin(self, nickname):
         """
@@ -134,9 +150,27 @@ class Options(usage.Options):
 
     opt_p = opt_port
 
+    def opt_room(self, name):
+        """
+        A permanent room, made at start and kept when empty, with or without its # (repeatable).
+        """
+        name = as_room_name(name)
+        problem = room_name_problem(name)
+        if problem is not None:
+            raise usage.UsageError("--room: " + problem)
+        known = {room_key(room) for room in [LOBBY] + self["room"]}
+        if room_key(name) not in known:
+            self["room"].append(name)
+
     def postOptions(self):
         if not self["port"]:
             self.opt_port(str(DEFAULT_PORT))
+        rooms = 1 + len(self["room"])
+        if self["max-rooms"] < rooms:
+            raise usage.UsageError(
+                "--max-rooms %d is fewer than the %d rooms #lobby and --room make"
+                % (self["max-rooms"], rooms)
+            )
 
     def limits(self):
         """
@@ -177,7 +211,14 @@ def makeService(config, reactor=None):
     bans = Bans(store, reactor)
     bans.load()
     factory = ChatFactory(
-        Chat(reactor, consent_by_default=config["private-consent"]),
+        Chat(
+            reactor,
+            consent_by_default=config["private-consent"],
+            rooms=config["room"],
+            user_rooms=not config["no-user-rooms"],
+            max_rooms=config["max-rooms"],
+            max_rooms_per_user=config["max-rooms-per-user"],
+        ),
         accounts,
         bans,
         accounts.throttle,

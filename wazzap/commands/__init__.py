@@ -6,8 +6,8 @@ the line listener's grammar is L{wazzap.listeners.line.grammar}) and hands it
 to L{Commands.dispatch}.  The commands are records in a
 L{wazzap.commands.registry.Registry}, registered by one group per concern
 (L{wazzap.commands.chat}, L{accounts <wazzap.commands.accounts>}, L{privacy
-<wazzap.commands.privacy>}, L{moderation <wazzap.commands.moderation>}, and
-C{/help} here).
+<wazzap.commands.privacy>}, L{rooms <wazzap.commands.rooms>}, L{moderation
+<wazzap.commands.moderation>}, and C{/help} here).
 
 Handlers reach the user only through the session API (C{nickname}, C{account},
 C{color}, C{is_admin}, C{peer}, C{room}, C{notice}, C{ask}, C{set_colors},
@@ -25,6 +25,7 @@ from wazzap.commands.inputs import Invocation, PrivateMessage, PublicMessage
 from wazzap.commands.moderation import ModerationCommands
 from wazzap.commands.privacy import PrivacyCommands
 from wazzap.commands.registry import Registry, command, follow, run_held
+from wazzap.commands.rooms import RoomCommands
 
 
 class Commands:
@@ -41,6 +42,7 @@ class Commands:
             self.talk,
             AccountCommands(chat, accounts),
             PrivacyCommands(chat, bans),
+            RoomCommands(chat, bans),
             ModerationCommands(chat, bans, clock),
         ):
             self.registry.add_group(group)

@@ -31,7 +31,9 @@ class ChatCommands:
         """
         message, style = self._styled(user, message)
         if message is not None and self._may_speak(user):
-            self.chat.room_of(user).say(user, message, style)
+            room = self.chat.room_of(user)
+            if self._may_post(user, room):
+                room.say(user, message, style)
 
     def private(self, user, nickname, message):
         """
@@ -46,6 +48,15 @@ class ChatCommands:
 
     def _may_speak(self, user):
         return may_speak(self.bans.mutes, user)
+
+    def _may_post(self, user, room):
+        """
+        Whether C{user} may post in C{room}, after telling them why not.
+        """
+        if room.locked and not user.is_admin:
+            user.notice("%s is locked: only admins post there" % (room.name,))
+            return False
+        return True
 
     def _styled(self, user, message):
         """
@@ -67,14 +78,6 @@ class ChatCommands:
             user.notice(NOTHING_VISIBLE)
             return None, None
         return message, style
-
-    @command(aliases=("users", "online"))
-    def cmd_who(self, user, args):
-        """
-        /who -- list who is online (also /users, /online).
-        """
-        nicknames = self.chat.room_of(user).nicknames()
-        user.notice("%d online: %s" % (len(nicknames), ", ".join(nicknames)))
 
     @command()
     def cmd_nick(self, user, args):
@@ -132,7 +135,9 @@ class ChatCommands:
         elif not text.is_visible(args):
             user.notice(NOTHING_VISIBLE)
         elif self._may_speak(user):
-            self.chat.room_of(user).emote(user, args.strip())
+            room = self.chat.room_of(user)
+            if self._may_post(user, room):
+                room.emote(user, args.strip())
 
     @command(aliases=("private",))
     def cmd_msg(self, user, args):

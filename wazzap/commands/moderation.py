@@ -204,7 +204,7 @@ class ModerationCommands:
         mutes = self.bans.mutes
         if member is not None:
             stored = mutes.mute(member, seconds, user.nickname)
-            name, room = member.nickname, member.room
+            name, rooms = member.nickname, self.chat.rooms_of(member)
         else:
             # Someone offline: only a mute they have can be changed.
             mute = mutes.find(nickname)
@@ -212,10 +212,10 @@ class ModerationCommands:
                 user.notice("nobody called %s is online or muted" % (nickname,))
                 return None
             stored = mutes.extend(mute, seconds, user.nickname)
-            name, room = mute.target, self.chat
+            name, rooms = mute.target, None
         log.info("{admin} muted {nickname}", admin=user.nickname, nickname=name)
         notice = "%s was muted by %s %s" % (name, user.nickname, _for(seconds))
-        return stored.addCallback(lambda _: room.announce(notice))
+        return stored.addCallback(lambda _: self.chat.announce(notice, rooms))
 
     @command(admin_only=True)
     def cmd_unmute(self, user, args):
@@ -229,18 +229,19 @@ class ModerationCommands:
         member = self.chat.find(nickname)
         if member is not None:
             # Both: the account's mute and one on the nickname it uses.
-            targets, name, room = (mute_key(member), member.nickname), member.nickname, member.room
+            targets, name = (mute_key(member), member.nickname), member.nickname
+            rooms = self.chat.rooms_of(member)
         else:
             mute = self.bans.mutes.find(nickname)
-            targets, name, room = (nickname,), mute.target if mute else nickname, self.chat
-        return self.bans.mutes.unmute(*targets).addCallback(self._unmuted, user, name, room)
+            targets, name, rooms = (nickname,), mute.target if mute else nickname, None
+        return self.bans.mutes.unmute(*targets).addCallback(self._unmuted, user, name, rooms)
 
-    def _unmuted(self, was_muted, user, name, room):
+    def _unmuted(self, was_muted, user, name, rooms):
         if not was_muted:
             user.notice("%s is not muted" % (name,))
             return
         log.info("{admin} unmuted {nickname}", admin=user.nickname, nickname=name)
-        room.announce("%s was unmuted by %s" % (name, user.nickname))
+        self.chat.announce("%s was unmuted by %s" % (name, user.nickname), rooms)
 
     @command(admin_only=True)
     def cmd_mutes(self, user, args):

@@ -37,17 +37,24 @@ class Emoted:
 
 @dataclass(frozen=True, slots=True)
 class Joined:
+    """
+    Someone came in: to the chat, or (with C{room}) to one more room.
+    """
+
     nickname: str
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Left:
     """
-    Someone left; C{reason} is shown when there is one.
+    Someone left: the chat, or (with C{room}) one room; C{reason} is shown
+    when there is one.
     """
 
     nickname: str
     reason: str | None = None
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,15 @@ class Notice:
 
 
 @dataclass(frozen=True, slots=True)
+class Announcement:
+    """
+    A notice from the server to everybody online, whatever their rooms.
+    """
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Private:
     """
     A private message, sent to both ends: the sender sees it as sent to
@@ -95,7 +111,9 @@ class Private:
 #: Every kind of event, by the name L{to_json} records.
 EVENT_TYPES = {
     cls.__name__: cls
-    for cls in (Said, Emoted, Joined, Left, Renamed, PresenceSummary, Notice, Private)
+    for cls in (
+        Said, Emoted, Joined, Left, Renamed, PresenceSummary, Notice, Announcement, Private
+    )
 }
 
 

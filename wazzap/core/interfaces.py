@@ -37,11 +37,12 @@ class IRenderer(Interface):
     How one kind of client sees events.
     """
 
-    def render(events, recipient):
+    def render(events, recipient, room=None):
         """
         The bytes that show C{events}, in order, to the session whose key is
         C{recipient} (L{None} for anyone in a room: events published to a
-        room render the same for every member).  Pure, and the bytes of a
+        room render the same for every member); C{room} names the room they
+        come from when it is not the one the recipient is reading.  Pure, and the bytes of a
         batch are those of its events one after another, so the outbox may
         render each event once and share the result.
         """

@@ -9,6 +9,10 @@ message, a join part-way through) gets a rendering of its own, assembled
 from the same per-event bytes in the order things happened.  Either way a
 member gets one C{send()} per turn, and nothing on a connection calls back
 in to keep that order.
+
+A member in several rooms reads one of them (its focus); what its other
+rooms publish is rendered once more per renderer, naming the room, and
+shared by every member who reads elsewhere.
 """
 
 from operator import itemgetter
@@ -42,12 +46,16 @@ class Outbox:
     Events of one turn, by room and by member, until L{flush_output}.
     """
 
-    def __init__(self, flusher):
+    def __init__(self, flusher, focus=None):
         """
         @param flusher: the L{wazzap.flow.TurnFlusher} that calls
             L{flush_output} at the end of the turn.
+        @param focus: session key -> the room its member is reading, kept by
+            the chat; what comes from the member's other rooms is rendered
+            naming its room.  Without it every room renders unnamed.
         """
         self._flusher = flusher
+        self._focus = {} if focus is None else focus
         self._batches = {}
         self._directs = {}
         self._order = 0
@@ -108,12 +116,13 @@ class Outbox:
             (order, renderer.render((event,), key))
             for order, event in self._directs.pop(member, ())
         ]
-        for batch in self._batches.values():
+        focus = self._focus.get(key)
+        for room, batch in self._batches.items():
             if batch.members.get(key) is member:
                 entries = batch.entries
                 start = batch.starts.get(key, 0)
                 mine.extend(
-                    (order, renderer.render((event,), None))
+                    (order, _render_from(renderer, event, room, focus))
                     for order, event, exclude in entries[start:]
                     if exclude != key
                 )
@@ -140,16 +149,24 @@ class Outbox:
             renderer, key = member.renderer, member.session_key
             own[member] = [(order, renderer.render((event,), key)) for order, event in pending]
         gathered = {} if len(batches) > 1 else None
-        for batch in batches.values():
+        focus = self._focus
+        for room, batch in batches.items():
             entries = batch.entries
             odd = batch.odd
             rendered = {}  # renderer -> (bytes of each entry, of them all)
+            elsewhere = {}  # the same, for members reading another room
             for key, member in list(batch.members.items()):
                 renderer = member.renderer
-                parts = rendered.get(renderer)
-                if parts is None:
-                    each = [renderer.render((event,), None) for _, event, _ in entries]
-                    parts = rendered[renderer] = (each, b"".join(each))
+                if focus.get(key, room) == room:
+                    parts = rendered.get(renderer)
+                    if parts is None:
+                        each = [renderer.render((event,), None) for _, event, _ in entries]
+                        parts = rendered[renderer] = (each, b"".join(each))
+                else:
+                    parts = elsewhere.get(renderer)
+                    if parts is None:
+                        each = [renderer.render((event,), None, room) for _, event, _ in entries]
+                        parts = elsewhere[renderer] = (each, b"".join(each))
                 if member in own:
                     start = batch.starts.get(key, 0)
                     own[member].extend(
@@ -183,6 +200,15 @@ class Outbox:
         if gathered:
             for member, data in gathered.items():
                 _send(member, data)
+
+
+def _render_from(renderer, event, room, focus):
+    """
+    C{event} of C{room} for a member reading the room C{focus}.
+    """
+    if focus is None or focus == room:
+        return renderer.render((event,), None)
+    return renderer.render((event,), None, room)
 
 
 def _send(member, data):

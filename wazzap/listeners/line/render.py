@@ -53,14 +53,15 @@ def _notice_text(event):
     The words of an event the server announces as C{[Server] ...}.
     """
     kind = type(event)
-    if kind is events.Notice:
+    if kind is events.Notice or kind is events.Announcement:
         return event.text
     if kind is events.Joined:
-        return "%s joined the chat" % (event.nickname,)
+        return "%s joined %s" % (event.nickname, event.room or "the chat")
     if kind is events.Left:
+        where = event.room or "the chat"
         if event.reason:
-            return "%s left the chat (%s)" % (event.nickname, event.reason)
-        return "%s left the chat" % (event.nickname,)
+            return "%s left %s (%s)" % (event.nickname, where, event.reason)
+        return "%s left %s" % (event.nickname, where)
     if kind is events.Renamed:
         return "%s is now known as %s" % (event.old, event.new)
     if kind is events.PresenceSummary:
@@ -108,11 +109,29 @@ class LineRenderer:
             )
         return "%s %s\r\n" % (self._styled(SERVER_STYLE, "[Server]"), _notice_text(event))
 
-    def render(self, batch, recipient):
+    def render(self, batch, recipient, room=None):
         line = self._line
+        if room is not None:
+            lines = [_in_room(room, event, line(event, recipient)) for event in batch]
+            return "".join(lines).encode("utf-8")
         if len(batch) == 1:
             return line(batch[0], recipient).encode("utf-8")
         return "".join([line(event, recipient) for event in batch]).encode("utf-8")
+
+
+_HEARD_ONCE = (events.Renamed, events.Announcement)
+
+
+def _in_room(room, event, line):
+    """
+    C{line} marked as from C{room}; but what is heard once, whichever room
+    carried it (someone leaving the chat or changing nickname, a notice to
+    everybody), is unmarked.
+    """
+    kind = type(event)
+    if kind in _HEARD_ONCE or (kind is events.Left and not event.room):
+        return line
+    return "[%s] %s" % (room, line)
 
 
 COLORED = LineRenderer(colors=True)
