@@ -7,6 +7,7 @@ and just enough reactor for the threaded parts.
 """
 
 import queue
+import random
 
 import argon2
 from twisted.internet import defer
@@ -344,3 +345,30 @@ def socket_like(transport, pending=0, room=0):
     transport._tempDataBuffer = []
     if not isinstance(getattr(transport, "socket", None), Socket):
         transport.socket = Socket(room)
+
+
+def settle(chat, *members):
+    """
+    End the turn and forget what the recording C{members} were sent.
+    """
+    chat.flusher.flush()
+    for member in members:
+        member.lines.clear()
+        member.sent.clear()
+
+
+def chat_with(*nicknames, **options):
+    """
+    A L{Chat} on a L{Clock} (C{options} as it takes them) with a
+    L{RecordingMember} joined for each of C{nicknames}, the turn ended and
+    what they were told forgotten.
+    """
+    chat = Chat(Clock(), rng=random.Random(1), **options)
+    members = []
+    for nickname in nicknames:
+        member = RecordingMember(nickname)
+        member.color = chat.pick_color()
+        chat.join(member)
+        members.append(member)
+    settle(chat, *members)
+    return chat, members

@@ -10,26 +10,12 @@ from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
 from tests.doubles import RecordingMember as Recorder
+from tests.doubles import chat_with
 from wazzap import text
 from wazzap.chat import MAX_LEAVE_NOTICES, PRESENCE_WINDOW_SECONDS, Chat
 from wazzap.core.interfaces import IMember
 from wazzap.listeners.line.render import presence_summary
 from wazzap.protocol import ChatProtocol
-
-
-def chat_with(*nicknames):
-    chat = Chat(Clock(), rng=random.Random(1))
-    members = []
-    for nickname in nicknames:
-        member = Recorder(nickname)
-        member.color = chat.pick_color()
-        chat.join(member)
-        members.append(member)
-    chat.flusher.flush()
-    for member in members:
-        member.lines.clear()
-        member.sent.clear()
-    return chat, members
 
 
 def test_protocol_provides_imember():

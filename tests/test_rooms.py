@@ -3,38 +3,11 @@ Rooms without sockets: the chat's rooms with recording members and a
 L{Clock}, and the room commands over in-memory connections.
 """
 
-import random
-
 import pytest
-from twisted.internet.task import Clock
 
-from tests.doubles import RecordingMember as Recorder
-from tests.doubles import Connection, admin_and_user, joined, make_factory
+from tests.doubles import Connection, admin_and_user, chat_with, joined, make_factory, settle
 from wazzap import tap
-from wazzap.chat import Chat
 from wazzap.core.rooms import MAX_TOPIC_BYTES
-
-
-def chat_with(*nicknames, **options):
-    chat = Chat(Clock(), rng=random.Random(1), **options)
-    members = []
-    for nickname in nicknames:
-        member = Recorder(nickname)
-        member.color = chat.pick_color()
-        chat.join(member)
-        members.append(member)
-    settle(chat, *members)
-    return chat, members
-
-
-def settle(chat, *members):
-    """
-    End the turn and forget what C{members} were sent.
-    """
-    chat.flusher.flush()
-    for member in members:
-        member.lines.clear()
-        member.sent.clear()
 
 
 def names_of(chat, member):

@@ -6,12 +6,11 @@ The rooms themselves are the chat's (L{wazzap.chat}); these commands read
 a user's words and tell them what happened or why not.
 """
 
-from itertools import islice
 
 from wazzap import text
 from wazzap.commands.base import plural, split_word
 from wazzap.commands.registry import command
-from wazzap.core.rooms import LOBBY, room_name_problem
+from wazzap.core.rooms import LOBBY, others_in, room_name_problem
 
 #: Names shown when someone joins a room; past these, how many more.
 NAMES_ON_JOIN = 10
@@ -75,7 +74,8 @@ class RoomCommands:
         if was_in is not None:
             user.notice("you are talking in %s" % (room.name,))
             return
-        user.notice("you joined %s. %s" % (room.name, _others_in(room, user)))
+        others = others_in(room, user, NAMES_ON_JOIN, "/names")
+        user.notice("you joined %s. %s" % (room.name, others))
         if room.topic:
             user.notice("topic of %s: %s" % (room.name, room.topic))
 
@@ -194,17 +194,3 @@ class RoomCommands:
             user.notice("%s is %s already" % (room.name, "locked" if locked else "not locked"))
             return
         self.chat.lock(user, room, locked)
-
-
-def _others_in(room, user):
-    """
-    Who else is in C{room}: a few names, then how many more.
-    """
-    others = len(room) - 1
-    if not others:
-        return "You are the first one here."
-    names = [m.nickname for m in islice(room.members(), NAMES_ON_JOIN + 1) if m is not user]
-    names = names[:NAMES_ON_JOIN]
-    if others > len(names):
-        return "Also here: %s and %d more (/names)." % (", ".join(names), others - len(names))
-    return "Also here: %s." % (", ".join(names),)

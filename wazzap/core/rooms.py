@@ -4,6 +4,7 @@ chat and the room commands share, apart from any room.
 """
 
 import re
+from itertools import islice
 
 #: The room everybody is in on arriving, and back in after parting the last.
 LOBBY = "#lobby"
@@ -56,3 +57,18 @@ def topic_problem(topic):
     if size > MAX_TOPIC_BYTES:
         return "that topic is %d bytes: at most %d fit" % (size, MAX_TOPIC_BYTES)
     return None
+
+
+def others_in(room, member, most, more_hint):
+    """
+    Who else is in C{room}: at most C{most} names, then how many more and
+    C{more_hint} (the command that lists them), so that joining a room of
+    thousands costs no more than joining a small one.
+    """
+    others = len(room) - 1
+    if not others:
+        return "You are the first one here."
+    names = [m.nickname for m in islice(room.members(), most + 1) if m is not member][:most]
+    if others > len(names):
+        return "Also here: %s and %d more (%s)." % (", ".join(names), others - len(names), more_hint)
+    return "Also here: %s." % (", ".join(names),)

@@ -16,11 +16,11 @@ that follows joining names a few of those already here (L{who_else}).
 """
 
 import re
-from itertools import islice
 
 from twisted.logger import Logger
 
-from wazzap.core.admission import Admitted, NeedsPassword, Refused, Waiting, WrongPassword
+from wazzap.core.admission import Admitted, NeedsPassword, Waiting, WrongPassword
+from wazzap.core.rooms import others_in
 from wazzap.flow import cancel
 from wazzap.passwords import MAX_ATTEMPTS_PER_CONNECTION
 from wazzap.store import log_failure
@@ -225,17 +225,6 @@ class LoginDialog:
 
 def who_else(room, member):
     """
-    Who else is in C{room}, for a welcome: a few names, then how many more, so
-    that joining a room of thousands costs no more than joining a small one.
+    Who else is in C{room}, for a welcome.
     """
-    others = len(room) - 1
-    if not others:
-        return "You are the first one here."
-    names = [m.nickname for m in islice(room.members(), WELCOME_NAMES + 1) if m is not member]
-    names = names[:WELCOME_NAMES]
-    if others > len(names):
-        return "Also here: %s and %d more (/who lists everyone)." % (
-            ", ".join(names),
-            others - len(names),
-        )
-    return "Also here: %s." % (", ".join(names),)
+    return others_in(room, member, WELCOME_NAMES, "/who lists everyone")
