@@ -13,9 +13,8 @@ _log = Logger()
 class TurnFlusher:
     """
     Calls C{flush_output()} on whatever asked for it, once, at the end of the
-    reactor turn: rooms hand out their batched lines, connections write what
-    was queued for them, so one send() carries all the lines that arrived
-    for a connection in that turn, in the order they were queued.
+    reactor turn: the core's outbox, which renders the turn's events and
+    sends each member all of its lines of that turn in one send().
     """
 
     def __init__(self, clock):

@@ -45,11 +45,8 @@ USER_PALETTE = (
     "lightcyan",
 )
 
-#: The colours a user may pick by name with /color, each to the name an
-#: event carries.
-NAMED_COLORS = {
-    name: name for name in ("red", "green", "yellow", "blue", "magenta", "cyan", "white")
-}
+#: The colours a user may pick by name with /color; events carry the name.
+NAMED_COLORS = ("red", "green", "yellow", "blue", "magenta", "cyan", "white")
 
 # Whole escape sequences go first (CSI, OSC/DCS/APC/PM/SOS strings, two-byte
 # escapes), so their parameters do not linger as litter; lone control characters,

@@ -67,7 +67,7 @@ class ChatCommands:
         style = ""
         if message.lower().startswith("/color "):
             name, message = split_word(message[len("/color ") :])
-            style = text.NAMED_COLORS.get(name.lower())
+            style = name.lower() if name.lower() in text.NAMED_COLORS else None
             if style is None or not message:
                 user.notice(
                     "usage: /color NAME TEXT, where NAME is one of: %s"
