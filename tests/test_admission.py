@@ -123,7 +123,7 @@ def test_approval_waits_except_admins_and_caps_an_address():
         nickname = "guest%d" % (i,)
         assert outcome(admission.choose_nickname(nickname, ADDRESS)) == Waiting(nickname, None)
         waiter = Connection(factory, host=ADDRESS, port=41000 + i)
-        waiter.protocol.nickname = nickname
+        waiter.protocol.identify(nickname=nickname)
         assert admission.wait_for_approval(waiter.protocol) == 0
     refused = outcome(admission.choose_nickname("guest9", ADDRESS))
     assert refused.close and refused.reason == "too many waiting from one address"

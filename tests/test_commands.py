@@ -32,6 +32,10 @@ class Session:
     def hold_input_until(self, deferred):
         self.holds.append(deferred)
 
+    def identify(self, **fields):
+        for name, value in fields.items():
+            setattr(self, name, value)
+
 
 class Greetings:
     """

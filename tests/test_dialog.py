@@ -42,6 +42,10 @@ class DialogUser:
     def hold_input_until(self, deferred):
         pass
 
+    def identify(self, **fields):
+        for name, value in fields.items():
+            setattr(self, name, value)
+
     def disconnect(self, reason, farewell):
         self.told.append(farewell)
         self.closed = reason

@@ -29,6 +29,7 @@ from wazzap.core import events
 from wazzap.core.identity import Identity
 from wazzap.core.outbox import Outbox
 from wazzap.core.presence import MemoryPresence
+from wazzap.core.session import Session
 from wazzap.core.rooms import (
     LOBBY,
     MAX_ROOMS,
@@ -256,8 +257,9 @@ class Chat:
         self._clock = clock
         self._rng = rng or random.Random()
         self.flusher = TurnFlusher(clock)
-        self._focus = {}  # session key -> name of the room it reads
-        self._current = {}  # session key -> that Room
+        # session key -> name of the room it reads, only for those in more
+        # than one room: someone in one room reads it, and costs no entry.
+        self._focus = {}
         self.outbox = Outbox(self.flusher, self._focus)
         self.bus = LocalBus(self.outbox)
         self.presence = presence or MemoryPresence()
@@ -268,8 +270,7 @@ class Chat:
         for name in (LOBBY,) + tuple(rooms):
             if room_key(name) not in self._rooms:
                 self._rooms[room_key(name)] = Room(name, self, clock, permanent=True)
-        self._members = {}  # session key -> member, once joined
-        self._identities = {}  # session key -> Identity, once joined
+        self._sessions = {}  # session key -> Session, once joined
         self._waiting = {}  # session key -> member waiting for approval
         self._colors_in_use = Counter()
         self._asks_told = 0
@@ -278,13 +279,19 @@ class Chat:
         self.private_chats = PrivateChats(clock, consent_by_default)
 
     def __len__(self):
-        return len(self._members)
+        return len(self._sessions)
 
     def identity(self, member):
         """
         The L{Identity} of a member who joined.
         """
-        return self._identities[member.session_key]
+        return self._sessions[member.session_key].identity
+
+    def session_of(self, member):
+        """
+        The L{Session} of a member who joined, or L{None}.
+        """
+        return self._sessions.get(member.session_key)
 
     def tell(self, member, notice):
         """
@@ -311,13 +318,14 @@ class Chat:
         The member online under C{nickname} (any case), or L{None}.
         """
         key = self.presence.locate(nickname)
-        return None if key is None else self._members.get(key)
+        session = None if key is None else self._sessions.get(key)
+        return None if session is None else session.member
 
     def members(self):
-        return list(self._members.values())
+        return [session.member for session in self._sessions.values()]
 
     def admins(self):
-        return [member for member in self._members.values() if member.is_admin]
+        return [member for member in self.members() if member.is_admin]
 
     def _tell_admins(self, notice):
         event = events.Notice(notice)
@@ -384,7 +392,8 @@ class Chat:
         """
         The L{Room} C{member} is reading (where its plain text goes), or L{None}.
         """
-        return self._current.get(member.session_key)
+        session = self._sessions.get(member.session_key)
+        return None if session is None else session.room
 
     def rooms_of(self, member):
         """
@@ -411,11 +420,11 @@ class Chat:
         sees unmarked.
         """
         key = member.session_key
-        self._focus[key] = room.name
-        self._current[key] = room
-        # Still read by the commands (user.room); the integrator moves it
-        # onto sessions.
-        member.room = room
+        self._sessions[key].room = room
+        if len(self.presence.rooms_of(key)) > 1:
+            self._focus[key] = room.name
+        else:
+            self._focus.pop(key, None)
 
     def enter(self, member, name):
         """
@@ -446,7 +455,7 @@ class Chat:
 
     def _enter(self, member, room, announced_as=""):
         key = member.session_key
-        room.presence.joined(self._identities[key].nickname, key, announced_as)
+        room.presence.joined(self._sessions[key].identity.nickname, key, announced_as)
         self.bus.join(room.name, member)
         self.presence.enter(room.name, key)
         self._read(member, room)
@@ -467,12 +476,14 @@ class Chat:
             return "you are only in %s: /join another room first" % (LOBBY,)
         self.bus.leave(room.name, key)
         self.presence.exit(room.name, key)
-        room.presence.left(self._identities[key].nickname, reason, room.name)
+        room.presence.left(self._sessions[key].identity.nickname, reason, room.name)
         self._forget_if_empty(room)
         if not others:
             self._enter(member, lobby, lobby.name)
-        elif self._current.get(key) is room:
+        elif self._sessions[key].room is room:
             self._read(member, others[-1])
+        else:
+            self._read(member, self._sessions[key].room)
         return None
 
     def _forget_if_empty(self, room):
@@ -489,7 +500,7 @@ class Chat:
         if problem is not None:
             return problem
         room.topic = topic
-        nickname = self._identities[member.session_key].nickname
+        nickname = self._sessions[member.session_key].identity.nickname
         if topic:
             room.announce("%s set the topic of %s: %s" % (nickname, room.name, topic))
         else:
@@ -502,7 +513,7 @@ class Chat:
         tell the room.
         """
         room.locked = locked
-        nickname = self._identities[member.session_key].nickname
+        nickname = self._sessions[member.session_key].identity.nickname
         if locked:
             room.announce("%s locked %s: only admins post here" % (nickname, room.name))
         else:
@@ -532,11 +543,12 @@ class Chat:
         identity = Identity(
             member.nickname, member.account, member.is_admin, member.color, member.peer
         )
-        self._identities[key] = identity
-        self._members[key] = member
+        session = self._sessions[key] = Session(key, identity, member)
         self._colors_in_use[identity.color] += 1
         self.private_chats.add_member(member)
         self._enter(member, room)
+        # The member reads who it is from here on (see ChatProtocol).
+        member.session = session
         return room
 
     def leave(self, member, reason=None):
@@ -548,13 +560,13 @@ class Chat:
         if self._waiting.pop(key, None) is not None:
             self.presence.release(key)
             return
-        identity = self._identities.pop(key, None)
-        if identity is None:
+        session = self._sessions.pop(key, None)
+        if session is None:
             return
-        del self._members[key]
+        identity = session.identity
         self._colors_in_use[identity.color] -= 1
-        member.room = None
-        del self._focus[key], self._current[key]
+        session.room = None
+        self._focus.pop(key, None)
         rooms = self.rooms_of(member)
         self.presence.release(key)
         # Someone in several of these rooms hears of it once.
@@ -583,15 +595,13 @@ class Chat:
         if problem is not None:
             return problem
         key = member.session_key
-        identity = self._identities.get(key)
-        if identity is None:
+        session = self._sessions.get(key)
+        if session is None:
             return "only someone in the chat can change nickname"
         if not self.presence.rename(key, nickname):
             return "%s is already online" % (nickname,)
-        self._identities[key] = identity.renamed(nickname)
-        # Still read everywhere as user.nickname; the integrator moves it
-        # onto sessions.
-        member.nickname = nickname
+        identity = session.identity
+        session.change(nickname=nickname)
         event = events.Renamed(identity.nickname, nickname)
         rooms = self.rooms_of(member)
         told = set() if len(rooms) > 1 else None

@@ -24,13 +24,15 @@ L{send} once a turn with bytes rendered by L{wazzap.listeners.line.render};
 what all connections share to L{wazzap.server}.
 """
 
+from dataclasses import replace
+
 from twisted.internet import defer, error
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
 from wazzap import addresses, text
-from wazzap.core.identity import new_session_key
+from wazzap.core.identity import Identity, new_session_key
 from wazzap.core.interfaces import IMember
 from wazzap.flow import cancel
 from wazzap.listeners.line import grammar, render
@@ -56,11 +58,8 @@ class ChatProtocol(LineReceiver):
         "transport",
         "factory",
         "connected",
-        "nickname",
-        "color",
-        "room",
-        "account",
-        "is_admin",
+        "session",
+        "_identity",
         "peer",
         "session_key",
         "renderer",
@@ -71,7 +70,7 @@ class ChatProtocol(LineReceiver):
         "_joined",
         "_gone",
         "_leave_reason",
-        "_session",
+        "_record",
         "_answer",
         "_secret_answer",
         "_exact",
@@ -81,11 +80,10 @@ class ChatProtocol(LineReceiver):
     )
 
     def __init__(self):
-        self.nickname = None
-        self.color = None
-        self.room = None
-        self.account = None
-        self.is_admin = False
+        # Who this user is: held here while logging in, then by the
+        # session the chat makes at join (and keeps until they leave).
+        self._identity = Identity(None)
+        self.session = None
         self.peer = None
         self.transport = None
         self.factory = None
@@ -99,7 +97,7 @@ class ChatProtocol(LineReceiver):
         self._joined = False
         self._gone = False
         self._leave_reason = None
-        self._session = None
+        self._record = None
         self._answer = None
         self._secret_answer = False
         self._exact = b""
@@ -250,12 +248,13 @@ class ChatProtocol(LineReceiver):
         chat = factory.chat
         nickname = self.nickname
         clock = factory.clock
-        self.color = chat.pick_color()
+        self.identify(color=chat.pick_color())
         room = chat.join(self)
+        self._identity = None  # the session holds it now
         self._joined = True
         self._state = type(self)._chat
-        self._session = factory.accounts.store.session_started(nickname, self.peer, clock.seconds())
-        self._session.addCallbacks(self._session_started, self._session_not_recorded)
+        self._record = factory.accounts.store.session_started(nickname, self.peer, clock.seconds())
+        self._record.addCallbacks(self._session_started, self._session_not_recorded)
         self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
         self.notice(
             "Welcome, %s! %s Type /help for commands, /quit to leave."
@@ -274,19 +273,19 @@ class ChatProtocol(LineReceiver):
 
     def _session_started(self, session_id):
         # Keep the id, not the Deferred: an idle connection should cost little.
-        self._session = session_id
+        self._record = session_id
 
     def _session_not_recorded(self, failure):
         # A locked or full database must not stop the chat: the session goes
         # unrecorded, the user stays, and leaving has nothing to finish.
-        self._session = None
+        self._record = None
         self._log_write_failure(failure, "the start of a session")
 
     def _end_session(self, store, now):
         """
         Record the end of this session, once its start has been recorded.
         """
-        session, reason = self._session, self._leave_reason
+        session, reason = self._record, self._leave_reason
         if isinstance(session, defer.Deferred):
             # By the time this runs the start is recorded (an id) or given up
             # (None): never a Deferred again, so this cannot come back here.
@@ -307,7 +306,45 @@ class ChatProtocol(LineReceiver):
             error=failure.getErrorMessage(),
         )
 
-    # The session API of wazzap.commands
+    # The session API of wazzap.commands: who the user is, read from the
+    # session once joined (so never stale), changed only through identify.
+
+    @property
+    def identity(self):
+        session = self.session
+        return self._identity if session is None else session.identity
+
+    @property
+    def nickname(self):
+        return self.identity.nickname
+
+    @property
+    def account(self):
+        return self.identity.account
+
+    @property
+    def is_admin(self):
+        return self.identity.is_admin
+
+    @property
+    def color(self):
+        return self.identity.color
+
+    @property
+    def room(self):
+        session = self.session
+        return None if session is None else session.room
+
+    def identify(self, **fields):
+        """
+        Change who this user is (C{nickname}, C{account}, C{is_admin},
+        C{color}): while logging in, or on its session once joined.
+        """
+        session = self.session
+        if session is None:
+            self._identity = replace(self._identity, **fields)
+        else:
+            session.change(**fields)
 
     def notice(self, message):
         self.factory.chat.tell(self, message)

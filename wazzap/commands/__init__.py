@@ -81,7 +81,7 @@ class Commands:
 
 def _as_admin(account, record, user, name, args):
     if account is None or not account.is_admin:
-        user.is_admin = False
+        user.identify(is_admin=False)
         user.notice("your admin rights were revoked: /%s is for admins" % (name,))
         return None
     return record.handler(user, args)

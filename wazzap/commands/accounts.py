@@ -102,7 +102,7 @@ class AccountCommands:
         if account is None:
             user.notice("%s is already registered" % (nickname,))
             return
-        user.account = account.nickname
+        user.identify(account=account.nickname)
         log.info("{nickname} registered", nickname=nickname)
         user.notice("registered: from now on %s needs this password" % (nickname,))
 
@@ -198,8 +198,7 @@ class AccountCommands:
             return
         log.info("{account} unregistered", account=user.account)
         user.notice("the account %s is gone" % (user.account,))
-        user.account = None
-        user.is_admin = False
+        user.identify(account=None, is_admin=False)
 
     def _ask_new_password(self, user, name, prompt, failing, then):
         """

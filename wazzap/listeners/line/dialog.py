@@ -7,8 +7,9 @@ its outcomes as server notices.
 The dialog speaks to its connection (C{user}) through a few names only:
 C{peer}, C{notice}, C{ask}, C{hold_input_until}, C{disconnect}, C{quit},
 C{refuse} (write a text as it is and close: for what is not a chat
-client), the identity slots C{nickname}, C{account} and C{is_admin}, and
-C{admit} once the user is let in.  The connection hands it the lines typed
+client), C{nickname} (read) and C{identify} (which sets the nickname,
+account and admin flag admission decided), and C{admit} once the user is
+let in.  The connection hands it the lines typed
 while logging in (L{line_received}), each read that starts a line
 (L{refuses_bytes}), and tells it when the connection is lost
 (L{connection_lost}); C{admit} ends the dialog with L{end}.  The welcome
@@ -162,8 +163,8 @@ class LoginDialog:
         """
         user = self._user
         if isinstance(outcome, Admitted):
-            user.nickname, user.account, user.is_admin = (
-                outcome.nickname, outcome.account, outcome.is_admin
+            user.identify(
+                nickname=outcome.nickname, account=outcome.account, is_admin=outcome.is_admin
             )
             user.admit()
         elif isinstance(outcome, NeedsPassword):
@@ -180,7 +181,7 @@ class LoginDialog:
             else:
                 self._ask_nickname_again("Wrong nickname or password.")
         elif isinstance(outcome, Waiting):
-            user.nickname, user.account = outcome.nickname, outcome.account
+            user.identify(nickname=outcome.nickname, account=outcome.account)
             self._wait_for_approval()
         elif outcome.close:
             user.disconnect(outcome.reason, outcome.why)
