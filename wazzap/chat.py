@@ -230,8 +230,9 @@ class Chat:
 
     A nickname is held (in L{presence}) from L{join}, or L{wait_for_approval},
     until L{leave}; it is compared case-insensitively
-    (L{wazzap.text.nickname_key}).  Each member's L{Identity} is kept here,
-    not on its connection.
+    (L{wazzap.text.nickname_key}).  Each member's L{Session} (its
+    L{Identity} and current room) is kept here, and its connection reads
+    who it is from that session.
     """
 
     def __init__(

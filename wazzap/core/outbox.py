@@ -51,7 +51,8 @@ class Outbox:
         @param flusher: the L{wazzap.flow.TurnFlusher} that calls
             L{flush_output} at the end of the turn.
         @param focus: session key -> the room its member is reading, kept by
-            the chat; what comes from the member's other rooms is rendered
+            the chat for members in several rooms (one in a single room
+            reads it); what comes from the member's other rooms is rendered
             naming its room.  Without it every room renders unnamed.
         """
         self._flusher = flusher
