@@ -60,7 +60,7 @@ def test_what_is_not_an_event_is_refused(data):
 def test_identity_is_a_frozen_value_renamed_as_a_copy():
     """Renaming an identity gives a new value and leaves the old one alone."""
     alice = Identity("alice", "alice", True, "red", "192.0.2.1")
-    alicia = alice.renamed("Alicia")
+    alicia = dataclasses.replace(alice, nickname="Alicia")
     assert (alicia.nickname, alicia.account, alicia.is_admin, alicia.color) == ("Alicia", "alice", True, "red")
     assert alice.nickname == "alice"
     with pytest.raises(dataclasses.FrozenInstanceError):

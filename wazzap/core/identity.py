@@ -6,7 +6,7 @@ their connection.
 
 import itertools
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 _session_numbers = itertools.count(1)
 
@@ -33,6 +33,3 @@ class Identity:
     is_admin: bool = False
     color: str | None = None
     address: str | None = None
-
-    def renamed(self, nickname):
-        return replace(self, nickname=nickname)
