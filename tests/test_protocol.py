@@ -489,3 +489,16 @@ def test_a_connection_lost_while_it_catches_up_reads_nothing_more():
     carol.protocol.connectionLost(Failure(ConnectionLost()))
     factory.clock.advance(1)
     assert bob.lines() == ["[Server] carol left the chat (connection lost)"]
+
+
+def test_each_flood_is_told_once():
+    """The sender is told of the slow-down once a flood, and again at a later flood."""
+    factory = make_factory(flood_burst_lines=2, flood_rate_lines_per_second=1)
+    alice, _ = joined(factory, "alice", "bob")
+    for flood in ("l", "m"):
+        for i in range(5):
+            alice.protocol.dataReceived(b"%s%d\n" % (flood.encode(), i))
+        for _ in range(10):
+            factory.clock.advance(1)
+    told = [line for line in alice.lines() if "sending too fast" in line]
+    assert len(told) == 2

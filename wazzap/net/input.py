@@ -195,6 +195,8 @@ class InputGate:
 
     def _resume(self):
         self._resume_timer = None
-        if (self._framer is None or self._framer.idle()) and self._held_line is None:
+        # The line held for this wait goes through next: if nothing else is
+        # waiting behind it, this flood is over, and the next one is told.
+        if self._framer is None or self._framer.idle():
             self._told_to_slow_down = False
         self.release(_FLOOD)
