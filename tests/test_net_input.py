@@ -127,6 +127,28 @@ def test_hold_until_a_deferred_fires():
     assert owner.lines == [b"next"]
 
 
+def test_hold_until_a_deferred_waiting_on_another_has_its_result():
+    """A Deferred already fired but waiting on one its callback returned still holds the next lines."""
+    gate, _, owner, _, _ = make_gate()
+    database = defer.Deferred()
+    command = defer.succeed(None).addCallback(lambda _: database)
+    assert command.called
+    gate.hold_until(command)
+    gate.feed(b"next\n")
+    assert owner.lines == []
+    database.callback("answer")
+    assert owner.lines == [b"next"]
+
+
+def test_hold_until_a_finished_deferred_holds_nothing():
+    """A Deferred with its result already holds nothing: the next line goes on at once."""
+    gate, transport, owner, _, _ = make_gate()
+    gate.hold_until(defer.succeed("answer"))
+    gate.feed(b"next\n")
+    assert owner.lines == [b"next"]
+    assert transport.producerState == "producing"
+
+
 def test_waits_while_another_reader_catches_up():
     """While another client catches up, the next line waits until congestion ends."""
     gate, transport, owner, _, congestion = make_gate()

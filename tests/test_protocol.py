@@ -3,6 +3,7 @@ The line protocol driven over StringTransport and a Clock: login, chat,
 commands, bad input, pacing and output limits, without a reactor.
 """
 
+from twisted.internet import defer
 from twisted.internet.error import ConnectionLost
 from twisted.python.failure import Failure
 
@@ -185,6 +186,20 @@ def test_nick_change_is_announced_and_frees_old_name():
     alice.send("/nick alicia")
     assert bob.lines() == ["[Server] alice is now known as alicia"]
     Connection(factory, port=42000).join("alice")
+
+
+def test_lines_after_nick_wait_while_the_database_answers():
+    """A line typed after /nick is said under the new nickname, after the rename, however long the database takes."""
+    factory = make_factory()
+    alice, bob = joined(factory, "alice", "bob")
+    bob.lines()
+    answer = defer.Deferred()
+    factory.accounts.store.get_account = lambda nickname: answer
+    alice.send(b"/nick alicia\nhello after the rename")
+    assert bob.lines() == []
+    answer.callback(None)
+    alice.settle()
+    assert bob.lines() == ["[Server] alice is now known as alicia", "alicia: hello after the rename"]
 
 
 def test_colors_off_sends_plain_bytes():

@@ -147,8 +147,7 @@ def follow(user, name, done):
     line and told, never shown as a traceback.
     """
     done.addErrback(_failed, user, name)
-    if not done.called:
-        user.hold_input_until(done)
+    user.hold_input_until(done)
     return done
 
 

@@ -129,16 +129,26 @@ class InputGate:
 
     def hold_until(self, deferred):
         """
-        Hand over none of the next lines until C{deferred} has fired.
+        Hand over none of the next lines until C{deferred} has its result.
+
+        A Deferred already fired may still wait on one its callbacks
+        returned, so what counts is whether the result has come through,
+        not C{called}; one that has holds nothing, so the next line is not
+        handed over from inside this one, a stack frame deeper each line.
         """
         token = object()
-        self.hold(token)
+        waiting = True
 
         def release(result):
-            self.release(token)
+            nonlocal waiting
+            waiting = False
+            if token in self._holds:
+                self.release(token)
             return result
 
         deferred.addBoth(release)
+        if waiting:
+            self.hold(token)
 
     def congestion_over(self):
         """

@@ -122,10 +122,7 @@ class LoginDialog:
         a traceback.
         """
         deferred.addCallback(self._unless_gone, then).addErrback(self._broke)
-        if not deferred.called:
-            # Only a real wait holds: releasing at once would hand the next
-            # line over from inside this one, a stack frame deeper each line.
-            self._user.hold_input_until(deferred)
+        self._user.hold_input_until(deferred)
 
     def _unless_gone(self, result, then):
         if not self._gone:
