@@ -196,17 +196,17 @@ def test_reload_serves_new_files_and_keeps_the_old_if_they_are_bad(files, tmp_pa
     """reload() swaps in the new certificate for new connections, or raises and keeps the old."""
     certificate = ServerCertificate(str(files.fullchain), str(files.key))
     assert "CN=localhost" in certificate.description and "2 certificates" in certificate.description
-    good = certificate._options
+    good = certificate._context
     files.key.write_bytes(files.other_key.read_bytes())
     with pytest.raises(TLSError, match="does not match"):
         certificate.reload()
-    assert certificate._options is good
+    assert certificate._context is good
     (tmp_path / "renewed").mkdir()
     renewed = make_certificates(tmp_path / "renewed")
     files.fullchain.write_bytes(renewed.fullchain.read_bytes())
     files.key.write_bytes(renewed.key.read_bytes())
     assert "CN=localhost" in certificate.reload()
-    assert certificate._options is not good
+    assert certificate._context is not good
 
 
 def test_password_prompts_without_tls_are_warned_and_name_the_tls_port():

@@ -55,7 +55,7 @@ class ServerCertificate:
     def __init__(self, certificate_path, key_path):
         self.certificate_path = certificate_path
         self.key_path = key_path
-        self._options, self.description = _load(certificate_path, key_path)
+        self._context, self.description = _load(certificate_path, key_path)
 
     def reload(self):
         """
@@ -63,19 +63,19 @@ class ServerCertificate:
         connections; return the new certificate's L{description}.  Raise
         L{TLSError} and keep the old ones if the new files cannot serve.
         """
-        self._options, self.description = _load(self.certificate_path, self.key_path)
+        self._context, self.description = _load(self.certificate_path, self.key_path)
         return self.description
 
     # IOpenSSLServerConnectionCreator
 
     def serverConnectionForTLS(self, tlsProtocol):
-        return self._options.serverConnectionForTLS(tlsProtocol)
+        return SSL.Connection(self._context, None)
 
 
 def _load(certificate_path, key_path):
     """
-    The L{CertificateOptions} for a certificate file and a key file, checked
-    by building their context, and a description of the certificate.
+    The TLS context of a certificate file and a key file, and a
+    description of the certificate.
     """
     chain = _read_certificates(certificate_path)
     key = _read_key(key_path)
@@ -86,13 +86,13 @@ def _load(certificate_path, key_path):
         raiseMinimumTo=MINIMUM_TLS_VERSION,
     )
     try:
-        options.getContext()
+        context = options.getContext()
     except SSL.Error:
         raise TLSError(
             "--tls-key %s does not match the certificate in --tls-cert %s"
             % (key_path, certificate_path)
         )
-    return options, _describe(chain)
+    return context, _describe(chain)
 
 
 def _read(path, option):
