@@ -1,8 +1,8 @@
 """
 Certificates made at test time: a root CA, an intermediate CA it signed,
 and a server certificate for localhost the intermediate signed, written as
-a server would find them (Let's Encrypt's C{fullchain.pem} and
-C{privkey.pem}) and as a client would trust them (C{ca.pem}).  A client that
+a server would find them (Let's Encrypt's C{fullchain.pem}, C{cert.pem},
+C{chain.pem} and C{privkey.pem}) and as a client would trust them (C{ca.pem}).  A client that
 trusts only the root verifies the server only if the server sends the
 intermediate too.
 """
@@ -27,6 +27,7 @@ class CertificateFiles:
     ca: Path  # the root CA alone, for clients
     fullchain: Path  # the server's certificate, then the intermediate
     leaf: Path  # the server's certificate alone
+    chain: Path  # the intermediate alone (Let's Encrypt's chain.pem)
     key: Path  # the server's private key
     other_key: Path  # a key that matches none of them
 
@@ -98,12 +99,14 @@ def make_certificates(directory):
         ca=directory / "ca.pem",
         fullchain=directory / "fullchain.pem",
         leaf=directory / "cert.pem",
+        chain=directory / "chain.pem",
         key=directory / "privkey.pem",
         other_key=directory / "other-key.pem",
     )
     files.ca.write_bytes(_pem(root))
     files.fullchain.write_bytes(_pem(server) + _pem(intermediate))
     files.leaf.write_bytes(_pem(server))
+    files.chain.write_bytes(_pem(intermediate))
     files.key.write_bytes(_key_pem(server_key))
     files.other_key.write_bytes(_key_pem(_key()))
     return files

@@ -109,6 +109,18 @@ def test_a_certificate_without_its_chain_does_not_verify(tls_server, certificate
         TLSLineClient(server.host, server.tls_port, certificates.ca)
 
 
+def test_the_documented_ssl_endpoint_serves_the_chain_too(start_server, certificates, clients):
+    """--port ssl:...:certKey=cert.pem:extraCertChain=chain.pem, as documented, verifies too."""
+    port = free_port()
+    server = start_server(
+        "--port=ssl:%d:interface=127.0.0.1:privateKey=%s:certKey=%s:extraCertChain=%s"
+        % (port, certificates.key, certificates.leaf, certificates.chain)
+    )
+    server.wait_for_log("listening on 127.0.0.1:%d with TLS" % (port,))
+    alice = clients(TLSLineClient, server.host, port, certificates.ca)
+    assert alice.join("alice").startswith("[Server] Welcome, alice!")
+
+
 def test_tls_1_1_is_refused(tls_server, certificates):
     """A client that speaks at most TLS 1.1 is refused with a protocol-version alert."""
     server = tls_server()

@@ -206,7 +206,11 @@ def test_reload_serves_new_files_and_keeps_the_old_if_they_are_bad(files, tmp_pa
     files.fullchain.write_bytes(renewed.fullchain.read_bytes())
     files.key.write_bytes(renewed.key.read_bytes())
     assert "CN=localhost" in certificate.reload()
-    assert certificate._context is not good
+    chat = make_factory()
+    port_factory = TLSOrPlainFactory(certificate, chat, chat.clock, 30)
+    MemoryTLSClient(port_factory, client_context(renewed)).handshake()
+    with pytest.raises(ssl.SSLCertVerificationError):
+        MemoryTLSClient(port_factory, client_context(files)).handshake()
 
 
 def test_password_prompts_without_tls_are_warned_and_name_the_tls_port():
