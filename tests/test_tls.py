@@ -126,6 +126,9 @@ def test_a_plain_client_on_the_tls_port_is_answered_in_plain_text(files):
     assert answer.startswith("[Server] This port of the wazzap chat server speaks TLS only")
     assert "port 5555" in answer and answer.endswith("\r\n")
     assert transport.disconnecting
+    transport.clear()
+    protocol.dataReceived(b"/quit\n")
+    assert transport.value() == b""  # answered once
     assert not port_factory.tls.wrappedFactory.connections
 
 

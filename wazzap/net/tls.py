@@ -20,6 +20,7 @@ from OpenSSL import SSL
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.internet.ssl import CertificateOptions, TLSVersion
+from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from zope.interface import implementer
 
@@ -181,6 +182,8 @@ class TLSOrPlain(Protocol):
     a plain-text answer.  Once handed over, this only passes bytes on.
     """
 
+    log = Logger()
+
     def __init__(self, factory, address):
         self._factory = factory
         self._address = address
@@ -197,6 +200,8 @@ class TLSOrPlain(Protocol):
         if tls is not None:
             tls.dataReceived(data)
             return
+        if self.transport.disconnecting:
+            return  # answered: the rest means nothing
         data = self._first + data
         if len(data) < len(TLS_HANDSHAKE) and TLS_HANDSHAKE.startswith(data):
             self._first = data  # a ClientHello may yet begin here
@@ -208,6 +213,10 @@ class TLSOrPlain(Protocol):
             tls.dataReceived(data)
         else:
             self._timer = cancel(self._timer)
+            self.log.info(
+                "{peer} spoke plain text to a TLS port",
+                peer=getattr(self._address, "host", "local"),
+            )
             self.transport.write(self._factory.plain_answer().encode("utf-8"))
             self.transport.loseConnection()
 
