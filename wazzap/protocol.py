@@ -37,8 +37,8 @@ from wazzap.core.interfaces import IMember
 from wazzap.flow import cancel
 from wazzap.listeners.line import grammar, render
 from wazzap.listeners.line.dialog import LoginDialog, who_else
-from wazzap.net.input import IInputOwner, InputGate
 from wazzap.net import tls
+from wazzap.net.input import IInputOwner, InputGate
 from wazzap.net.output import IOutputOwner, OutputQueue
 from wazzap.telnet import Telnet
 

@@ -62,7 +62,9 @@ class AccountCommands:
 
     Passwords asked for are secret prompts (L{ask} with C{secret}): the
     answer is the line as typed, and the prompts end in "password:", at
-    which the wazzap client hides what is typed.
+    which the wazzap client hides what is typed.  Over a connection
+    without TLS the user's C{clear_text} (L{wazzap.net.tls.ClearText})
+    warns before each, or refuses passwords.
     """
 
     def __init__(self, chat, accounts):
