@@ -9,12 +9,12 @@ import ssl
 import warnings
 
 import pytest
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.testing import StringTransport
 
 from tests.certificates import make_certificates
 from tests.doubles import CLEAR_TEXT_WARNING, Connection, add_account, make_factory
-from wazzap import tap
+from wazzap import service, tap
 from wazzap.net.tls import ClearText, ServerCertificate, TLSError, TLSOrPlainFactory
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -333,3 +333,19 @@ def test_bad_tls_options_are_one_line(arguments, message):
         tap.Options().parseOptions(arguments)
     text = str(exit.value.code)
     assert message in text and "\n" not in text
+
+
+def test_ports_are_named_for_notices():
+    """Notices name TCP ports by number ("5556 or 5557") and leave Unix sockets out."""
+
+    class Listening:
+        def __init__(self, address):
+            self.address = address
+
+        def getHost(self):
+            return self.address
+
+    ports = [Listening(IPv4Address("TCP", "0.0.0.0", 5557)), Listening(IPv4Address("TCP", "::", 5556)),
+             Listening(UNIXAddress(b"/run/wazzap.sock"))]
+    assert service._port_names(ports) == "5556 or 5557"
+    assert service._port_names(ports[2:]) is None

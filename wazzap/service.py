@@ -252,13 +252,13 @@ def describe_address(address):
 
 def _port_names(ports):
     """
-    The TCP ports of C{ports} as a notice names them ("5556", "5556 and
-    5557"), or L{None} if none is a TCP port.
+    The TCP ports of C{ports} as a notice names them after "port" ("5556",
+    "5556 or 5557"), or L{None} if none is a TCP port.
     """
     numbers = sorted({port.getHost().port for port in ports if hasattr(port.getHost(), "port")})
     if not numbers:
         return None
-    return " and ".join(str(number) for number in numbers)
+    return " or ".join(str(number) for number in numbers)
 
 
 def _plain_reason(error):
