@@ -216,6 +216,16 @@ def test_reload_serves_new_files_and_keeps_the_old_if_they_are_bad(files, tmp_pa
         MemoryTLSClient(port_factory, client_context(files)).handshake()
 
 
+def test_reload_takes_new_paths_only_if_they_serve(files, tmp_path):
+    """reload() with new paths adopts them when they serve, and keeps the old ones when not."""
+    certificate = ServerCertificate(str(files.fullchain), str(files.key))
+    with pytest.raises(TLSError, match="missing.pem: no such file"):
+        certificate.reload(str(tmp_path / "missing.pem"))
+    assert certificate.certificate_path == str(files.fullchain)
+    assert "1 certificate in the chain" in certificate.reload(str(files.leaf), str(files.key))
+    assert certificate.certificate_path == str(files.leaf)
+
+
 def test_password_prompts_without_tls_are_warned_and_name_the_tls_port():
     """Over TCP without TLS, the login password prompt follows a warning naming the TLS port."""
     factory = make_factory()

@@ -58,13 +58,17 @@ class ServerCertificate:
         self.key_path = key_path
         self._context, self.description = _load(certificate_path, key_path)
 
-    def reload(self):
+    def reload(self, certificate_path=None, key_path=None):
         """
-        Reread the certificate and key files and serve them to new
-        connections; return the new certificate's L{description}.  Raise
-        L{TLSError} and keep the old ones if the new files cannot serve.
+        Reread the certificate and key files (these, if given: a changed
+        configuration) and serve them to new connections; return the new
+        certificate's L{description}.  Raise L{TLSError} and keep the old
+        files and certificate if the new ones cannot serve.
         """
-        self._context, self.description = _load(self.certificate_path, self.key_path)
+        certificate_path = certificate_path or self.certificate_path
+        key_path = key_path or self.key_path
+        self._context, self.description = _load(certificate_path, key_path)
+        self.certificate_path, self.key_path = certificate_path, key_path
         return self.description
 
     # IOpenSSLServerConnectionCreator
