@@ -24,6 +24,7 @@ import re
 import resource
 import select
 import socket
+import ssl
 import time
 from array import array
 
@@ -120,8 +121,14 @@ class LoadGenerator:
     A crowd of clients of one server at C{host}:C{port}.
     """
 
-    def __init__(self, host, port, rcvbuf=None, latency_every=1, per_message=False):
+    def __init__(self, host, port, rcvbuf=None, latency_every=1, per_message=False, tls=None):
+        """
+        @param tls: an C{ssl.SSLContext} to speak TLS with, or L{None} for plain text.
+        """
         self.latency_every = latency_every
+        self.tls = tls
+        if tls is not None:
+            self._read = self._read_tls
         #: With C{per_message}, send timestamp -> latency of the first and of
         #: the last timed client that received that message.
         self.first_ns = {} if per_message else None
@@ -174,7 +181,7 @@ class LoadGenerator:
     def _read(self, client):
         try:
             size = client.sock.recv_into(self.view)
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError:
             size = 0
@@ -232,6 +239,15 @@ class LoadGenerator:
                             first[t] = now - t
                         last[t] = now - t
 
+    def _read_tls(self, client):
+        """
+        L{_read} over TLS: one read returns one record at most, and epoll
+        does not see the records OpenSSL already took from the kernel.
+        """
+        LoadGenerator._read(self, client)
+        while not client.closed and client.sock.pending():
+            LoadGenerator._read(self, client)
+
     def _write(self, client):
         if not client.out:
             if client.remaining <= 0:
@@ -242,7 +258,7 @@ class LoadGenerator:
             client.out = (b"~M%d" % time.perf_counter_ns() + FILLER + b"\n") * count
         try:
             sent = client.sock.send(client.out)
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError:
             self._close(client)
@@ -288,6 +304,8 @@ class LoadGenerator:
                 sock.settimeout(max(deadline - time.monotonic(), 0.1))
                 try:
                     sock.connect((self.host, self.port))
+                    if self.tls is not None:
+                        sock = self.tls.wrap_socket(sock, server_hostname="localhost")
                 except OSError:
                     self.connect_errors += 1
                     sock.close()

@@ -4,7 +4,7 @@ Run wazzap's benchmarks: one JSON line per scenario and server.
     python benchmarks/run.py [SCENARIO ...] [--quick] [--servers wazzap,baseline]
                              [--repeat N]
 
-Scenarios A, B, X, C, D, K and R are described in benchmarks/README.md (with
+Scenarios A, B, X, C, D, K, R and T are described in benchmarks/README.md (with
 the generator check, the rounds of A/B/X and the median of D).  Each
 server runs in its own process pinned to one core; this process, the load
 generator, pins itself to another.  Every phase is bounded in time, and the
@@ -18,6 +18,7 @@ import shutil
 import signal
 import statistics
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -28,8 +29,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO))
 
 from loadgen import LoadGenerator, cpu_seconds, has_command, raise_open_file_limit  # noqa: E402
+
+from tests.certificates import make_certificates  # noqa: E402
 
 HOST = "127.0.0.1"
 MIB = 1024 * 1024
@@ -60,6 +64,8 @@ SCENARIOS = {
     "R": dict(kind="flood", latency_every=10, clients=1000, room_size=10, senders=100,
               messages=200, rcvbuf=MIB, rounds=7, servers=("wazzap",)),
 }
+# A over TLS (--tls-port): the clients speak TLS; compare with A of the same run.
+SCENARIOS["T"] = dict(SCENARIOS["A"], tls=True, servers=("wazzap",))
 QUICK = {
     "A": dict(messages=50, rounds=3),
     "B": dict(messages=30, rounds=3),
@@ -68,6 +74,7 @@ QUICK = {
     "D": dict(clients=300, runs=1),
     "K": dict(clients=1000, duration=5, join_timeout=120),
     "R": dict(messages=50, rounds=3),
+    "T": dict(messages=50, rounds=3),
 }
 RATIO_SCENARIOS = ("A", "B", "X")
 
@@ -98,13 +105,22 @@ def wazzap_options(wazzap_root):
             for word in (option, value)]
 
 
-def server_command(server, port, workdir, wazzap_root=REPO):
+def server_command(server, port, workdir, wazzap_root=REPO, tls=None):
+    """
+    @param tls: for wazzap, (port, certificate files) of a TLS port too.
+    """
     if server.startswith("wazzap"):
+        tls_options = []
+        if tls is not None:
+            tls_port, files = tls
+            tls_options = ["--tls-port", "tcp:%d:interface=%s:backlog=4096" % (tls_port, HOST),
+                           "--tls-cert", str(files.fullchain), "--tls-key", str(files.key)]
         return [
             twistd_command(),
             "-n", "--pidfile=", "--logfile=" + str(workdir / "twistd.log"),
             "wazzap",
             "--port", "tcp:%d:interface=%s:backlog=4096" % (port, HOST),
+            *tls_options,
             *wazzap_options(wazzap_root),
         ]
     script = {"baseline": "baseline_server.py", "minimal": "minimal_fanout.py"}[server]
@@ -216,11 +232,21 @@ class Server:
     One server under test, in its own process on C{core}.
     """
 
-    def __init__(self, name, core=None, wazzap_root=REPO):
+    def __init__(self, name, core=None, wazzap_root=REPO, tls=False):
+        """
+        @param tls: whether it has a TLS port (C{tls_port}) too, with a
+            certificate its clients trust through C{tls_context}.
+        """
         self.name = name
         self.port = free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="wazzap-bench-"))
-        command = server_command(name, self.port, self.workdir, wazzap_root)
+        self.tls_port = self.tls_context = None
+        if tls:
+            self.tls_port = free_port()
+            files = make_certificates(self.workdir)
+            self.tls_context = ssl.create_default_context(cafile=str(files.ca))
+            tls = (self.tls_port, files)
+        command = server_command(name, self.port, self.workdir, wazzap_root, tls or None)
         if core is not None and shutil.which("taskset"):
             command = ["taskset", "-c", str(core)] + command
         env = dict(os.environ)
@@ -274,7 +300,7 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
     elif config["kind"] == "rate":
         result.update(senders=config["clients"], rate_per_second=config["rate"],
                       duration_seconds=config["duration"])
-    server = Server(server_name, core, wazzap_root)
+    server = Server(server_name, core, wazzap_root, tls=config.get("tls", False))
     generator = None
     try:
         server.wait_listening()
@@ -284,9 +310,11 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
         if config.get("room_size") and not has_command(HOST, server.port, b"join"):
             result["error"] = "no /join"
             return result
-        generator = LoadGenerator(HOST, server.port, rcvbuf=config.get("rcvbuf"),
+        generator = LoadGenerator(HOST, server.tls_port or server.port,
+                                  rcvbuf=config.get("rcvbuf"),
                                   latency_every=config.get("latency_every", 1),
-                                  per_message=config.get("per_message", False))
+                                  per_message=config.get("per_message", False),
+                                  tls=server.tls_context)
         if config["kind"] == "idle":
             return measure_idle(config, generator, pid, result)
         started = time.monotonic()
@@ -432,11 +460,11 @@ def median_idle(results):
     return line
 
 
-def ratio_line(name, results, other="baseline"):
+def ratio_line(name, results, other="baseline", label=None):
     wazzap, baseline = results.get("wazzap"), results.get(other)
     if not wazzap or not baseline:
         return None
-    line = {"scenario": name, "ratio": "wazzap/" + other}
+    line = {"scenario": name, "ratio": label or "wazzap/" + other}
     for key in ("deliveries_per_second", "server_deliveries_per_cpu_second", "p50_ms", "p99_ms",
                 "server_rss_peak_kib"):
         if wazzap.get(key) and baseline.get(key):
@@ -541,6 +569,12 @@ def main(argv=None):
             for other in ("baseline", "wazzap-before"):
                 ratio = ratio_line(name, results[name], other)
                 if ratio and (name in RATIO_SCENARIOS or other == "wazzap-before"):
+                    print(json.dumps(ratio), flush=True)
+            if name == "T" and "A" in results:
+                # TLS against clear text: wazzap's T over its A of this run.
+                ratio = ratio_line("T", {"wazzap": results["T"].get("wazzap"),
+                                         "A": results["A"].get("wazzap")}, "A", "tls/clear")
+                if ratio:
                     print(json.dumps(ratio), flush=True)
         targets = targets_line(results)
         if targets:

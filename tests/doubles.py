@@ -27,6 +27,12 @@ from wazzap.store import BUSY_TIMEOUT_SECONDS, Database, StoreError
 from wazzap.text import strip_styles
 from wazzap.threads import ThreadPoolService
 
+#: What precedes every password prompt over a connection without TLS.
+CLEAR_TEXT_WARNING = (
+    "[Server] Warning: this connection is not encrypted: a password typed here "
+    "can be read on the network."
+)
+
 #: The longest a test waits for a worker thread's answer.
 WAIT_SECONDS = 10
 
@@ -178,12 +184,19 @@ class Connection:
     One protocol over a L{StringTransport}, read back as lines without colour.
     """
 
-    def __init__(self, factory, host="127.0.0.1", port=40000):
-        from twisted.internet.address import IPv4Address
+    def __init__(self, factory, host="127.0.0.1", port=40000, private=True):
+        """
+        @param private: whether the server's end is a Unix socket, where
+            passwords draw no warning; else it is TCP without TLS.
+        """
+        from twisted.internet.address import IPv4Address, UNIXAddress
 
         self.factory = factory
         self.protocol = factory.buildProtocol(IPv4Address("TCP", host, port))
-        self.transport = StringTransport(peerAddress=IPv4Address("TCP", host, port))
+        self.transport = StringTransport(
+            hostAddress=UNIXAddress(b"/run/wazzap.sock") if private else None,
+            peerAddress=IPv4Address("TCP", host, port),
+        )
         self.protocol.makeConnection(self.transport)
         self.settle()
 

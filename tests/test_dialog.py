@@ -23,10 +23,14 @@ class DialogUser:
     Only what the dialog may use of its connection, recording what it is told.
     """
 
-    __slots__ = ("peer", "nickname", "account", "is_admin", "told", "answer", "closed", "admitted")
+    __slots__ = (
+        "peer", "nickname", "account", "is_admin", "told", "answer", "closed", "admitted",
+        "clear_text",
+    )
 
-    def __init__(self):
+    def __init__(self, clear_text=None):
         self.peer = "192.0.2.9"
+        self.clear_text = clear_text
         self.nickname = self.account = self.answer = self.closed = None
         self.is_admin = self.admitted = False
         self.told = []

@@ -111,13 +111,13 @@ def test_password_change(start_server, open_client, tmp_path):
     server = start_server(seed_accounts(tmp_path / "wazzap.sqlite3", ["alice"]))
     alice = open_client(server)
     alice.log_in("alice")
-    assert alice.ask("/password wrong-password new-password", "password") == (
+    assert alice.ask("/password wrong-password new-password", "wrong password") == (
         "[Server] wrong password: nothing changed"
     )
-    assert alice.ask("/password %s short" % (PASSWORD,), "password") == (
+    assert alice.ask("/password %s short" % (PASSWORD,), "cannot change") == (
         "[Server] cannot change password: a password is 8 to 128 characters"
     )
-    assert alice.ask("/password %s new-password" % (PASSWORD,), "password") == (
+    assert alice.ask("/password %s new-password" % (PASSWORD,), "password changed") == (
         "[Server] password changed"
     )
     alice.send("/quit")

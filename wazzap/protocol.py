@@ -37,6 +37,7 @@ from wazzap.core.interfaces import IMember
 from wazzap.flow import cancel
 from wazzap.listeners.line import grammar, render
 from wazzap.listeners.line.dialog import LoginDialog, who_else
+from wazzap.net import tls
 from wazzap.net.input import IInputOwner, InputGate
 from wazzap.net.output import IOutputOwner, OutputQueue
 from wazzap.telnet import Telnet
@@ -77,6 +78,7 @@ class ChatProtocol(LineReceiver):
         "_telnet",
         "_state",
         "_last_heard",
+        "clear_text",
     )
 
     def __init__(self):
@@ -103,6 +105,9 @@ class ChatProtocol(LineReceiver):
         self._exact = b""
         self._telnet = None
         self._last_heard = None
+        #: What this connection says of passwords: L{None} over TLS (or a
+        #: Unix socket), else the server's L{wazzap.net.tls.ClearText}.
+        self.clear_text = None
         # The state is a plain function called with self: unlike a bound
         # method it costs an idle connection nothing.
         self._state = ChatProtocol._logging_in
@@ -113,6 +118,8 @@ class ChatProtocol(LineReceiver):
         factory = self.factory
         limits = factory.limits
         self.peer = _address_of(self.transport.getPeer())
+        if not tls.is_private(self.transport):
+            self.clear_text = factory.clear_text
         self._output = OutputQueue(self, factory.rules)
         refusal = factory.connection_opened(self)
         if refusal is not None:

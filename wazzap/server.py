@@ -14,6 +14,7 @@ from twisted.logger import Logger
 from wazzap.commands import Commands
 from wazzap.core.admission import Admission
 from wazzap.net.limits import AddressLimits, Congestion, ConnectionRules
+from wazzap.net.tls import ClearText
 from wazzap.protocol import ChatProtocol
 
 SECOND = 1
@@ -79,6 +80,8 @@ class ChatFactory(ServerFactory):
         self.addresses = AddressLimits(self.limits, clock)
         self.congestion = Congestion(chat.presence.rooms_of)
         self.rules = ConnectionRules(clock, self.limits, self.congestion)
+        #: What connections without TLS say of passwords (set as the server listens).
+        self.clear_text = ClearText()
         self._all_closed = None
 
     def connection_opened(self, connection):

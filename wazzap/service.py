@@ -14,6 +14,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from wazzap.net.tls import ClearText, TLSOrPlainFactory
 from wazzap.store import log_failure
 
 SHUTDOWN_NOTICE = "server is shutting down"
@@ -90,11 +91,29 @@ class ChatServerService(Service):
 
     log = Logger()
 
-    def __init__(self, factory, endpoint_descriptions, reactor=None):
+    def __init__(
+        self,
+        factory,
+        endpoint_descriptions,
+        reactor=None,
+        tls_descriptions=(),
+        certificate=None,
+        require_tls_for_passwords=False,
+    ):
+        """
+        @param tls_descriptions: the endpoints of the TLS ports (plain
+            stream endpoints: TLS is added here, with C{certificate}, a
+            L{wazzap.net.tls.ServerCertificate}).
+        @param require_tls_for_passwords: whether connections without TLS
+            refuse passwords.
+        """
         if reactor is None:
             from twisted.internet import reactor
         self.factory = factory
         self.endpoint_descriptions = endpoint_descriptions
+        self.tls_descriptions = tls_descriptions
+        self.certificate = certificate
+        self.require_tls_for_passwords = require_tls_for_passwords
         self._reactor = reactor
         self._ports = []
 
@@ -104,21 +123,40 @@ class ChatServerService(Service):
         raise L{SystemExit} with a one-line reason.
         """
         raise_open_file_limit(self.log)
+        plain, secure = [], []
         for description in self.endpoint_descriptions:
-            endpoint = serverFromString(self._reactor, with_backlog(description))
-            # Stream endpoints of sockets (tcp, tcp6, unix, ssl) listen at once,
-            # so the outcome is known before twistd goes on.
-            outcome = []
-            endpoint.listen(self.factory).addBoth(outcome.append)
-            if not outcome or isinstance(outcome[0], Failure):
-                self._fail(description, outcome[0].value if outcome else "did not listen at once")
-            port = outcome[0]
-            self._ports.append(port)
-            self.log.info(
-                "listening on {address}{tls}",
-                address=describe_address(port.getHost()),
-                tls=" with TLS" if description.startswith("ssl:") else "",
+            tls = description.startswith("ssl:")
+            port = self._listen(description, self.factory, tls)
+            (secure if tls else plain).append(port)
+        if self.tls_descriptions:
+            tls_factory = TLSOrPlainFactory(
+                self.certificate,
+                self.factory,
+                self._reactor,
+                self.factory.limits.login_timeout_seconds,
             )
+            self.log.info("TLS certificate: {certificate}", certificate=self.certificate.description)
+            for description in self.tls_descriptions:
+                secure.append(self._listen(description, tls_factory, True))
+            tls_factory.plain_ports = _port_names(plain)
+        self.factory.clear_text = ClearText(_port_names(secure), self.require_tls_for_passwords)
+
+    def _listen(self, description, factory, tls):
+        endpoint = serverFromString(self._reactor, with_backlog(description))
+        # Stream endpoints of sockets (tcp, tcp6, unix, ssl) listen at once,
+        # so the outcome is known before twistd goes on.
+        outcome = []
+        endpoint.listen(factory).addBoth(outcome.append)
+        if not outcome or isinstance(outcome[0], Failure):
+            self._fail(description, outcome[0].value if outcome else "did not listen at once")
+        port = outcome[0]
+        self._ports.append(port)
+        self.log.info(
+            "listening on {address}{tls}",
+            address=describe_address(port.getHost()),
+            tls=" with TLS" if tls else "",
+        )
+        return port
 
     def startService(self):
         Service.startService(self)
@@ -210,6 +248,17 @@ def describe_address(address):
     if ":" in host:
         return "[%s]:%d" % (host, address.port)
     return "%s:%d" % (host, address.port)
+
+
+def _port_names(ports):
+    """
+    The TCP ports of C{ports} as a notice names them after "port" ("5556",
+    "5556 or 5557"), or L{None} if none is a TCP port.
+    """
+    numbers = sorted({port.getHost().port for port in ports if hasattr(port.getHost(), "port")})
+    if not numbers:
+        return None
+    return " or ".join(str(number) for number in numbers)
 
 
 def _plain_reason(error):

@@ -23,6 +23,7 @@ from wazzap.core.rooms import (
     room_key,
     room_name_problem,
 )
+from wazzap.net.tls import ServerCertificate, TLSError
 from wazzap.passwords import HASHING_THREADS, PasswordHasher
 from wazzap.server import ChatFactory, Limits
 from wazzap.service import SESSION_HISTORY_DAYS, ChatServerService, SessionHistoryRetention
@@ -50,6 +51,20 @@ def _number(kind, minimum, name):
         return number
 
     return convert
+
+
+def _endpoint(option, value):
+    """
+    The endpoint description of a port number or an endpoint string.
+    """
+    description = "tcp:%s" % (value,) if value.isdigit() else value
+    try:
+        from twisted.internet import reactor
+
+        serverFromString(reactor, description)
+    except Exception as e:
+        raise usage.UsageError("--%s %r is not a port or endpoint: %s" % (option, value, e))
+    return description
 
 
 # (option, Limits field, kind, minimum, help)
@@ -84,6 +99,9 @@ class Options(usage.Options):
         "wazzap-client (python -m wazzap.client). --port takes a port number (all IPv4 "
         "interfaces) or a Twisted endpoint such as tcp:5555:interface=127.0.0.1, "
         "tcp6:5555 or unix:/run/wazzap.sock, and may be given several times."
+        " --tls-port 5556 --tls-cert fullchain.pem --tls-key privkey.pem listens with TLS;"
+        " --port ssl:5556:certKey=cert.pem:extraCertChain=chain.pem:privateKey=privkey.pem"
+        " does too, without the plain-text answer to a client that does not speak TLS."
     )
 
     optFlags = [
@@ -91,6 +109,8 @@ class Options(usage.Options):
         ("private-consent", None,
          "Users take private messages only in accepted private chats unless they /consent off."),
         ("no-user-rooms", None, "Only admins create rooms; others join those there are."),
+        ("require-tls-for-passwords", None,
+         "Refuse logins with a password and registration on connections without TLS."),
     ]
 
     optParameters = [
@@ -107,6 +127,9 @@ class Options(usage.Options):
         ("max-rooms", None, MAX_ROOMS,
          "Rooms the server holds at once, #lobby and --room ones included.",
          _number(int, 1, "max-rooms")),
+        ("tls-cert", None, None,
+         "The PEM certificate of the TLS ports, with its chain after it (fullchain.pem)."),
+        ("tls-key", None, None, "The PEM private key of --tls-cert (unencrypted)."),
     ] + [
         (name, None, getattr(Limits, field), help, _number(kind, minimum, name))
         for name, field, kind, minimum, help in _LIMIT_OPTIONS
@@ -115,6 +138,7 @@ class Options(usage.Options):
     def __init__(self):
         usage.Options.__init__(self)
         self["port"] = []
+        self["tls-port"] = []
         self["admin"] = []
         self["room"] = []
 
@@ -139,16 +163,20 @@ class Options(usage.Options):
         """
         Where to listen: a port number or an endpoint string (repeatable; default 5555).
         """
-        description = "tcp:%s" % (value,) if value.isdigit() else value
-        try:
-            from twisted.internet import reactor
-
-            serverFromString(reactor, description)
-        except Exception as e:
-            raise usage.UsageError("--port %r is not a port or endpoint: %s" % (value, e))
-        self["port"].append(description)
+        self["port"].append(_endpoint("port", value))
 
     opt_p = opt_port
+
+    def opt_tls_port(self, value):
+        """
+        Where to listen with TLS (--tls-cert, --tls-key): a port number or a
+        plain endpoint string, as for --port (repeatable).
+        """
+        if value.startswith("ssl:"):
+            raise usage.UsageError(
+                "--tls-port %r: give a port or a tcp: endpoint; wazzap adds the TLS" % (value,)
+            )
+        self["tls-port"].append(_endpoint("tls-port", value))
 
     def opt_room(self, name):
         """
@@ -165,11 +193,24 @@ class Options(usage.Options):
     def postOptions(self):
         if not self["port"]:
             self.opt_port(str(DEFAULT_PORT))
+        self._check_tls()
         rooms = 1 + len(self["room"])
         if self["max-rooms"] < rooms:
             raise usage.UsageError(
                 "--max-rooms %d is fewer than the %d rooms #lobby and --room make"
                 % (self["max-rooms"], rooms)
+            )
+
+    def _check_tls(self):
+        given = [name for name in ("tls-cert", "tls-key") if self[name]]
+        if self["tls-port"] and len(given) < 2:
+            raise usage.UsageError("--tls-port needs --tls-cert and --tls-key")
+        if given and not self["tls-port"]:
+            raise usage.UsageError("--%s is for --tls-port, which is not given" % (given[0],))
+        has_tls = self["tls-port"] or any(port.startswith("ssl:") for port in self["port"])
+        if self["require-tls-for-passwords"] and not has_tls:
+            raise usage.UsageError(
+                "--require-tls-for-passwords needs a TLS port (--tls-port, or an ssl: --port)"
             )
 
     def limits(self):
@@ -187,6 +228,7 @@ def makeService(config, reactor=None):
     """
     if reactor is None:
         from twisted.internet import reactor
+    certificate = _certificate(config)
     # The threads are parents of the services that use them, so that they
     # start first and stop last: the server still reads and writes the
     # database while it stops, and a MultiService stops its children at once.
@@ -226,7 +268,14 @@ def makeService(config, reactor=None):
         clock=reactor,
         approve_joins=config["approve-joins"],
     )
-    server = ChatServerService(factory, config["port"], reactor=reactor)
+    server = ChatServerService(
+        factory,
+        config["port"],
+        reactor=reactor,
+        tls_descriptions=config["tls-port"],
+        certificate=certificate,
+        require_tls_for_passwords=config["require-tls-for-passwords"],
+    )
     server.setServiceParent(hashing_threads)
     if config["session-history-days"]:
         # Stopped before the server's service closes the store: a
@@ -235,3 +284,16 @@ def makeService(config, reactor=None):
         retention.setServiceParent(hashing_threads)
     server.listen()
     return top
+
+
+def _certificate(config):
+    """
+    The certificate of the TLS ports, if there are any; one that cannot
+    serve stops the start with one line.
+    """
+    if not config["tls-port"]:
+        return None
+    try:
+        return ServerCertificate(config["tls-cert"], config["tls-key"])
+    except TLSError as e:
+        raise SystemExit("wazzap: %s" % (e,))

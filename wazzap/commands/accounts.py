@@ -46,13 +46,25 @@ def _tell_refusal(failure, user, failing):
     user.notice(failing + str(failure.value))
 
 
+def _password_allowed(user, failing):
+    """
+    Whether C{user} may give a password on their connection: over one
+    without TLS they are warned first, or refused (C{failing} begins that
+    notice) where the server requires TLS for passwords.
+    """
+    clear_text = user.clear_text
+    return clear_text is None or clear_text.allows_password(user, failing)
+
+
 class AccountCommands:
     """
     Commands over the account database (L{wazzap.accounts.Accounts}).
 
     Passwords asked for are secret prompts (L{ask} with C{secret}): the
     answer is the line as typed, and the prompts end in "password:", at
-    which the wazzap client hides what is typed.
+    which the wazzap client hides what is typed.  Over a connection
+    without TLS the user's C{clear_text} (L{wazzap.net.tls.ClearText})
+    warns before each, or refuses passwords.
     """
 
     def __init__(self, chat, accounts):
@@ -72,6 +84,8 @@ class AccountCommands:
             user.notice("you are already logged in to the account %s" % (user.account,))
             return None
         failing = "cannot register: "
+        if not _password_allowed(user, failing):
+            return None
         if not args:
             self._ask_new_password(
                 user,
@@ -119,6 +133,8 @@ class AccountCommands:
             user.notice("you have no account: /register first")
             return None
         failing = "cannot change password: "
+        if not _password_allowed(user, failing):
+            return None
         if not args:
             user.ask(
                 "Current password:",
@@ -170,6 +186,8 @@ class AccountCommands:
         """
         if user.account is None:
             user.notice("you have no account to give up")
+            return None
+        if not _password_allowed(user, "cannot give up the account: "):
             return None
         if not args:
             user.ask(

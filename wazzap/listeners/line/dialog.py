@@ -7,9 +7,10 @@ its outcomes as server notices.
 The dialog speaks to its connection (C{user}) through a few names only:
 C{peer}, C{notice}, C{ask}, C{hold_input_until}, C{disconnect}, C{quit},
 C{refuse} (write a text as it is and close: for what is not a chat
-client), C{nickname} (read) and C{identify} (which sets the nickname,
-account and admin flag admission decided), and C{admit} once the user is
-let in.  The connection hands it the lines typed
+client), C{clear_text} (what to say of passwords without TLS, see
+L{wazzap.net.tls.ClearText}), C{nickname} (read) and C{identify} (which
+sets the nickname, account and admin flag admission decided), and C{admit}
+once the user is let in.  The connection hands it the lines typed
 while logging in (L{line_received}), each read that starts a line
 (L{refuses_bytes}), and tells it when the connection is lost
 (L{connection_lost}); C{admit} ends the dialog with L{end}.  The welcome
@@ -23,6 +24,7 @@ from twisted.logger import Logger
 from wazzap.core.admission import Admitted, NeedsPassword, Waiting, WrongPassword
 from wazzap.core.rooms import others_in
 from wazzap.flow import cancel
+from wazzap.net.tls import TLS_HANDSHAKE
 from wazzap.passwords import MAX_ATTEMPTS_PER_CONNECTION
 from wazzap.store import log_failure
 
@@ -42,7 +44,6 @@ NOT_CHAT = (
     "connect with nc, telnet or wazzap-client.\r\n"
 )
 HTTP_REQUEST = re.compile(r"[A-Z]{3,7} \S+ HTTP/\d")
-TLS_HANDSHAKE = b"\x16\x03"
 
 
 class LoginDialog:
@@ -102,7 +103,9 @@ class LoginDialog:
         """
         if self._waiting or not data.startswith(TLS_HANDSHAKE):
             return False
-        self._user.refuse(NOT_CHAT)
+        clear_text = self._user.clear_text
+        answer = clear_text.not_tls_answer() if clear_text is not None else None
+        self._user.refuse(answer or NOT_CHAT)
         return True
 
     def line_received(self, line):
@@ -166,6 +169,12 @@ class LoginDialog:
             user.admit()
         elif isinstance(outcome, NeedsPassword):
             nickname = outcome.nickname
+            registered = "%s is registered: " % (outcome.account.nickname,)
+            if user.clear_text is not None and not user.clear_text.allows_password(
+                user, registered
+            ):
+                user.notice(NICKNAME_PROMPT)
+                return
             user.ask(
                 "%s is registered. Password:" % (outcome.account.nickname,),
                 lambda password: self._check_password(nickname, password),
