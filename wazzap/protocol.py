@@ -260,6 +260,8 @@ class ChatProtocol(LineReceiver):
             "Welcome, %s! %s Type /help for commands, /quit to leave."
             % (nickname, who_else(room, self))
         )
+        for line in factory.motd_lines:
+            self.notice(line)
         if self.is_admin:
             self.notice("You are an admin: /help lists your commands.")
             waiting = chat.waiting()

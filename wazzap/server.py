@@ -62,6 +62,8 @@ class ChatFactory(ServerFactory):
 
     protocol = ChatProtocol
     log = Logger()
+    #: What each user is shown after the welcome (--motd), sanitised.
+    motd_lines = ()
 
     def __init__(self, chat, accounts, bans, throttle, limits=None, clock=None, approve_joins=False):
         if clock is None:

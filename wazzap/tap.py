@@ -2,9 +2,12 @@
 Command-line options of C{twistd wazzap} and the service they build.
 
 Every option is checked here, so a bad value ends in a one-line usage error
-from twistd rather than a traceback from deep inside the server.
+from twistd rather than a traceback from deep inside the server.  A config
+file (C{--config}, L{wazzap.config}) gives the same options through the same
+checks, and the command line wins over it.
 """
 
+import getopt
 import sys
 
 from twisted.application.service import MultiService
@@ -15,6 +18,7 @@ from twisted.python import usage
 from wazzap.accounts import RESERVED_ADMIN, Accounts
 from wazzap.bans import Bans
 from wazzap.chat import Chat
+from wazzap.config import ConfigError, option_values, read_config
 from wazzap.core.rooms import (
     LOBBY,
     MAX_ROOMS,
@@ -23,6 +27,7 @@ from wazzap.core.rooms import (
     room_key,
     room_name_problem,
 )
+from wazzap.motd import MotdError, read_motd
 from wazzap.passwords import HASHING_THREADS, PasswordHasher
 from wazzap.server import ChatFactory, Limits
 from wazzap.service import SESSION_HISTORY_DAYS, ChatServerService, SessionHistoryRetention
@@ -50,6 +55,16 @@ def _number(kind, minimum, name):
         return number
 
     return convert
+
+
+def _motd(path):
+    """
+    Read the MOTD file now: a missing one stops the start (or a reload).
+    """
+    try:
+        return read_motd(path)
+    except MotdError as e:
+        raise usage.UsageError("--motd %s: %s" % (path, e))
 
 
 # (option, Limits field, kind, minimum, help)
@@ -94,6 +109,11 @@ class Options(usage.Options):
     ]
 
     optParameters = [
+        ("config", None, None,
+         "A TOML file of these options, under their long names "
+         "(max-line-bytes = 4096); the command line wins over it; reread on SIGHUP."),
+        ("motd", None, None,
+         "A text file shown to each user after the welcome; reread on SIGHUP.", _motd),
         ("db", None, None,
          "The SQLite database of accounts, login history and bans "
          "[default: %s]." % (default_db_path(),)),
@@ -131,9 +151,56 @@ class Options(usage.Options):
         # twistd answers a UsageError with its whole help text; one line that
         # names the problem and where help is serves a user better.
         try:
-            usage.Options.parseOptions(self, options)
-        except usage.UsageError as e:
+            self.parse_arguments(sys.argv[1:] if options is None else options)
+        except (usage.UsageError, ConfigError) as e:
             raise SystemExit("twistd wazzap: %s (see: twistd wazzap --help)" % (e,))
+
+    def parse_arguments(self, arguments):
+        """
+        Parse C{arguments} (and the config file they name), raising
+        L{usage.UsageError} or L{ConfigError}; kept in C{command_line} to
+        be parsed again on reload.
+        """
+        self.command_line = list(arguments)
+        try:
+            given, _ = getopt.getopt(arguments, self.shortOpt, self.longOpt)
+        except getopt.error as e:
+            raise usage.UsageError(str(e))
+        given = {self.synonyms[name.lstrip("-")]: value for name, value in given}
+        if given.get("config"):
+            self._read_config_file(given["config"], given)
+        usage.Options.parseOptions(self, arguments)
+
+    def _read_config_file(self, path, given):
+        """
+        Take each option of the config file at C{path} that the command
+        line does not give (the command line wins, a repeatable option's
+        list included).
+        """
+        flags = {name for name in self.longOpt if not name.endswith("=")}
+        keys = {name.rstrip("=") for name in self.longOpt} - {"config", "help", "version"}
+        for key, value in read_config(path).items():
+            if key not in keys:
+                raise ConfigError(
+                    "%s: unknown key %r: the keys are the long options of "
+                    "twistd wazzap --help, without their --" % (path, key)
+                )
+            if key in given:
+                continue
+            repeatable = isinstance(self[key], list)
+            try:
+                for argument in option_values(key, value, key in flags, repeatable):
+                    self._take_option(key, argument)
+            except (usage.UsageError, ConfigError) as e:
+                raise ConfigError("%s: %s" % (path, _naming(key, str(e))))
+
+    def _take_option(self, name, argument):
+        # As usage.Options.parseOptions does for each option of a command line.
+        handler = self._dispatch[name]
+        if isinstance(handler, usage.CoerceParameter):
+            handler.dispatch(name, argument)
+        else:
+            handler(name, argument)
 
     def opt_port(self, value):
         """
@@ -177,6 +244,17 @@ class Options(usage.Options):
         The per-connection L{Limits} these options ask for.
         """
         return Limits(**{field: self[name] for name, field, _, _, _ in _LIMIT_OPTIONS})
+
+
+def _naming(key, message):
+    """
+    C{message} about an option, to start with its config file C{key}:
+    "--max-rooms must be..." becomes "max-rooms must be...".
+    """
+    message = message[2:] if message.startswith("--" + key) else message
+    if message.startswith(key) and message[len(key) : len(key) + 1] in (" ", ":"):
+        return message
+    return "%s: %s" % (key, message)
 
 
 def makeService(config, reactor=None):
@@ -226,6 +304,7 @@ def makeService(config, reactor=None):
         clock=reactor,
         approve_joins=config["approve-joins"],
     )
+    factory.motd_lines = () if config["motd"] is None else config["motd"].lines
     server = ChatServerService(factory, config["port"], reactor=reactor)
     server.setServiceParent(hashing_threads)
     if config["session-history-days"]:
