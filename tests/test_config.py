@@ -150,7 +150,8 @@ def test_motd_from_the_config_file(config, tmp_path):
 def test_missing_motd_is_one_line(tmp_path):
     """A MOTD file that cannot be read stops the start in one line."""
     message = refusal("--motd", str(tmp_path / "motd.txt"))
-    assert "--motd %s: cannot read it: no such file or directory" % (tmp_path / "motd.txt",) in message
+    expected = "--motd %s: cannot read it: no such file or directory" % (tmp_path / "motd.txt",)
+    assert expected in message
 
 
 def test_huge_motd_is_refused(tmp_path):

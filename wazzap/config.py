@@ -32,7 +32,8 @@ def read_config(path):
         with open(path, "rb") as config_file:
             return tomllib.load(config_file)
     except OSError as e:
-        raise ConfigError("--config %s: cannot read it: %s" % (path, (e.strerror or str(e)).lower()))
+        reason = (e.strerror or str(e)).lower()
+        raise ConfigError("--config %s: cannot read it: %s" % (path, reason))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError("%s is not valid TOML: %s" % (path, e))
 

@@ -5,7 +5,7 @@ orderly shutdown), the per-address limits and congestion
 (L{wazzap.net.limits}).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from twisted.internet import defer
 from twisted.internet.protocol import ServerFactory
@@ -82,6 +82,17 @@ class ChatFactory(ServerFactory):
         self.congestion = Congestion(chat.presence.rooms_of)
         self.rules = ConnectionRules(clock, self.limits, self.congestion)
         self._all_closed = None
+
+    def change_limits(self, limits):
+        """
+        Put new L{Limits} in force (a reload): every part of the server
+        reads the one object, changed here in place, and each open
+        connection is told to pace and time itself by them.
+        """
+        for field in fields(Limits):
+            setattr(self.limits, field.name, getattr(limits, field.name))
+        for connection in self.connections:
+            connection.limits_changed()
 
     def connection_opened(self, connection):
         """

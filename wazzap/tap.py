@@ -29,6 +29,14 @@ from wazzap.core.rooms import (
 )
 from wazzap.motd import MotdError, read_motd
 from wazzap.passwords import HASHING_THREADS, PasswordHasher
+from wazzap.reload import (
+    Reloader,
+    ReloadOnHangup,
+    admins_step,
+    limits_step,
+    motd_step,
+    rooms_step,
+)
 from wazzap.server import ChatFactory, Limits
 from wazzap.service import SESSION_HISTORY_DAYS, ChatServerService, SessionHistoryRetention
 from wazzap.store import STORE_THREADS, Store, StoreError, default_db_path
@@ -246,6 +254,10 @@ class Options(usage.Options):
         return Limits(**{field: self[name] for name, field, _, _, _ in _LIMIT_OPTIONS})
 
 
+#: The options that make the L{Limits}.
+LIMIT_OPTIONS = tuple(name for name, _, _, _, _ in _LIMIT_OPTIONS)
+
+
 def _naming(key, message):
     """
     C{message} about an option, to start with its config file C{key}:
@@ -255,6 +267,16 @@ def _naming(key, message):
     if message.startswith(key) and message[len(key) : len(key) + 1] in (" ", ":"):
         return message
     return "%s: %s" % (key, message)
+
+
+def parse_again(options):
+    """
+    The command line of C{options}, and the config file it names, parsed
+    anew: what a reload puts in force.
+    """
+    fresh = type(options)()
+    fresh.parse_arguments(options.command_line)
+    return fresh
 
 
 def makeService(config, reactor=None):
@@ -304,7 +326,16 @@ def makeService(config, reactor=None):
         clock=reactor,
         approve_joins=config["approve-joins"],
     )
-    factory.motd_lines = () if config["motd"] is None else config["motd"].lines
+    motd = motd_step(factory)
+    motd.apply(config)  # as each reload will
+    # What SIGHUP rereads and puts in force, one step per part of the server.
+    reload_steps = [
+        motd,
+        limits_step(factory, LIMIT_OPTIONS),
+        rooms_step(factory.chat),
+        admins_step(accounts, factory.chat),
+    ]
+    ReloadOnHangup(Reloader(config, parse_again, reload_steps), reactor).setServiceParent(top)
     server = ChatServerService(factory, config["port"], reactor=reactor)
     server.setServiceParent(hashing_threads)
     if config["session-history-days"]:
