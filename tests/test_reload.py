@@ -260,6 +260,17 @@ def test_shorter_idle_timeout_counts_from_the_last_line():
     assert alice.transport.disconnecting
 
 
+def test_new_rate_of_connections_holds_for_addresses_remembered():
+    """An address that used up its new connections may come again at the reloaded rate."""
+    factory = make_factory(max_connections_per_minute=2)
+    for port in (1, 2):
+        Connection(factory, port=port).close()
+    assert b"Too many new connections" in Connection(factory, port=3).raw()
+    limits_changed(factory, **{"max-connections-per-minute": 60, "flood-rate": 0})
+    factory.clock.advance(1)
+    assert b"Too many" not in Connection(factory, port=4).raw()
+
+
 def test_allowance_keeps_what_it_has_up_to_a_new_burst():
     """A changed allowance keeps its tokens, capped at the new burst, at the new rate."""
     clock = Clock()

@@ -91,6 +91,7 @@ class ChatFactory(ServerFactory):
         """
         for field in fields(Limits):
             setattr(self.limits, field.name, getattr(limits, field.name))
+        self.addresses.limits_changed()
         for connection in self.connections:
             connection.limits_changed()
 
