@@ -7,7 +7,9 @@ line, which wins; one line naming the key for anything wrong.
 import pytest
 
 from tests.doubles import Connection, make_factory
+from tests.support import REPO
 from wazzap import tap
+from wazzap.config import read_config
 from wazzap.motd import MAX_MOTD_BYTES, read_motd
 
 
@@ -181,3 +183,17 @@ def test_motd_follows_the_welcome():
     lines = connection.lines()
     assert lines[0].startswith("[Server] Welcome, alice!")
     assert lines[1:4] == ["[Server] Rules: be nice", "[Server] ", "[Server] See you"]
+
+
+def test_example_config_names_every_option_at_its_default(tmp_path):
+    """contrib/wazzap.toml has a key for every option, each at its default but motd and db."""
+    example = REPO / "contrib" / "wazzap.toml"
+    missing = tap.Options().config_keys() - set(read_config(example))
+    assert not missing, "add these options to contrib/wazzap.toml: %s" % (sorted(missing),)
+    motd = tmp_path / "motd.txt"
+    motd.write_text("hello\n")
+    overrides = ["--motd=%s" % (motd,), "--db=%s" % (tmp_path / "db")]
+    from_example = parsed("--config=%s" % (example,), *overrides)
+    defaults = parsed(*overrides)
+    for key in tap.Options().config_keys():
+        assert from_example[key] == defaults[key], key

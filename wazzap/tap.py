@@ -186,7 +186,7 @@ class Options(usage.Options):
         list included).
         """
         flags = {name for name in self.longOpt if not name.endswith("=")}
-        keys = {name.rstrip("=") for name in self.longOpt} - {"config", "help", "version"}
+        keys = self.config_keys()
         for key, value in read_config(path).items():
             if key not in keys:
                 raise ConfigError(
@@ -201,6 +201,13 @@ class Options(usage.Options):
                     self._take_option(key, argument)
             except (usage.UsageError, ConfigError) as e:
                 raise ConfigError("%s: %s" % (path, _naming(key, str(e))))
+
+    def config_keys(self):
+        """
+        The keys a config file may have: every long option but --config
+        itself and twistd's --help and --version.
+        """
+        return {name.rstrip("=") for name in self.longOpt} - {"config", "help", "version"}
 
     def _take_option(self, name, argument):
         # As usage.Options.parseOptions does for each option of a command line.
