@@ -70,12 +70,13 @@ def test_reload_applies_and_logs_each_change(config_file, logged):
     options = options_of(config_file, "max-line-bytes = 1000\n")
     limits = Applied("max-line-bytes")
     reloader = Reloader(options, tap.parse_again, [limits.step])
-    config_file.write_text('max-line-bytes = 2000\nadmin = ["boss"]\n')
+    config_file.write_text('max-line-bytes = 2000\nflood-rate = 1\nadmin = ["boss"]\n')
     assert reloader.reload()
     [new] = limits.seen
     assert new["max-line-bytes"] == 2000
     assert reloader.options is new
     assert "reload: max-line-bytes changed from 1000 to 2000" in logged
+    assert any(line.startswith("reload: flood-rate changed from 5 to 1: ") for line in logged)
     assert (
         "reload: admin changed from [] to [boss]: restart the server to put it in force" in logged
     )
@@ -168,7 +169,7 @@ def test_motd_step_changes_what_newcomers_see(config_file, tmp_path, logged):
     connection.lines()
     connection.send("alice")
     assert connection.lines()[1] == "[Server] new news"
-    assert "reload: motd %s (1 lines): its contents changed" % (motd,) in logged
+    assert "reload: motd %s (1 line): its contents changed" % (motd,) in logged
 
 
 class FakeReactor:

@@ -31,7 +31,8 @@ class Motd:
     lines: tuple
 
     def __str__(self):
-        return "%s (%d lines)" % (self.path, len(self.lines))
+        count = len(self.lines)
+        return "%s (%d line%s)" % (self.path, count, "" if count == 1 else "s")
 
 
 def read_motd(path):

@@ -114,6 +114,8 @@ def _shown(value):
         return "unset"
     if isinstance(value, list):
         return "[%s]" % (", ".join(str(item) for item in value),)
+    if isinstance(value, float):
+        return format(value, "g")  # 1, not 1.0: as the operator wrote it
     return str(value)
 
 
