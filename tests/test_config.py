@@ -116,6 +116,14 @@ def test_unknown_key_is_refused(config, key):
     assert "unknown key %r" % (key,) in message
 
 
+def test_help_is_given_whatever_the_file_says(config, capsys):
+    """--help shows the help even beside a broken config file."""
+    with pytest.raises(SystemExit) as raised:
+        parsed(config("max-line-bytes = \n"), "--help")
+    assert raised.value.code in (0, None)
+    assert "--config=" in capsys.readouterr().out
+
+
 def test_broken_toml_is_one_line(config):
     """A file that is not TOML is refused in one line that says where."""
     message = refusal(config("max-line-bytes = \n"))

@@ -175,7 +175,8 @@ class Options(usage.Options):
         except getopt.error as e:
             raise usage.UsageError(str(e))
         given = {self.synonyms[name.lstrip("-")]: value for name, value in given}
-        if given.get("config"):
+        # --help answers even when the config file it names is broken.
+        if given.get("config") and not {"help", "version"} & given.keys():
             self._read_config_file(given["config"], given)
         usage.Options.parseOptions(self, arguments)
 
