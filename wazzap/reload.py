@@ -190,9 +190,9 @@ def admins_step(accounts, chat):
 
     def apply(options):
         before = accounts.admin_keys
-        accounts.change_admins(options["admin"]).addCallback(
-            _admins_flagged, before, accounts.admin_keys, chat, log
-        ).addErrback(log_failure, log, "flagging the admins")
+        flagged = accounts.change_admins(options["admin"])
+        flagged.addCallback(_admins_flagged, before, accounts.admin_keys, chat, log)
+        flagged.addErrback(log_failure, log, "flagging the admins")
 
     return ReloadStep(("admin",), apply)
 
