@@ -113,6 +113,14 @@ class Accounts:
         self.hasher.close()
         yield self.store.close()
 
+    def change_admins(self, admin_nicknames):
+        """
+        Take a new C{--admin} list (a reload) and flag its accounts; return
+        a Deferred of the nicknames not registered yet, as L{flag_admins}.
+        """
+        self.admin_keys = frozenset(text.nickname_key(nickname) for nickname in admin_nicknames)
+        return self.flag_admins()
+
     def flag_admins(self):
         """
         Flag the configured admins' accounts; return the nicknames not registered yet.

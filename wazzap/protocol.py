@@ -267,6 +267,8 @@ class ChatProtocol(LineReceiver):
             "Welcome, %s! %s Type /help for commands, /quit to leave."
             % (nickname, who_else(room, self))
         )
+        for line in factory.motd_lines:
+            self.notice(line)
         if self.is_admin:
             self.notice("You are an admin: /help lists your commands.")
             waiting = chat.waiting()
@@ -486,6 +488,35 @@ class ChatProtocol(LineReceiver):
         if self._idle_timer is not None:
             self._last_heard = self.factory.clock.seconds()
         self.factory.commands.dispatch(self, grammar.parse(line))
+
+    def limits_changed(self):
+        """
+        The server's limits changed (a reload): pace this connection's lines
+        and time its silence by the new ones.
+        """
+        limits = self.factory.limits
+        allowance = self.line_allowance
+        if allowance is not None:
+            allowance.change(limits.flood_burst_lines, limits.flood_rate_lines_per_second)
+        if self._joined and not self._gone:
+            self._time_idleness()
+
+    def _time_idleness(self):
+        """
+        Disconnect this user after the idle timeout (if there is one) of
+        silence, counted from the last line heard, or from now.
+        """
+        clock = self.factory.clock
+        limit = self.factory.limits.idle_timeout_seconds
+        self._idle_timer = cancel(self._idle_timer)
+        if not limit:
+            self._last_heard = None
+            return
+        now = clock.seconds()
+        if self._last_heard is None:
+            self._last_heard = now
+        wait = max(self._last_heard + limit - now, 0)
+        self._idle_timer = clock.callLater(wait, self._check_idle)
 
     def _check_idle(self):
         clock = self.factory.clock

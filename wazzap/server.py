@@ -5,7 +5,7 @@ orderly shutdown), the per-address limits and congestion
 (L{wazzap.net.limits}).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from twisted.internet import defer
 from twisted.internet.protocol import ServerFactory
@@ -63,6 +63,8 @@ class ChatFactory(ServerFactory):
 
     protocol = ChatProtocol
     log = Logger()
+    #: What each user is shown after the welcome (--motd), sanitised.
+    motd_lines = ()
 
     def __init__(self, chat, accounts, bans, throttle, limits=None, clock=None, approve_joins=False):
         if clock is None:
@@ -83,6 +85,18 @@ class ChatFactory(ServerFactory):
         #: What connections without TLS say of passwords (set as the server listens).
         self.clear_text = ClearText()
         self._all_closed = None
+
+    def change_limits(self, limits):
+        """
+        Put new L{Limits} in force (a reload): every part of the server
+        reads the one object, changed here in place, and each open
+        connection is told to pace and time itself by them.
+        """
+        for field in fields(Limits):
+            setattr(self.limits, field.name, getattr(limits, field.name))
+        self.addresses.limits_changed()
+        for connection in self.connections:
+            connection.limits_changed()
 
     def connection_opened(self, connection):
         """

@@ -2,9 +2,12 @@
 Command-line options of C{twistd wazzap} and the service they build.
 
 Every option is checked here, so a bad value ends in a one-line usage error
-from twistd rather than a traceback from deep inside the server.
+from twistd rather than a traceback from deep inside the server.  A config
+file (C{--config}, L{wazzap.config}) gives the same options through the same
+checks, and the command line wins over it.
 """
 
+import getopt
 import sys
 
 from twisted.application.service import MultiService
@@ -15,6 +18,7 @@ from twisted.python import usage
 from wazzap.accounts import RESERVED_ADMIN, Accounts
 from wazzap.bans import Bans
 from wazzap.chat import Chat
+from wazzap.config import ConfigError, option_values, read_config
 from wazzap.core.rooms import (
     LOBBY,
     MAX_ROOMS,
@@ -23,8 +27,18 @@ from wazzap.core.rooms import (
     room_key,
     room_name_problem,
 )
+from wazzap.motd import MotdError, read_motd
 from wazzap.net.tls import ServerCertificate, TLSError
 from wazzap.passwords import HASHING_THREADS, PasswordHasher
+from wazzap.reload import (
+    Reloader,
+    ReloadOnHangup,
+    admins_step,
+    limits_step,
+    motd_step,
+    rooms_step,
+    tls_step,
+)
 from wazzap.server import ChatFactory, Limits
 from wazzap.service import SESSION_HISTORY_DAYS, ChatServerService, SessionHistoryRetention
 from wazzap.store import STORE_THREADS, Store, StoreError, default_db_path
@@ -65,6 +79,16 @@ def _endpoint(option, value):
     except Exception as e:
         raise usage.UsageError("--%s %r is not a port or endpoint: %s" % (option, value, e))
     return description
+
+
+def _motd(path):
+    """
+    Read the MOTD file now: a missing one stops the start (or a reload).
+    """
+    try:
+        return read_motd(path)
+    except MotdError as e:
+        raise usage.UsageError("--motd %s: %s" % (path, e))
 
 
 # (option, Limits field, kind, minimum, help)
@@ -114,6 +138,11 @@ class Options(usage.Options):
     ]
 
     optParameters = [
+        ("config", None, None,
+         "A TOML file of these options, under their long names "
+         "(max-line-bytes = 4096); the command line wins over it; reread on SIGHUP."),
+        ("motd", None, None,
+         "A text file shown to each user after the welcome; reread on SIGHUP.", _motd),
         ("db", None, None,
          "The SQLite database of accounts, login history and bans "
          "[default: %s]." % (default_db_path(),)),
@@ -155,9 +184,64 @@ class Options(usage.Options):
         # twistd answers a UsageError with its whole help text; one line that
         # names the problem and where help is serves a user better.
         try:
-            usage.Options.parseOptions(self, options)
-        except usage.UsageError as e:
+            self.parse_arguments(sys.argv[1:] if options is None else options)
+        except (usage.UsageError, ConfigError) as e:
             raise SystemExit("twistd wazzap: %s (see: twistd wazzap --help)" % (e,))
+
+    def parse_arguments(self, arguments):
+        """
+        Parse C{arguments} (and the config file they name), raising
+        L{usage.UsageError} or L{ConfigError}; kept in C{command_line} to
+        be parsed again on reload.
+        """
+        self.command_line = list(arguments)
+        try:
+            given, _ = getopt.getopt(arguments, self.shortOpt, self.longOpt)
+        except getopt.error as e:
+            raise usage.UsageError(str(e))
+        given = {self.synonyms[name.lstrip("-")]: value for name, value in given}
+        # --help answers even when the config file it names is broken.
+        if given.get("config") and not {"help", "version"} & given.keys():
+            self._read_config_file(given["config"], given)
+        usage.Options.parseOptions(self, arguments)
+
+    def _read_config_file(self, path, given):
+        """
+        Take each option of the config file at C{path} that the command
+        line does not give (the command line wins, a repeatable option's
+        list included).
+        """
+        flags = {name for name in self.longOpt if not name.endswith("=")}
+        keys = self.config_keys()
+        for key, value in read_config(path).items():
+            if key not in keys:
+                raise ConfigError(
+                    "%s: unknown key %r: the keys are the long options of "
+                    "twistd wazzap --help, without their --" % (path, key)
+                )
+            if key in given:
+                continue
+            repeatable = isinstance(self[key], list)
+            try:
+                for argument in option_values(key, value, key in flags, repeatable):
+                    self._take_option(key, argument)
+            except (usage.UsageError, ConfigError) as e:
+                raise ConfigError("%s: %s" % (path, _naming(key, str(e))))
+
+    def config_keys(self):
+        """
+        The keys a config file may have: every long option but --config
+        itself and twistd's --help and --version.
+        """
+        return {name.rstrip("=") for name in self.longOpt} - {"config", "help", "version"}
+
+    def _take_option(self, name, argument):
+        # As usage.Options.parseOptions does for each option of a command line.
+        handler = self._dispatch[name]
+        if isinstance(handler, usage.CoerceParameter):
+            handler.dispatch(name, argument)
+        else:
+            handler(name, argument)
 
     def opt_port(self, value):
         """
@@ -220,6 +304,31 @@ class Options(usage.Options):
         return Limits(**{field: self[name] for name, field, _, _, _ in _LIMIT_OPTIONS})
 
 
+#: The options that make the L{Limits}.
+LIMIT_OPTIONS = tuple(name for name, _, _, _, _ in _LIMIT_OPTIONS)
+
+
+def _naming(key, message):
+    """
+    C{message} about an option, to start with its config file C{key}:
+    "--max-rooms must be..." becomes "max-rooms must be...".
+    """
+    message = message[2:] if message.startswith("--" + key) else message
+    if message.startswith(key) and message[len(key) : len(key) + 1] in (" ", ":"):
+        return message
+    return "%s: %s" % (key, message)
+
+
+def parse_again(options):
+    """
+    The command line of C{options}, and the config file it names, parsed
+    anew: what a reload puts in force.
+    """
+    fresh = type(options)()
+    fresh.parse_arguments(options.command_line)
+    return fresh
+
+
 def makeService(config, reactor=None):
     """
     Build the wazzap service from parsed L{Options}, with its database open
@@ -268,6 +377,18 @@ def makeService(config, reactor=None):
         clock=reactor,
         approve_joins=config["approve-joins"],
     )
+    motd = motd_step(factory)
+    motd.apply(config)  # as each reload will
+    # What SIGHUP rereads and puts in force, one step per part of the server.
+    reload_steps = [
+        motd,
+        limits_step(factory, LIMIT_OPTIONS),
+        rooms_step(factory.chat),
+        admins_step(accounts, factory.chat),
+    ]
+    if certificate is not None:
+        reload_steps.append(tls_step(certificate))
+    ReloadOnHangup(Reloader(config, parse_again, reload_steps), reactor).setServiceParent(top)
     server = ChatServerService(
         factory,
         config["port"],

@@ -209,6 +209,16 @@ class AddressLimits:
             " try again in %d seconds.\r\n" % (per_minute, math.ceil(wait))
         )
 
+    def limits_changed(self):
+        """
+        The limits changed (a reload): the addresses remembered go on at
+        the new rate of new connections.
+        """
+        per_minute = self._limits.max_connections_per_minute
+        for recent in self._recent.values():
+            if recent.connections is not None:
+                recent.connections.change(per_minute, per_minute / MINUTE)
+
     def closed(self, peer):
         """
         A connection from C{peer} that L{opened} counted is gone.

@@ -27,6 +27,17 @@ class Allowance:
         self._tokens = burst if tokens is None else min(tokens, burst)
         self._updated = clock.seconds()
 
+    def change(self, burst, rate):
+        """
+        Go on at a new C{burst} and C{rate} (a reload), keeping what is
+        there now, up to the new burst.
+        """
+        tokens = self.tokens()
+        self._burst = burst
+        self._rate = rate
+        self._tokens = min(tokens, burst)
+        self._updated = self._clock.seconds()
+
     def tokens(self):
         """
         How much is there now.
