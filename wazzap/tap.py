@@ -25,7 +25,12 @@ from wazzap.core.rooms import (
 )
 from wazzap.passwords import HASHING_THREADS, PasswordHasher
 from wazzap.server import ChatFactory, Limits
-from wazzap.service import SESSION_HISTORY_DAYS, ChatServerService, SessionHistoryRetention
+from wazzap.service import (
+    SESSION_HISTORY_DAYS,
+    ChatServerService,
+    MetricsService,
+    SessionHistoryRetention,
+)
 from wazzap.store import STORE_THREADS, Store, StoreError, default_db_path
 from wazzap.text import nickname_problem
 from wazzap.threads import ThreadPoolService
@@ -117,6 +122,7 @@ class Options(usage.Options):
         self["port"] = []
         self["admin"] = []
         self["room"] = []
+        self["metrics"] = None
 
     def opt_admin(self, nickname):
         """
@@ -149,6 +155,20 @@ class Options(usage.Options):
         self["port"].append(description)
 
     opt_p = opt_port
+
+    def opt_metrics(self, value):
+        """
+        Serve Prometheus metrics over HTTP at /metrics here: a port number (on 127.0.0.1
+        only) or an endpoint string such as tcp:9108:interface=127.0.0.1 [default: none].
+        """
+        description = "tcp:%s:interface=127.0.0.1" % (value,) if value.isdigit() else value
+        try:
+            from twisted.internet import reactor
+
+            serverFromString(reactor, description)
+        except Exception as e:
+            raise usage.UsageError("--metrics %r is not a port or endpoint: %s" % (value, e))
+        self["metrics"] = description
 
     def opt_room(self, name):
         """
@@ -234,4 +254,12 @@ def makeService(config, reactor=None):
         retention = SessionHistoryRetention(store, config["session-history-days"], reactor)
         retention.setServiceParent(hashing_threads)
     server.listen()
+    if config["metrics"]:
+        # Imported here: prometheus_client and twisted.web cost a server
+        # without --metrics nothing.
+        from wazzap.app.metrics import Metrics
+
+        metrics = MetricsService(Metrics(factory), config["metrics"], reactor)
+        metrics.setServiceParent(top)
+        metrics.listen()
     return top
