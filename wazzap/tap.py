@@ -151,6 +151,12 @@ class Options(usage.Options):
 
             serverFromString(reactor, description)
         except Exception as e:
+            if description.startswith("systemd:") and isinstance(e, (KeyError, IndexError)):
+                # Twisted's own words for it are a bare name or "list index out of range".
+                raise usage.UsageError(
+                    "--port %r: systemd passed no such socket: start wazzap through its socket"
+                    " unit, which passes it with LISTEN_FDS and LISTEN_FDNAMES" % (value,)
+                )
             raise usage.UsageError("--port %r is not a port or endpoint: %s" % (value, e))
         self["port"].append(description)
 
