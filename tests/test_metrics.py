@@ -88,6 +88,21 @@ def test_lines_and_bytes_in_and_out_are_counted():
     assert after["wazzap_sent_bytes_total"] - before["wazzap_sent_bytes_total"] == written
 
 
+def test_every_line_handed_out_is_counted_once_however_it_went():
+    """Lines shared by a room, lines of one's own in the same turn, and those flushed on leaving each count once."""
+    factory = make_factory()
+    metrics = Metrics(factory)
+    alice, bob, carol = joined(factory, "alice", "bob", "carol")
+    before = scrape(metrics)["wazzap_sent_lines_total"]
+    alice.protocol.dataReceived(b"hi all\n@bob psst\n/me waves\n")
+    alice.settle()
+    carol.send("/quit")
+    written = sum(connection.raw().count(b"\n") for connection in (alice, bob, carol))
+    # alice: her private line and wave; bob: all three; carol: two and her goodbye.
+    assert written == 8
+    assert scrape(metrics)["wazzap_sent_lines_total"] - before == written
+
+
 def test_quit_and_closing_count_as_quit_and_a_lost_connection_as_error():
     """/quit and a client that closes count as quit; a connection lost counts as error."""
     factory = make_factory()

@@ -3,7 +3,7 @@ What an operator watches: the server's numbers in Prometheus's text format,
 served over HTTP at C{/metrics} (C{--metrics}).
 
 The numbers are running totals the server keeps as plain integers
-(L{wazzap.net.counts}, the chat, admission), read only when scraped by
+(L{wazzap.net.counts}, the chat and its outbox, admission), read only when scraped by
 L{ChatCollector}: nothing on the way of a line or a send takes a lock for
 them, and a scrape reads no member, so it costs the same with ten thousand
 people online as with ten.  prometheus_client's own Twisted resource renders
@@ -71,7 +71,9 @@ class ChatCollector(Collector):
             "wazzap_received_lines", "Lines read from clients.", value=counts.lines_in
         )
         yield CounterMetricFamily(
-            "wazzap_sent_lines", "Lines written to clients.", value=counts.lines_out
+            "wazzap_sent_lines",
+            "Lines (events) handed to people: a public line to a room of N counts N - 1.",
+            value=chat.outbox.delivered,
         )
         yield CounterMetricFamily(
             "wazzap_sent_bytes", "Bytes written to clients.", value=counts.bytes_out

@@ -59,7 +59,6 @@ class Counts:
 
     __slots__ = (
         "lines_in",
-        "lines_out",
         "bytes_out",
         "connections",
         "flood_slowdowns",
@@ -69,7 +68,6 @@ class Counts:
 
     def __init__(self):
         self.lines_in = 0
-        self.lines_out = 0
         self.bytes_out = 0
         self.connections = 0
         self.flood_slowdowns = 0

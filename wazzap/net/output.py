@@ -85,9 +85,7 @@ class OutputQueue:
         transport (TLS above all: its socket carries ciphertext) always takes
         the write() path.
         """
-        counts = self._rules.counts
-        counts.bytes_out += len(data)
-        counts.lines_out += data.count(b"\n")
+        self._rules.counts.bytes_out += len(data)
         if self._blocked is not None:
             self._queue(data)
             return
