@@ -149,10 +149,10 @@ class MetricsPage(Resource):
         return self._render()
 
 
-class QuietSite(Site):
+class MetricsSite(Site):
     """
-    A web site that writes no log line per request: a scrape every 15
-    seconds would fill the server's log with them.
+    The web site of the metrics, which writes no log line per request: a
+    scrape every 15 seconds would fill the server's log with them.
     """
 
     noisy = False
@@ -173,7 +173,7 @@ class Metrics:
         self.lag = ReactorLag(factory.clock, self.registry)
         root = Resource()
         root.putChild(b"metrics", MetricsPage(self.render))
-        self.site = QuietSite(root)
+        self.site = MetricsSite(root)
 
     def render(self):
         """
