@@ -57,6 +57,26 @@ def _number(kind, minimum, name):
     return convert
 
 
+def _endpoint(name, value, description):
+    """
+    C{description}, the endpoint the option C{name} was given as C{value},
+    if Twisted can listen there; else a usage error that says why.
+    """
+    try:
+        from twisted.internet import reactor
+
+        serverFromString(reactor, description)
+    except Exception as e:
+        if description.startswith("systemd:") and isinstance(e, (KeyError, IndexError)):
+            # Twisted's own words for it are a bare name or "list index out of range".
+            raise usage.UsageError(
+                "--%s %r: systemd passed no such socket: start wazzap through its socket"
+                " unit, which passes it with LISTEN_FDS and LISTEN_FDNAMES" % (name, value)
+            )
+        raise usage.UsageError("--%s %r is not a port or endpoint: %s" % (name, value, e))
+    return description
+
+
 # (option, Limits field, kind, minimum, help)
 _LIMIT_OPTIONS = [
     ("max-line-bytes", "max_line_bytes", int, 64,
@@ -146,19 +166,7 @@ class Options(usage.Options):
         Where to listen: a port number or an endpoint string (repeatable; default 5555).
         """
         description = "tcp:%s" % (value,) if value.isdigit() else value
-        try:
-            from twisted.internet import reactor
-
-            serverFromString(reactor, description)
-        except Exception as e:
-            if description.startswith("systemd:") and isinstance(e, (KeyError, IndexError)):
-                # Twisted's own words for it are a bare name or "list index out of range".
-                raise usage.UsageError(
-                    "--port %r: systemd passed no such socket: start wazzap through its socket"
-                    " unit, which passes it with LISTEN_FDS and LISTEN_FDNAMES" % (value,)
-                )
-            raise usage.UsageError("--port %r is not a port or endpoint: %s" % (value, e))
-        self["port"].append(description)
+        self["port"].append(_endpoint("port", value, description))
 
     opt_p = opt_port
 
@@ -168,13 +176,7 @@ class Options(usage.Options):
         only) or an endpoint string such as tcp:9108:interface=127.0.0.1 [default: none].
         """
         description = "tcp:%s:interface=127.0.0.1" % (value,) if value.isdigit() else value
-        try:
-            from twisted.internet import reactor
-
-            serverFromString(reactor, description)
-        except Exception as e:
-            raise usage.UsageError("--metrics %r is not a port or endpoint: %s" % (value, e))
-        self["metrics"] = description
+        self["metrics"] = _endpoint("metrics", value, description)
 
     def opt_room(self, name):
         """
