@@ -6,8 +6,10 @@ the reactor-lag probe; the page; and a scrape's cost with 10,000 online.
 
 import time
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.error import ConnectionLost
+from twisted.internet.testing import MemoryReactor
 from twisted.python.failure import Failure
 from twisted.web.test.requesthelper import DummyRequest
 
@@ -22,8 +24,10 @@ from tests.doubles import (
     registered,
 )
 from wazzap.app.metrics import CONTENT_TYPE, LAG_PROBE_INTERVAL_SECONDS, Metrics, MetricsPage
+from wazzap import tap
 from wazzap.net import counts
 from wazzap.net.counts import DISCONNECTION_KINDS, disconnection_kind
+from wazzap.service import MetricsService
 
 #: A scrape with 10,000 people online must take no longer than this; it
 #: takes about a tenth of a millisecond, the same as with ten.
@@ -272,6 +276,37 @@ def test_the_page_is_the_text_exposition():
     body = MetricsPage(metrics.render).render_GET(request)
     assert request.responseHeaders.getRawHeaders(b"content-type") == [CONTENT_TYPE]
     assert b"\nwazzap_users_online 1.0\n" in body
+
+
+@pytest.mark.parametrize(
+    "value, description",
+    [
+        ("9108", "tcp:9108:interface=127.0.0.1"),
+        ("tcp:9108:interface=0.0.0.0", "tcp:9108:interface=0.0.0.0"),
+        ("unix:/run/wazzap-metrics.sock", "unix:/run/wazzap-metrics.sock"),
+    ],
+)
+def test_metrics_option_forms(value, description):
+    """--metrics takes an endpoint, and a bare port number listens on loopback only."""
+    options = tap.Options()
+    options.parseOptions(["--metrics", value])
+    assert options["metrics"] == description
+
+
+def test_the_service_serves_the_site_and_probes_the_lag_while_running():
+    """The service listens with the metrics site at once, probes the lag while running, and stops both."""
+    factory = make_factory()
+    metrics = Metrics(factory)
+    reactor = MemoryReactor()
+    metrics_service = MetricsService(metrics, "tcp:9108:interface=127.0.0.1", reactor)
+    metrics_service.listen()
+    [(port, site, _, interface)] = reactor.tcpServers
+    assert (port, site, interface) == (9108, metrics.site, "127.0.0.1")
+    metrics_service.startService()
+    factory.clock.advance(LAG_PROBE_INTERVAL_SECONDS)
+    assert scrape(metrics)["wazzap_reactor_lag_seconds_count"] == 1
+    stopped = metrics_service.stopService()
+    assert stopped.called and not factory.clock.getDelayedCalls()
 
 
 def test_a_scrape_with_10000_online_reads_no_member():
