@@ -409,6 +409,12 @@ class Chat:
         """
         return self._rooms.get(room_key(name))
 
+    def room_count(self):
+        """
+        How many rooms there are, without sorting them as L{rooms} does.
+        """
+        return len(self._rooms)
+
     def rooms(self):
         """
         Every room, busiest first, then by name.

@@ -38,6 +38,7 @@ from wazzap.flow import cancel
 from wazzap.listeners.line import grammar, render
 from wazzap.listeners.line.dialog import LoginDialog, who_else
 from wazzap.net import tls
+from wazzap.net.counts import REFUSED_REASON
 from wazzap.net.input import IInputOwner, InputGate
 from wazzap.net.output import IOutputOwner, OutputQueue
 from wazzap.telnet import Telnet
@@ -168,7 +169,7 @@ class ChatProtocol(LineReceiver):
                 reason=text.reason_for_log(self._leave_reason),
             )
             self._end_session(factory.accounts.store, factory.clock.seconds())
-        factory.connection_closed(self)
+        factory.connection_closed(self, self._leave_reason)
 
     # LineReceiver API
 
@@ -457,7 +458,7 @@ class ChatProtocol(LineReceiver):
         self.transport.loseConnection()
 
     def _close_with(self, message):
-        self._leave_reason = self._leave_reason or message.strip()
+        self._leave_reason = self._leave_reason or REFUSED_REASON
         self.flush_output()
         self.send(message.encode("utf-8"))
         self._close()

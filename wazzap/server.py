@@ -13,6 +13,7 @@ from twisted.logger import Logger
 
 from wazzap.commands import Commands
 from wazzap.core.admission import Admission
+from wazzap.net.counts import SHUTDOWN, Counts, disconnection_kind
 from wazzap.net.limits import AddressLimits, Congestion, ConnectionRules
 from wazzap.net.tls import ClearText
 from wazzap.protocol import ChatProtocol
@@ -57,8 +58,8 @@ class ChatFactory(ServerFactory):
     """
     The state shared by all connections of one server: the chat, its commands,
     limits and clock, every open connection (for shutdown), the per-address
-    limits (C{addresses}), C{congestion}, and the C{rules} every
-    connection's mechanics share.
+    limits (C{addresses}), C{congestion}, the C{rules} every
+    connection's mechanics share, and the running C{counts} the metrics read.
     """
 
     protocol = ChatProtocol
@@ -81,7 +82,8 @@ class ChatFactory(ServerFactory):
         self.connections = set()
         self.addresses = AddressLimits(self.limits, clock)
         self.congestion = Congestion(chat.presence.rooms_of)
-        self.rules = ConnectionRules(clock, self.limits, self.congestion)
+        self.counts = Counts()
+        self.rules = ConnectionRules(clock, self.limits, self.congestion, self.counts)
         #: What connections without TLS say of passwords (set as the server listens).
         self.clear_text = ClearText()
         self._all_closed = None
@@ -103,9 +105,15 @@ class ChatFactory(ServerFactory):
         Count a new connection; return why it is refused, or L{None}.
         """
         self.connections.add(connection)
+        self.counts.connections += 1
         return self.addresses.opened(connection.peer)
 
-    def connection_closed(self, connection):
+    def connection_closed(self, connection, reason):
+        """
+        Forget a connection that ended, for the leave C{reason} it gave.
+        """
+        shutting_down = self._all_closed is not None
+        self.counts.disconnected(SHUTDOWN if shutting_down else disconnection_kind(reason))
         if connection in self.connections:
             self.connections.discard(connection)
             self.addresses.closed(connection.peer)

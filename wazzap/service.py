@@ -1,7 +1,7 @@
 """
 The long-running part of the server: listening on every configured endpoint,
-telling everyone when the server stops, and keeping the login history to
-its configured length.
+telling everyone when the server stops, keeping the login history to its
+configured length, and serving the metrics.
 """
 
 import os
@@ -47,6 +47,28 @@ def with_backlog(description):
     if description.startswith(("tcp:", "tcp6:")) and "backlog=" not in description:
         return "%s:backlog=%d" % (description, LISTEN_BACKLOG)
     return description
+
+
+class CannotListen(Exception):
+    """
+    An endpoint did not listen; the message says why, as people say it.
+    """
+
+
+def listen_at_once(reactor, description, factory):
+    """
+    Listen with C{factory} on the endpoint C{description} now and return
+    the port, or raise L{CannotListen}.
+
+    Stream endpoints of sockets (tcp, tcp6, unix, ssl, systemd) listen at
+    once, so the outcome is known before twistd goes on.
+    """
+    endpoint = serverFromString(reactor, with_backlog(description))
+    outcome = []
+    endpoint.listen(factory).addBoth(outcome.append)
+    if not outcome or isinstance(outcome[0], Failure):
+        raise CannotListen(_plain_reason(outcome[0].value if outcome else "did not listen at once"))
+    return outcome[0]
 
 
 def raise_open_file_limit(log):
@@ -142,14 +164,10 @@ class ChatServerService(Service):
         self.factory.clear_text = ClearText(_port_names(secure), self.require_tls_for_passwords)
 
     def _listen(self, description, factory, tls):
-        endpoint = serverFromString(self._reactor, with_backlog(description))
-        # Stream endpoints of sockets (tcp, tcp6, unix, ssl) listen at once,
-        # so the outcome is known before twistd goes on.
-        outcome = []
-        endpoint.listen(factory).addBoth(outcome.append)
-        if not outcome or isinstance(outcome[0], Failure):
-            self._fail(description, outcome[0].value if outcome else "did not listen at once")
-        port = outcome[0]
+        try:
+            port = listen_at_once(self._reactor, description, factory)
+        except CannotListen as e:
+            self._fail(description, e)
         self._ports.append(port)
         self.log.info(
             "listening on {address}{tls}",
@@ -167,7 +185,7 @@ class ChatServerService(Service):
     def _fail(self, description, reason):
         for port in self._ports:
             port.stopListening()
-        raise SystemExit("wazzap: cannot listen on %s: %s" % (description, _plain_reason(reason)))
+        raise SystemExit("wazzap: cannot listen on %s: %s" % (description, reason))
 
     @defer.inlineCallbacks
     def stopService(self):
@@ -234,6 +252,48 @@ class SessionHistoryRetention(Service):
                 count=deleted,
                 days=self.days,
             )
+
+
+class MetricsService(Service):
+    """
+    Serves the L{wazzap.app.metrics.Metrics} of a server on an endpoint,
+    and samples the reactor's lag while it runs.
+
+    Like L{ChatServerService}, L{listen} is called before twistd becomes a
+    daemon, so a port in use is told on the terminal that started it.
+    """
+
+    log = Logger()
+
+    def __init__(self, metrics, endpoint_description, reactor):
+        self.metrics = metrics
+        self.endpoint_description = endpoint_description
+        self._reactor = reactor
+        self._port = None
+
+    def listen(self):
+        """
+        Listen now, or raise L{SystemExit} with a one-line reason.
+        """
+        description = self.endpoint_description
+        try:
+            self._port = listen_at_once(self._reactor, description, self.metrics.site)
+        except CannotListen as e:
+            raise SystemExit("wazzap: cannot serve metrics on %s: %s" % (description, e))
+        self.log.info(
+            "serving metrics on http://{address}/metrics",
+            address=describe_address(self._port.getHost()),
+        )
+
+    def startService(self):
+        Service.startService(self)
+        self.metrics.lag.start()
+
+    def stopService(self):
+        Service.stopService(self)
+        self.metrics.lag.stop()
+        port, self._port = self._port, None
+        return defer.maybeDeferred(port.stopListening) if port is not None else None
 
 
 def describe_address(address):

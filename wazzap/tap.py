@@ -40,7 +40,12 @@ from wazzap.reload import (
     tls_step,
 )
 from wazzap.server import ChatFactory, Limits
-from wazzap.service import SESSION_HISTORY_DAYS, ChatServerService, SessionHistoryRetention
+from wazzap.service import (
+    SESSION_HISTORY_DAYS,
+    ChatServerService,
+    MetricsService,
+    SessionHistoryRetention,
+)
 from wazzap.store import STORE_THREADS, Store, StoreError, default_db_path
 from wazzap.text import nickname_problem
 from wazzap.threads import ThreadPoolService
@@ -67,17 +72,23 @@ def _number(kind, minimum, name):
     return convert
 
 
-def _endpoint(option, value):
+def _endpoint(name, value, description):
     """
-    The endpoint description of a port number or an endpoint string.
+    C{description}, the endpoint the option C{name} was given as C{value},
+    if Twisted can listen there; else a usage error that says why.
     """
-    description = "tcp:%s" % (value,) if value.isdigit() else value
     try:
         from twisted.internet import reactor
 
         serverFromString(reactor, description)
     except Exception as e:
-        raise usage.UsageError("--%s %r is not a port or endpoint: %s" % (option, value, e))
+        if description.startswith("systemd:") and isinstance(e, (KeyError, IndexError)):
+            # Twisted's own words for it are a bare name or "list index out of range".
+            raise usage.UsageError(
+                "--%s %r: systemd passed no such socket: start wazzap through its socket"
+                " unit, which passes it with LISTEN_FDS and LISTEN_FDNAMES" % (name, value)
+            )
+        raise usage.UsageError("--%s %r is not a port or endpoint: %s" % (name, value, e))
     return description
 
 
@@ -170,6 +181,7 @@ class Options(usage.Options):
         self["tls-port"] = []
         self["admin"] = []
         self["room"] = []
+        self["metrics"] = None
 
     def opt_admin(self, nickname):
         """
@@ -247,7 +259,8 @@ class Options(usage.Options):
         """
         Where to listen: a port number or an endpoint string (repeatable; default 5555).
         """
-        self["port"].append(_endpoint("port", value))
+        description = "tcp:%s" % (value,) if value.isdigit() else value
+        self["port"].append(_endpoint("port", value, description))
 
     opt_p = opt_port
 
@@ -260,7 +273,16 @@ class Options(usage.Options):
             raise usage.UsageError(
                 "--tls-port %r: give a port or a tcp: endpoint; wazzap adds the TLS" % (value,)
             )
-        self["tls-port"].append(_endpoint("tls-port", value))
+        description = "tcp:%s" % (value,) if value.isdigit() else value
+        self["tls-port"].append(_endpoint("tls-port", value, description))
+
+    def opt_metrics(self, value):
+        """
+        Serve Prometheus metrics over HTTP at /metrics here: a port number (on 127.0.0.1
+        only) or an endpoint string such as tcp:9108:interface=127.0.0.1 [default: none].
+        """
+        description = "tcp:%s:interface=127.0.0.1" % (value,) if value.isdigit() else value
+        self["metrics"] = _endpoint("metrics", value, description)
 
     def opt_room(self, name):
         """
@@ -404,6 +426,14 @@ def makeService(config, reactor=None):
         retention = SessionHistoryRetention(store, config["session-history-days"], reactor)
         retention.setServiceParent(hashing_threads)
     server.listen()
+    if config["metrics"]:
+        # Imported here: prometheus_client and twisted.web cost a server
+        # without --metrics nothing.
+        from wazzap.app.metrics import Metrics
+
+        metrics = MetricsService(Metrics(factory), config["metrics"], reactor)
+        metrics.setServiceParent(top)
+        metrics.listen()
     return top
 
 

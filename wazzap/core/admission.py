@@ -108,6 +108,8 @@ class Admission:
         self._accounts = accounts
         self._bans = bans
         self._approve_joins = approve_joins
+        #: Wrong passwords given since the start, for the metrics.
+        self.login_failures = 0
 
     def check_address(self, address):
         """
@@ -157,6 +159,7 @@ class Admission:
             return Refused(_sentence(str(refusal)))
         if account is None:
             self.log.info("wrong password for {nickname} from {peer}", nickname=nickname, peer=address)
+            self.login_failures += 1
             return WrongPassword(nickname)
         self._take_over(nickname, address)
         return self._approval(nickname, account, address)

@@ -61,6 +61,9 @@ class Outbox:
         self._directs = {}
         self._order = 0
         self._scheduled = False
+        #: Events handed to members since the start, one line each on a
+        #: line connection: counted per member and turn, never per line.
+        self.delivered = 0
 
     def _next(self):
         """
@@ -131,6 +134,7 @@ class Outbox:
                 batch.odd.add(key)
         if mine:
             mine.sort(key=_by_order)
+            self.delivered += len(mine)
             member.send(b"".join([data for _, data in mine]))
 
     def flush_output(self):
@@ -151,8 +155,10 @@ class Outbox:
             own[member] = [(order, renderer.render((event,), key)) for order, event in pending]
         gathered = {} if len(batches) > 1 else None
         focus = self._focus
+        delivered = 0
         for room, batch in batches.items():
             entries = batch.entries
+            count = len(entries)
             odd = batch.odd
             rendered = {}  # renderer -> (bytes of each entry, of them all)
             elsewhere = {}  # the same, for members reading another room
@@ -178,20 +184,22 @@ class Outbox:
                     continue
                 if key in odd:
                     start = batch.starts.get(key, 0)
-                    data = b"".join(
-                        [
-                            part
-                            for entry, part in zip(entries[start:], parts[0][start:])
-                            if entry[2] != key
-                        ]
-                    )
+                    mine = [
+                        part
+                        for entry, part in zip(entries[start:], parts[0][start:])
+                        if entry[2] != key
+                    ]
+                    delivered += len(mine)
+                    data = b"".join(mine)
                 else:
+                    delivered += count
                     data = parts[1]
                 if gathered is not None:
                     gathered[member] = gathered.get(member, b"") + data
                 elif data:
                     _send(member, data)
         for member, pieces in own.items():
+            delivered += len(pieces)
             pieces.sort(key=_by_order)
             data = b"".join([data for _, data in pieces])
             if gathered:
@@ -201,6 +209,7 @@ class Outbox:
         if gathered:
             for member, data in gathered.items():
                 _send(member, data)
+        self.delivered += delivered
 
 
 def _render_from(renderer, event, room, focus):

@@ -191,6 +191,7 @@ class InputGate:
                 self._slow_down(wait)
                 return
             self._held_line = None
+            self._rules.counts.lines_in += 1
             if line is TOO_LONG:
                 owner.lineLengthExceeded(line)
             else:
@@ -199,6 +200,7 @@ class InputGate:
     def _slow_down(self, seconds):
         if not self._told_to_slow_down:
             self._told_to_slow_down = True
+            self._rules.counts.flood_slowdowns += 1
             self._owner.sending_too_fast()
         self.hold(_FLOOD)
         self._resume_timer = self._rules.clock.callLater(seconds, self._resume)

@@ -13,6 +13,7 @@ from collections import Counter
 
 from twisted.logger import Logger
 
+from wazzap.net.counts import Counts
 from wazzap.net.pacing import Allowance
 
 MINUTE = 60
@@ -25,16 +26,18 @@ SWEEP_ADDRESSES = 64
 class ConnectionRules:
     """
     What the mechanics of every connection of one server share: the clock
-    (an L{IReactorTime}), the L{wazzap.server.Limits} and the L{Congestion}.
-    One object for all, so that each connection holds one reference.
+    (an L{IReactorTime}), the L{wazzap.server.Limits}, the L{Congestion} and
+    the running L{Counts}.  One object for all, so that each connection
+    holds one reference.
     """
 
-    __slots__ = ("clock", "limits", "congestion")
+    __slots__ = ("clock", "limits", "congestion", "counts")
 
-    def __init__(self, clock, limits, congestion):
+    def __init__(self, clock, limits, congestion, counts=None):
         self.clock = clock
         self.limits = limits
         self.congestion = congestion
+        self.counts = Counts() if counts is None else counts
 
 
 #: The rooms of every client of a server with one room.

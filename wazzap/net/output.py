@@ -85,6 +85,7 @@ class OutputQueue:
         transport (TLS above all: its socket carries ciphertext) always takes
         the write() path.
         """
+        self._rules.counts.bytes_out += len(data)
         if self._blocked is not None:
             self._queue(data)
             return
@@ -119,6 +120,15 @@ class OutputQueue:
         if blocked is not None:
             cancel(blocked.slow_timer)
             self._end_congestion(blocked)
+            self._rules.counts.backlogged.discard(self)
+
+    def queued_bytes(self):
+        """
+        Bytes held for the peer: by the transport, and in the backlog.
+        """
+        blocked = self._blocked
+        backlog = 0 if blocked is None or blocked.backlog is None else blocked.backlog_bytes
+        return (self._pending_output() or 0) + backlog
 
     # IPushProducer: the transport's buffer is full (pause) or empty again.
 
@@ -126,6 +136,7 @@ class OutputQueue:
         blocked = self._blocked
         if blocked is None:
             blocked = self._blocked = _Blocked()
+            self._rules.counts.backlogged.add(self)
         blocked.pending_seen = self._pending_output()
         blocked.backlog = []
         if blocked.slow_timer is None or not blocked.slow_timer.active():
@@ -138,6 +149,7 @@ class OutputQueue:
         blocked, self._blocked = self._blocked, None
         if blocked is None:
             return
+        self._rules.counts.backlogged.discard(self)
         self._end_congestion(blocked)
         cancel(blocked.slow_timer)
         if blocked.backlog:
