@@ -5,6 +5,7 @@ Every option is checked here, so a bad value ends in a one-line usage error
 from twistd rather than a traceback from deep inside the server.
 """
 
+import os
 import sys
 
 from twisted.application.service import MultiService
@@ -13,6 +14,13 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from wazzap.accounts import RESERVED_ADMIN, Accounts
+from wazzap.app.control import (
+    CONTROL_SUFFIX,
+    ControlCommands,
+    ControlService,
+    console_problem,
+    control_socket_for,
+)
 from wazzap.bans import Bans
 from wazzap.chat import Chat
 from wazzap.core.rooms import (
@@ -91,12 +99,19 @@ class Options(usage.Options):
         ("private-consent", None,
          "Users take private messages only in accepted private chats unless they /consent off."),
         ("no-user-rooms", None, "Only admins create rooms; others join those there are."),
+        ("console", None,
+         "Read the operator's commands (help lists them) from standard input, and print "
+         "each request to join there (with twistd -n only)."),
     ]
 
     optParameters = [
         ("db", None, None,
          "The SQLite database of accounts, login history and bans "
          "[default: %s]." % (default_db_path(),)),
+        ("control-socket", None, None,
+         "The UNIX socket wazzap-admin's pending, approve, deny, kick, announce and who "
+         "talk to, mode 0600 [default: the database's path with %s added]." % (CONTROL_SUFFIX,),
+         lambda path: os.path.abspath(os.path.expanduser(path))),
         ("session-history-days", None, SESSION_HISTORY_DAYS,
          "Days the login history (/history) keeps a session after it ended; "
          "older ones are deleted hourly (0: keep them for ever).",
@@ -165,6 +180,12 @@ class Options(usage.Options):
     def postOptions(self):
         if not self["port"]:
             self.opt_port(str(DEFAULT_PORT))
+        if self["console"]:
+            # twistd's own options are the parent of these.
+            parent = getattr(self, "parent", None)
+            problem = console_problem(parent is not None and parent["nodaemon"])
+            if problem is not None:
+                raise usage.UsageError(problem)
         rooms = 1 + len(self["room"])
         if self["max-rooms"] < rooms:
             raise usage.UsageError(
@@ -234,4 +255,13 @@ def makeService(config, reactor=None):
         retention = SessionHistoryRetention(store, config["session-history-days"], reactor)
         retention.setServiceParent(hashing_threads)
     server.listen()
+    control = ControlService(
+        ControlCommands(factory.chat, factory.commands.registry),
+        factory.chat.approval_listeners,
+        config["control-socket"] or control_socket_for(store.path),
+        console=config["console"],
+        reactor=reactor,
+    )
+    control.setServiceParent(hashing_threads)
+    control.listen()
     return top

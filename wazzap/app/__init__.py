@@ -1,0 +1,1 @@
+"""Running wazzap: options, services and what an operator watches."""
