@@ -166,7 +166,7 @@ def test_bad_requests_get_an_error_and_change_nothing(factory):
     assert control.lines() == [
         "- a request is at most %d bytes" % (MAX_REQUEST_BYTES,),
         "error",
-        "- 0 online: ",
+        "- nobody is online",
         "ok",
     ]
     control.send(b"\r\n   \n")
@@ -236,7 +236,7 @@ def test_only_the_servers_user_may_connect(factory):
     assert stranger.transport.disconnecting
     stranger.send("who")
     assert stranger.lines() == []
-    assert Control(factory, transport=PeerTransport(os.getuid())).ask("who") == ["- 0 online: ", "ok"]
+    assert Control(factory, transport=PeerTransport(os.getuid())).ask("who") == ["- nobody is online", "ok"]
 
 
 def test_console_prints_requests_to_join_and_answers_plainly(factory):

@@ -192,6 +192,9 @@ class ControlCommands:
         return Answer(("announced to %s online" % (plural(len(self._chat), "person", "people"),),))
 
     def _who(self, args):
+        if not len(self._chat):
+            # The chat's /who is always asked by someone online.
+            return Answer(("nobody is online",))
         return self._as_operator("who", args)
 
     def _help(self, args):
