@@ -20,6 +20,7 @@ from wazzap.app.control import (
     ConsoleProtocol,
     ControlCommands,
     ControlProtocol,
+    ControlService,
     NoAnswer,
     _remove_stale,
     ask,
@@ -322,3 +323,14 @@ def test_ask_says_when_no_server_runs(tmp_path):
     left.close()
     with pytest.raises(NoAnswer, match="left from one that stopped"):
         ask(path, "who")
+
+
+def test_a_control_socket_path_too_long_stops_the_start_in_one_line(factory, tmp_path):
+    """A socket path past the kernel's limit is one line naming the option that moves it."""
+    from twisted.internet import reactor
+
+    path = str(tmp_path / ("x" * 120) / "db.control")
+    commands = ControlCommands(factory.chat, factory.commands.registry)
+    service = ControlService(commands, factory.chat.approval_listeners, path, reactor=reactor)
+    with pytest.raises(SystemExit, match=r"cannot make the control socket .*--control-socket"):
+        service.listen()

@@ -395,7 +395,10 @@ class ControlService(Service):
             self._port = self._reactor.listenUNIX(self.path, factory, mode=SOCKET_MODE)
         except CannotListenError as e:
             reason = _reason(e.socketError)
-            raise SystemExit("wazzap: cannot make the control socket %s: %s" % (self.path, reason))
+            raise SystemExit(
+                "wazzap: cannot make the control socket %s: %s (--control-socket puts it elsewhere)"
+                % (self.path, reason)
+            )
         finally:
             os.umask(umask)
         log.info("control socket at {path} (for wazzap-admin)", path=self.path)
@@ -452,7 +455,11 @@ def _remove_stale(path):
 
 
 def _reason(error):
-    return (getattr(error, "strerror", None) or str(error)).lower()
+    """
+    What went wrong, as in a sentence: "permission denied", not an errno.
+    """
+    strerror = getattr(error, "strerror", None)
+    return strerror.lower() if strerror else str(error)
 
 
 class NoAnswer(Exception):
