@@ -104,6 +104,8 @@ def test_approve_lets_a_newcomer_in_as_the_operator(factory):
     assert any(line.startswith("[Server] Welcome, bob!") for line in bob.lines())
     assert admin.lines() == ["[Server] bob was approved by the operator", "[Server] bob joined the chat"]
     assert control.ask("approve bob") == ["- bob is not waiting to join: see /pending", "error"]
+    waiting(factory, "carol", 41002)
+    assert control.ask("approve carol now") == ["- carol was approved by the operator", "ok"]
 
 
 def test_deny_turns_a_newcomer_away_with_the_reason(factory):

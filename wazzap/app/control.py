@@ -173,7 +173,8 @@ class ControlCommands:
         return self._as_operator("pending", args)
 
     def _approve(self, args):
-        return self._as_operator("approve", args, ok=self._waits(split_word(args)[0]))
+        nickname = split_word(args)[0]
+        return self._as_operator("approve", nickname, ok=self._waits(nickname))
 
     def _deny(self, args):
         return self._as_operator("deny", args, ok=self._waits(split_word(args)[0]))
