@@ -175,6 +175,15 @@ def stop(process):
             process.wait(DEFAULT_TIMEOUT)
 
 
+def nonblocking(pid, fd):
+    """
+    Whether descriptor C{fd} of process C{pid} has O_NONBLOCK set.
+    """
+    with open("/proc/%d/fdinfo/%d" % (pid, fd)) as info:
+        flags = next(line for line in info if line.startswith("flags:"))
+    return bool(int(flags.split()[1], 8) & os.O_NONBLOCK)
+
+
 def port_of(output):
     """
     The port a server's log says it listens on.
@@ -196,6 +205,7 @@ def test_console_on_a_pipe_prints_a_request_and_approves_it(tmp_path):
         waiting = bob.read_through("Type /quit to stop waiting.")
         assert not any("No admin is online" in line for line in waiting)
         output.read_until("bob (127.0.0.1) asks to join: /approve bob or /deny bob\n")
+        assert not nonblocking(server.pid, 1), "the log's stdout was made non-blocking"
         server.stdin.write(b"approve bob\n")
         server.stdin.flush()
         output.read_until("bob was approved by the operator\n")

@@ -410,7 +410,8 @@ class ControlService(Service):
             from twisted.internet.stdio import StandardIO
 
             console = ConsoleProtocol(self.commands, self._approval_listeners)
-            StandardIO(console, reactor=self._reactor)
+            stdin, stdout = _own_standard_io()
+            StandardIO(console, stdin=stdin, stdout=stdout, reactor=self._reactor)
 
     def stopService(self):
         Service.stopService(self)
@@ -418,6 +419,28 @@ class ControlService(Service):
         if port is not None:
             return port.stopListening()  # which removes the file
         return None
+
+
+def _own_standard_io():
+    """
+    Standard input and output for the console, opened afresh where the
+    system allows (Linux's /proc), else descriptors 0 and 1.
+
+    StandardIO makes its descriptors non-blocking, and that flag belongs to
+    the open file they share with the log (twistd -n logs to descriptor 1,
+    and a terminal is often one open file for 0, 1 and 2): a log line
+    written while the terminal or pipe is slow would then fail, and the
+    log's observer be dropped.  Files of their own keep the log blocking.
+    """
+    opened = []
+    try:
+        for fd, mode in ((0, os.O_RDONLY), (1, os.O_WRONLY)):
+            opened.append(os.open("/proc/self/fd/%d" % (fd,), mode | os.O_NOCTTY))
+    except OSError:
+        for fd in opened:
+            os.close(fd)
+        return 0, 1
+    return tuple(opened)
 
 
 def _remove_stale(path):
