@@ -193,7 +193,7 @@ def port_of(output):
 
 
 def test_console_on_a_pipe_prints_a_request_and_approves_it(tmp_path):
-    """twistd -n wazzap --console prints a request to join on its output and takes approve from its input."""
+    """twistd -n wazzap --console prints a request to join and takes approve; the server outlives its input."""
     server = twistd(tmp_path, "--approve-joins", "--console", stdin=subprocess.PIPE)
     try:
         output = Output(server.stdout)
@@ -210,6 +210,10 @@ def test_console_on_a_pipe_prints_a_request_and_approves_it(tmp_path):
         server.stdin.flush()
         output.read_until("bob was approved by the operator\n")
         bob.read_until("Welcome, bob!")
+        server.stdin.close()
+        output.read_until("the console's input ended; the server goes on")
+        bob.send("still here")
+        assert bob.ask("/who", "online") == "[Server] 1 online: bob"
         bob.close()
     finally:
         stop(server)
