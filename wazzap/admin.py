@@ -2,10 +2,14 @@
 The administrator's command: C{wazzap-admin [--db PATH] COMMAND}, or
 C{python -m wazzap.admin [--db PATH] COMMAND}.
 
-It works on the database directly, so it runs with or without the server
-(SQLite's WAL journal lets both use the file at once).  A missing account,
-ban or database is a one-line error on stderr and exit status 1; a usage
-error is argparse's, status 2.
+Its account and ban commands work on the database directly, so they run
+with or without the server (SQLite's WAL journal lets both use the file at
+once).  C{pending}, C{approve}, C{deny}, C{kick}, C{announce} and C{who}
+act on the running server through its control socket
+(L{wazzap.app.control}), as the operator, who needs no chat account.  A
+missing account, ban, database or server, or a command the server could not
+do, is a one-line error on stderr and exit status 1; a usage error is
+argparse's, status 2.
 """
 
 import argparse
@@ -14,6 +18,7 @@ import os
 import sys
 import time
 
+from wazzap.app.control import NoAnswer, ask, control_socket_for
 from wazzap.bans import format_time
 from wazzap.client import program_name
 from wazzap.passwords import argon2_hasher, password_problem
@@ -186,13 +191,19 @@ def _positive(value):
 
 def parser():
     main_parser = argparse.ArgumentParser(
-        prog=PROGRAM, description="Manage wazzap's accounts and bans."
+        prog=PROGRAM, description="Manage wazzap's accounts and bans, and the running server."
     )
     main_parser.add_argument(
         "--db",
         metavar="PATH",
         default=None,
         help="the server's database (default: %s)" % (default_db_path(),),
+    )
+    main_parser.add_argument(
+        "--control-socket",
+        metavar="PATH",
+        default=None,
+        help="the running server's control socket (default: the database's, PATH.control)",
     )
     commands = main_parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -219,7 +230,58 @@ def parser():
         metavar="N",
         help="show at most N logins (default: %d)" % (HISTORY_LIMIT,),
     )
+
+    def on_server(name, summary, *words):
+        """
+        A command sent to the running server: C{name}, then the C{words}
+        (argparse destinations) its arguments are kept in.
+        """
+        sub = commands.add_parser(name, help=summary, description=summary + ".")
+        sub.set_defaults(handler=None, request=name, words=words)
+        return sub
+
+    on_server("pending", "On the running server, list who waits for approval").add_argument(
+        "page", metavar="PAGE", nargs="?", help="the page of 20 to show (default: 1)"
+    )
+    approve = on_server("approve", "On the running server, let NICK, who waits, join", "nickname")
+    approve.add_argument("nickname", metavar="NICK")
+    for name, summary in (("deny", "turn NICK, who waits, away"), ("kick", "disconnect NICK")):
+        sub = on_server(name, "On the running server, " + summary, "nickname", "reason")
+        sub.add_argument("nickname", metavar="NICK")
+        sub.add_argument("reason", metavar="REASON", nargs="*", help="told to NICK")
+    on_server("announce", "On the running server, tell everyone online TEXT", "text").add_argument(
+        "text", metavar="TEXT", nargs="+"
+    )
+    on_server("who", "On the running server, list who is online")
     return main_parser
+
+
+def _request(arguments):
+    """
+    The control socket's request line for a command sent to the server.
+    """
+    words = [arguments.request]
+    for name in arguments.words:
+        value = getattr(arguments, name)
+        words.extend(value if isinstance(value, list) else [value] if value else [])
+    return " ".join(words)
+
+
+def _ask_server(arguments, out, err):
+    """
+    Send the command to the running server and tell its answer; return the
+    exit status.
+    """
+    path = arguments.control_socket or control_socket_for(arguments.db)
+    if path is None:
+        raise Failed("a server on :memory: has a control socket only if given --control-socket")
+    try:
+        answer = ask(path, _request(arguments))
+    except NoAnswer as e:
+        raise Failed(str(e))
+    for line in answer.lines:
+        (out if answer.ok else err)(line)
+    return 0 if answer.ok else 1
 
 
 def main(argv=None, stdout=None, stderr=None):
@@ -233,14 +295,19 @@ def main(argv=None, stdout=None, stderr=None):
     def out(line):
         stdout.write(line + "\n")
 
+    def err(line):
+        stderr.write("%s: %s\n" % (PROGRAM, line))
+
     try:
+        if arguments.handler is None:
+            return _ask_server(arguments, out, err)
         # Only "add" may start a database (before the server's first run); for
         # the rest, a mistyped --db is an error, not a new empty database.
         creates = arguments.handler is cmd_add
         with Database.open(arguments.db, create=creates) as database:
             arguments.handler(database, arguments, out)
     except (StoreError, Failed) as e:
-        stderr.write("%s: %s\n" % (PROGRAM, e))
+        err(str(e))
         return 1
     return 0
 

@@ -277,6 +277,10 @@ class Chat:
         self._asks_told = 0
         self._asks_untold = 0
         self._asks_timer = None
+        #: Callables given each notice admins get about the approval queue
+        #: (a request to join, a summary of them): the operator's console
+        #: (L{wazzap.app.control}), which is asked as an admin is.
+        self.approval_listeners = []
         self.private_chats = PrivateChats(clock, consent_by_default)
 
     def __len__(self):
@@ -332,19 +336,22 @@ class Chat:
         event = events.Notice(notice)
         for admin in self.admins():
             self.bus.direct(admin.session_key, event)
+        for listener in self.approval_listeners:
+            listener(notice)
 
     def wait_for_approval(self, member):
         """
         Hold C{member}'s nickname while an admin decides whether it may join,
         and ask every admin online: the first L{APPROVAL_NOTICES_IN_FULL} in
         full, and when more arrive, one summary each
-        L{APPROVAL_SUMMARY_SECONDS}.  Return how many admins were asked.
+        L{APPROVAL_SUMMARY_SECONDS}.  Return how many admins (and
+        L{approval_listeners}) were asked.
         """
         key = member.session_key
         self.presence.claim(key, member.nickname)
         self.presence.wait_for_approval(key, member.peer)
         self._waiting[key] = member
-        admins = self.admins()
+        asked = len(self.admins()) + len(self.approval_listeners)
         if self._asks_told < APPROVAL_NOTICES_IN_FULL:
             self._asks_told += 1
             self._tell_admins(_approval_request(member))
@@ -354,7 +361,7 @@ class Chat:
             self._asks_timer = self._clock.callLater(
                 APPROVAL_SUMMARY_SECONDS, self._summarise_asks
             )
-        return len(admins)
+        return asked
 
     def _summarise_asks(self):
         self._asks_timer = None

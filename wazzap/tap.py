@@ -8,6 +8,7 @@ checks, and the command line wins over it.
 """
 
 import getopt
+import os
 import sys
 
 from twisted.application.service import MultiService
@@ -16,6 +17,13 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from wazzap.accounts import RESERVED_ADMIN, Accounts
+from wazzap.app.control import (
+    CONTROL_SUFFIX,
+    ControlCommands,
+    ControlService,
+    console_problem,
+    control_socket_for,
+)
 from wazzap.bans import Bans
 from wazzap.chat import Chat
 from wazzap.config import ConfigError, option_values, read_config
@@ -146,6 +154,9 @@ class Options(usage.Options):
         ("no-user-rooms", None, "Only admins create rooms; others join those there are."),
         ("require-tls-for-passwords", None,
          "Refuse logins with a password and registration on connections without TLS."),
+        ("console", None,
+         "Read the operator's commands (help lists them) from standard input, and print "
+         "each request to join there (with twistd -n only)."),
     ]
 
     optParameters = [
@@ -157,6 +168,10 @@ class Options(usage.Options):
         ("db", None, None,
          "The SQLite database of accounts, login history and bans "
          "[default: %s]." % (default_db_path(),)),
+        ("control-socket", None, None,
+         "The UNIX socket wazzap-admin's pending, approve, deny, kick, announce and who "
+         "talk to, mode 0600 [default: the database's path with %s added]." % (CONTROL_SUFFIX,),
+         lambda path: os.path.abspath(os.path.expanduser(path))),
         ("session-history-days", None, SESSION_HISTORY_DAYS,
          "Days the login history (/history) keeps a session after it ended; "
          "older ones are deleted hourly (0: keep them for ever).",
@@ -300,6 +315,12 @@ class Options(usage.Options):
         if not self["port"]:
             self.opt_port(str(DEFAULT_PORT))
         self._check_tls()
+        if self["console"]:
+            # twistd's own options are the parent of these.
+            parent = getattr(self, "parent", None)
+            problem = console_problem(parent is not None and parent["nodaemon"])
+            if problem is not None:
+                raise usage.UsageError(problem)
         rooms = 1 + len(self["room"])
         if self["max-rooms"] < rooms:
             raise usage.UsageError(
@@ -434,6 +455,15 @@ def makeService(config, reactor=None):
         metrics = MetricsService(Metrics(factory), config["metrics"], reactor)
         metrics.setServiceParent(top)
         metrics.listen()
+    control = ControlService(
+        ControlCommands(factory.chat, factory.commands.registry),
+        factory.chat.approval_listeners,
+        config["control-socket"] or control_socket_for(store.path),
+        console=config["console"],
+        reactor=reactor,
+    )
+    control.setServiceParent(hashing_threads)
+    control.listen()
     return top
 
 

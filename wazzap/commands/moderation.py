@@ -301,23 +301,28 @@ class ModerationCommands:
     @command(admin_only=True)
     def cmd_deny(self, user, args):
         """
-        /deny NICK -- (admin) turn NICK away.
+        /deny NICK [REASON] -- (admin) turn NICK away, telling them REASON.
         """
-        self._decide(user, args.strip(), False)
+        nickname, reason = split_word(args)
+        self._decide(user, nickname, False, text.short_reason(reason))
 
-    def _decide(self, user, nickname, approved):
+    def _decide(self, user, nickname, approved, reason=None):
         member = self.chat.stop_waiting(nickname) if nickname else None
         if member is None:
             user.notice("%s is not waiting to join: see /pending" % (nickname or "nobody",))
             return
         verb = "approved" if approved else "denied"
         log.info("{admin} {verb} {nickname}", admin=user.nickname, verb=verb, nickname=nickname)
-        for admin in self.chat.admins():
+        told = self.chat.admins()
+        if user not in told:
+            # The operator, deciding at the server's terminal, is no admin in the chat.
+            told.append(user)
+        for admin in told:
             admin.notice("%s was %s by %s" % (member.nickname, verb, user.nickname))
         if approved:
             member.admit()
         else:
-            member.disconnect("denied by %s" % (user.nickname,))
+            member.disconnect(_by("denied", user, reason))
 
 
 def _by(action, user, reason):
