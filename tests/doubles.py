@@ -63,7 +63,8 @@ class LockedStore(SynchronousStore):
 
     WRITES = frozenset(
         ["create_account", "set_password", "delete_account", "set_admin", "session_started",
-         "session_ended", "close_dangling_sessions", "add_ban", "remove_ban"]
+         "session_ended", "close_dangling_sessions", "add_ban", "remove_ban",
+         "leave_memo", "delete_memos", "take_back_memo"]
     )
 
     def __init__(self, clock):

@@ -112,8 +112,11 @@ def test_private_message_forms():
 def test_private_message_problems():
     """Unknown nicknames, empty texts and oneself get clear notices."""
     (alice,) = joined(make_factory(), "alice")
-    alice.send("@nobody hi")
-    assert alice.lines() == ["[Server] nobody called nobody is online"]
+    alice.send("@ghost hi")
+    assert alice.lines() == [
+        "[Server] ghost is not online, and not registered: "
+        "offline messages need a registered recipient"
+    ]
     alice.send("/msg alice hi")
     assert "that is you" in alice.lines()[0]
 

@@ -53,6 +53,12 @@ PRESENCE_WINDOW_SECONDS = 10
 #: joins and leaves are summarised until a window has no more than this.
 MAX_LEAVE_NOTICES = 10
 
+#: What the sender of a private message is told when it is empty, and when
+#: its recipient takes them only in a private chat (twice their nickname):
+#: the same for one online and one offline (L{wazzap.persist.memos}).
+EMPTY_PRIVATE_MESSAGE = "the message is empty: say something after the nickname"
+PRIVATE_CHAT_NEEDED = "%s takes private messages only in a private chat: ask with /request %s"
+
 
 class Room:
     """
@@ -634,12 +640,9 @@ class Chat:
         if target is sender:
             return "that is you: a private message needs someone else"
         if not message:
-            return "the message is empty: say something after the nickname"
+            return EMPTY_PRIVATE_MESSAGE
         if not self.private_chats.may_message(sender, target):
-            return (
-                "%s takes private messages only in a private chat: ask with /request %s"
-                % (target.nickname, target.nickname)
-            )
+            return PRIVATE_CHAT_NEEDED % (target.nickname, target.nickname)
         event = events.Private(
             self.identity(sender).nickname,
             sender.session_key,

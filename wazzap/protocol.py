@@ -280,6 +280,9 @@ class ChatProtocol(LineReceiver):
             self._idle_timer = clock.callLater(
                 factory.limits.idle_timeout_seconds, self._check_idle
             )
+        # Last of what joining shows (after the welcome, the MOTD and the
+        # replay): the private messages that waited for this account.
+        factory.commands.memos.deliver(self)
 
     def _session_started(self, session_id):
         # Keep the id, not the Deferred: an idle connection should cost little.

@@ -11,13 +11,17 @@ C{synchronous=NORMAL}: it is in the operating system's hands before the
 method returns, so a server killed outright (SIGKILL) loses nothing it
 acknowledged.  FULL would also survive a power cut, at one fsync per write:
 with a session row written at every login, that capped joins at a few
-hundred a second, and WAL with NORMAL is SQLite's own advice for this mix.  Times are float unix seconds passed in by the
-caller, so the server uses its clock and tests choose their own.
+hundred a second, and WAL with NORMAL is SQLite's own advice for this mix.
+The one write of several statements, leaving an offline message (checks,
+then the insert), is one transaction, committed before it returns.  Times
+are float unix seconds passed in by the caller, so the server uses its clock
+and tests choose their own.
 """
 
 import os
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional
 
@@ -98,6 +102,34 @@ MIGRATIONS = [
         )
         """,
     ),
+    (
+        # Private messages waiting for a registered user who was offline
+        # (wazzap.persist.memos), oldest first by id.  A sender is known by
+        # nickname: guests may leave messages too.
+        """
+        CREATE TABLE memos (
+            id INTEGER PRIMARY KEY,
+            recipient_key TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            sender_key TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            text TEXT NOT NULL,
+            style TEXT NOT NULL DEFAULT '',
+            sent_at REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX memos_by_recipient ON memos (recipient_key, sender_key)",
+        "CREATE INDEX memos_by_sender ON memos (sender_key)",
+        # Whatever deletes an account (/unregister, the admin command, a
+        # future path) takes the messages waiting for it along, in the same
+        # statement: a new owner of the nickname never reads them.
+        """
+        CREATE TRIGGER memos_go_with_their_account AFTER DELETE ON accounts
+        BEGIN
+            DELETE FROM memos WHERE recipient_key = OLD.nickname_key;
+        END
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -105,6 +137,13 @@ _ACCOUNT_COLUMNS = "nickname, password_hash, is_admin, created_at"
 _SESSION_COLUMNS = "nickname, address, login_at, logout_at, reason"
 _BAN_COLUMNS = "target, kind, until, reason, banned_by, banned_at"
 _MUTE_COLUMNS = "target, kind, until, muted_by, muted_at"
+_MEMO_COLUMNS = "id, sender, recipient, text, style, sent_at"
+
+#: What L{Database.leave_memo} did with a message.
+MEMO_KEPT = "kept"
+MEMO_UNREGISTERED = "unregistered"
+MEMO_RECIPIENT_FULL = "recipient full"
+MEMO_SENDER_FULL = "sender full"
 
 
 class StoreError(Exception):
@@ -157,6 +196,22 @@ class Mute:
     until: Optional[float]
     by: Optional[str]
     at: float
+
+
+@dataclass(frozen=True)
+class Memo:
+    """
+    A private message waiting for its recipient to log in.
+    """
+
+    id: int
+    sender: str
+    #: The recipient's account, as it was registered.
+    recipient: str
+    text: str
+    #: The colour name it was sent in with C{/color}, or C{""}.
+    style: str
+    sent_at: float
 
 
 def _key(name):
@@ -604,6 +659,110 @@ class Database:
         return [record(*row) for row in rows]
 
 
+    # Offline messages (wazzap.persist.memos)
+
+    @contextmanager
+    def _transaction(self):
+        """
+        Run the block's statements (C{execute} is given to it) as one
+        transaction, committed when the block ends; IMMEDIATE, so its reads
+        and writes see one state of the file whatever another process (the
+        admin command) does meanwhile.
+        """
+        connection = self._connection
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection.execute
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise StoreError("cannot write to database %s: %s" % (self.path, _describe(e)))
+
+    def leave_memo(self, sender, recipient, text, style, at, most_waiting, most_from_sender):
+        """
+        Keep C{text} for the account C{recipient}, unless it has
+        C{most_waiting} messages waiting, or C{most_from_sender} from
+        C{sender} (by nickname).  Return what was done (L{MEMO_KEPT},
+        L{MEMO_UNREGISTERED}, L{MEMO_RECIPIENT_FULL}, L{MEMO_SENDER_FULL})
+        and the recipient's nickname as registered (None if it is not);
+        L{MEMO_KEPT} only once the message is committed.
+        """
+        recipient_key, sender_key = _key(recipient), _key(sender)
+        with self._transaction() as execute:
+            row = execute(
+                "SELECT nickname FROM accounts WHERE nickname_key = ?", (recipient_key,)
+            ).fetchone()
+            if row is None:
+                return MEMO_UNREGISTERED, None
+            registered = row[0]
+            waiting, from_sender = execute(
+                "SELECT count(*), coalesce(sum(sender_key = ?), 0) FROM memos "
+                "WHERE recipient_key = ?",
+                (sender_key, recipient_key),
+            ).fetchone()
+            if waiting >= most_waiting:
+                return MEMO_RECIPIENT_FULL, registered
+            if from_sender >= most_from_sender:
+                return MEMO_SENDER_FULL, registered
+            execute(
+                "INSERT INTO memos "
+                "(recipient_key, recipient, sender_key, sender, text, style, sent_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (recipient_key, registered, sender_key, sender, text, style, at),
+            )
+        return MEMO_KEPT, registered
+
+    def memos_for(self, recipient):
+        """
+        The L{Memo}s waiting for the account C{recipient}, oldest first.
+        """
+        rows = self._query(
+            "SELECT %s FROM memos WHERE recipient_key = ? ORDER BY id" % (_MEMO_COLUMNS,),
+            (_key(recipient),),
+        )
+        return [Memo(*row) for row in rows]
+
+    def memos_from(self, sender):
+        """
+        The L{Memo}s C{sender} (a nickname) left that still wait, oldest first.
+        """
+        rows = self._query(
+            "SELECT %s FROM memos WHERE sender_key = ? ORDER BY id" % (_MEMO_COLUMNS,),
+            (_key(sender),),
+        )
+        return [Memo(*row) for row in rows]
+
+    def delete_memos(self, memo_ids):
+        """
+        Delete the memos with these ids (delivered ones); return how many were.
+        """
+        memo_ids = list(memo_ids)
+        if not memo_ids:
+            return 0
+        cursor = self._write(
+            "DELETE FROM memos WHERE id IN (%s)" % (", ".join("?" * len(memo_ids)),), memo_ids
+        )
+        return cursor.rowcount
+
+    def take_back_memo(self, sender, number):
+        """
+        Delete the C{number}th (from 1) of L{memos_from} C{sender}; return it,
+        or None if there are fewer, and how many waited before.
+        """
+        sent = self.memos_from(sender)
+        if not 1 <= number <= len(sent):
+            return None, len(sent)
+        memo = sent[number - 1]
+        cursor = self._write(
+            "DELETE FROM memos WHERE id = ? AND sender_key = ?", (memo.id, _key(sender))
+        )
+        return (memo if cursor.rowcount == 1 else None), len(sent)
+
+
 def _account(row):
     nickname, password_hash, is_admin, created_at = row
     return Account(nickname, password_hash, bool(is_admin), created_at)
@@ -712,6 +871,11 @@ class Store:
     add_mute = _on_store_thread("add_mute")
     remove_mute = _on_store_thread("remove_mute")
     active_mutes = _on_store_thread("active_mutes")
+    leave_memo = _on_store_thread("leave_memo")
+    memos_for = _on_store_thread("memos_for")
+    memos_from = _on_store_thread("memos_from")
+    delete_memos = _on_store_thread("delete_memos")
+    take_back_memo = _on_store_thread("take_back_memo")
 
 
 class _Outcome:

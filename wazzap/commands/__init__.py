@@ -7,7 +7,8 @@ to L{Commands.dispatch}.  The commands are records in a
 L{wazzap.commands.registry.Registry}, registered by one group per concern
 (L{wazzap.commands.chat}, L{accounts <wazzap.commands.accounts>}, L{privacy
 <wazzap.commands.privacy>}, L{rooms <wazzap.commands.rooms>}, L{moderation
-<wazzap.commands.moderation>}, and C{/help} here).
+<wazzap.commands.moderation>}, L{memos <wazzap.commands.memos>}, and C{/help}
+here).
 
 Handlers reach the user only through the session API (C{nickname}, C{account},
 C{color}, C{is_admin}, C{peer}, C{room}, C{notice}, C{ask}, C{set_colors},
@@ -22,10 +23,12 @@ from twisted.internet import defer
 from wazzap.commands.accounts import AccountCommands
 from wazzap.commands.chat import ChatCommands
 from wazzap.commands.inputs import Invocation, PrivateMessage, PublicMessage
+from wazzap.commands.memos import MemoCommands
 from wazzap.commands.moderation import ModerationCommands
 from wazzap.commands.privacy import PrivacyCommands
 from wazzap.commands.registry import Registry, command, follow, run_held
 from wazzap.commands.rooms import RoomCommands
+from wazzap.persist.memos import OfflineMessages
 
 
 class Commands:
@@ -36,7 +39,9 @@ class Commands:
     def __init__(self, chat, accounts, bans, clock):
         self.accounts = accounts
         self.registry = Registry()
-        self.talk = ChatCommands(chat, accounts, bans)
+        #: Messages for registered users who are offline, handed over at login.
+        self.memos = OfflineMessages(chat, accounts.store, clock)
+        self.talk = ChatCommands(chat, accounts, bans, self.memos)
         for group in (
             HelpCommands(self.registry),
             self.talk,
@@ -44,6 +49,7 @@ class Commands:
             PrivacyCommands(chat, bans),
             RoomCommands(chat, bans),
             ModerationCommands(chat, bans, clock),
+            MemoCommands(self.memos, clock),
         ):
             self.registry.add_group(group)
 

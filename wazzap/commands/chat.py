@@ -6,7 +6,7 @@ from twisted.logger import Logger
 
 from wazzap import text
 from wazzap.commands.base import may_speak, split_word
-from wazzap.commands.registry import command
+from wazzap.commands.registry import command, follow
 
 log = Logger()
 
@@ -20,10 +20,15 @@ class ChatCommands:
     private text.
     """
 
-    def __init__(self, chat, accounts, bans):
+    def __init__(self, chat, accounts, bans, memos):
+        """
+        @param memos: the L{wazzap.persist.memos.OfflineMessages} that keep
+            private messages for registered users who are offline.
+        """
         self.chat = chat
         self.accounts = accounts
         self.bans = bans
+        self.memos = memos
 
     def say(self, user, message):
         """
@@ -37,10 +42,16 @@ class ChatCommands:
 
     def private(self, user, nickname, message):
         """
-        Send C{message} to C{nickname} alone, or tell C{user} why not.
+        Send C{message} to C{nickname} alone, or tell C{user} why not; to a
+        nickname nobody online has, it waits if it is registered
+        (L{wazzap.persist.memos}), and C{user}'s next lines wait until they
+        know whether it does.
         """
         message, style = self._styled(user, message)
         if message is None or not self._may_speak(user):
+            return
+        if self.chat.find(nickname) is None:
+            follow(user, "msg", self.memos.leave(user, nickname, message, style))
             return
         problem = self.chat.send_private(user, nickname, message, style)
         if problem is not None:
@@ -143,6 +154,9 @@ class ChatCommands:
     def cmd_msg(self, user, args):
         """
         /msg NICK TEXT -- a private message only NICK sees (also /private, @NICK TEXT).
+
+        To a registered nickname that is offline, it waits until they next
+        log in: /memos lists yours waiting, /unsend N takes one back.
         """
         nickname, message = split_word(args)
         if not nickname:

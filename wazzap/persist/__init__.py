@@ -1,0 +1,1 @@
+"""What wazzap keeps in its database, apart from the chat in memory."""
