@@ -12,9 +12,11 @@ import pytest
 from twisted.internet.task import Clock
 from twisted.logger import formatEvent, globalLogPublisher
 
+from tests.certificates import make_certificates
 from tests.doubles import Connection, add_account, joined, log_in, make_factory
 from wazzap import tap
 from wazzap.net.pacing import Allowance
+from wazzap.net.tls import ServerCertificate
 from wazzap.reload import (
     NOW_ADMIN,
     Reloader,
@@ -24,8 +26,8 @@ from wazzap.reload import (
     limits_step,
     motd_step,
     rooms_step,
+    tls_step,
 )
-from wazzap.server import Limits
 
 
 @pytest.fixture
@@ -327,3 +329,20 @@ def test_admin_taken_off_the_list_is_told_how_to_revoke(logged):
     admins_step(factory.accounts, factory.chat).apply(tap.Options())
     assert factory.accounts.admin_keys == frozenset()
     assert any("wazzap-admin revoke alice" in line for line in logged)
+
+
+def test_tls_step_serves_new_files_or_keeps_the_old_in_one_line(tmp_path, logged):
+    """The TLS step puts a renewed certificate in force, and refuses a bad key in one log line."""
+    files = make_certificates(tmp_path)
+    certificate = ServerCertificate(str(files.fullchain), str(files.key))
+    step = tls_step(certificate)
+    assert step.options == ("tls-cert", "tls-key")
+    step.apply({"tls-cert": str(files.fullchain), "tls-key": str(files.other_key)})
+    assert certificate.key_path == str(files.key)
+    (refused,) = [line for line in logged if "TLS certificate" in line]
+    assert refused.startswith("reload: the TLS certificate in use stays: ") and "\n" not in refused
+    (tmp_path / "renewed").mkdir()
+    renewed = make_certificates(tmp_path / "renewed")
+    step.apply({"tls-cert": str(renewed.fullchain), "tls-key": str(renewed.key)})
+    assert certificate.certificate_path == str(renewed.fullchain)
+    assert "reload: TLS certificate CN=localhost" in logged[-1]
