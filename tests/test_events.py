@@ -15,7 +15,7 @@ words = st.text()
 maybe_words = st.none() | st.text()
 counts = st.integers(min_value=0, max_value=10**6)
 
-any_event = st.one_of(
+room_event = st.one_of(
     st.builds(events.Said, words, maybe_words, words, words),
     st.builds(events.Emoted, words, maybe_words, words),
     st.builds(events.Joined, words, words),
@@ -25,6 +25,9 @@ any_event = st.one_of(
     st.builds(events.Notice, words),
     st.builds(events.Announcement, words),
     st.builds(events.Private, words, words, words, words, words),
+)
+any_event = room_event | st.builds(
+    events.History, words, st.floats(allow_nan=False, allow_infinity=False), st.booleans(), room_event
 )
 
 

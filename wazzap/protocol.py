@@ -265,6 +265,10 @@ class ChatProtocol(LineReceiver):
             waiting = chat.waiting()
             if waiting:
                 self.notice("%d waiting to join: /pending" % (len(waiting),))
+        if chat.replay is not None:
+            # The history of the rooms comes after the welcome and the MOTD,
+            # and before the messages that waited for this user.
+            self.hold_input_until(chat.replay.welcome(self))
         if factory.limits.idle_timeout_seconds:
             self._last_heard = clock.seconds()
             self._idle_timer = clock.callLater(

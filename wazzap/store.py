@@ -1,5 +1,6 @@
 """
-Accounts, login history, bans and mutes, kept in one SQLite file.
+Accounts, login history, bans, mutes and room history, kept in one SQLite
+file.
 
 L{Database} is the plain synchronous API over the standard library's sqlite3;
 the admin command uses it directly.  L{Store} offers the server the same
@@ -11,7 +12,10 @@ C{synchronous=NORMAL}: it is in the operating system's hands before the
 method returns, so a server killed outright (SIGKILL) loses nothing it
 acknowledged.  FULL would also survive a power cut, at one fsync per write:
 with a session row written at every login, that capped joins at a few
-hundred a second, and WAL with NORMAL is SQLite's own advice for this mix.  Times are float unix seconds passed in by the
+hundred a second, and WAL with NORMAL is SQLite's own advice for this mix.
+Room history is the exception to one statement a write: its lines come in
+batches, one transaction each (L{Database.write_history}), and a SIGKILL
+loses at most the batch not yet written.  Times are float unix seconds passed in by the
 caller, so the server uses its clock and tests choose their own.
 """
 
@@ -98,8 +102,37 @@ MIGRATIONS = [
         )
         """,
     ),
+    (
+        # What rooms said (wazzap.persist.history), an event as JSON per
+        # line.  Ids grow with time across every room, so a read position
+        # is one id and retention deletes from the low end.
+        """
+        CREATE TABLE room_lines (
+            id INTEGER PRIMARY KEY,
+            room_key TEXT NOT NULL,
+            at REAL NOT NULL,
+            event TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX room_lines_by_room ON room_lines (room_key, id)",
+        # The rooms a registered user was in when they last left, and the
+        # last line each had then: what "since you left" starts after.
+        """
+        CREATE TABLE read_positions (
+            account_key TEXT NOT NULL,
+            ordinal INTEGER NOT NULL,
+            room TEXT NOT NULL,
+            last_line INTEGER NOT NULL,
+            reading INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (account_key, ordinal)
+        )
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: SQLite's largest integer, above every line id.
+_MAX_ID = 2**63 - 1
 
 _ACCOUNT_COLUMNS = "nickname, password_hash, is_admin, created_at"
 _SESSION_COLUMNS = "nickname, address, login_at, logout_at, reason"
@@ -603,6 +636,140 @@ class Database:
         )
         return [record(*row) for row in rows]
 
+    # Room history (see wazzap.persist.history)
+
+    def write_history(self, lines=(), positions=(), gone=()):
+        """
+        In one transaction: add C{lines} (id, room key, time, event JSON);
+        delete the lines up to an id of each room in C{gone} (room key,
+        id); and replace the read positions of each account in C{positions}
+        (account, rows of (room, last line id, whether read) in the order
+        joined; no rows forgets them).
+        """
+        execute = self._connection.execute
+        try:
+            execute("BEGIN IMMEDIATE")
+            try:
+                execute_many = self._connection.executemany
+                execute_many(
+                    "INSERT OR REPLACE INTO room_lines (id, room_key, at, event) "
+                    "VALUES (?, ?, ?, ?)",
+                    lines,
+                )
+                execute_many("DELETE FROM room_lines WHERE room_key = ? AND id <= ?", gone)
+                for account, rows in positions:
+                    key = _key(account)
+                    execute("DELETE FROM read_positions WHERE account_key = ?", (key,))
+                    execute_many(
+                        "INSERT INTO read_positions "
+                        "(account_key, ordinal, room, last_line, reading) VALUES (?, ?, ?, ?, ?)",
+                        [
+                            (key, ordinal, room, last_line, int(reading))
+                            for ordinal, (room, last_line, reading) in enumerate(rows)
+                        ],
+                    )
+                execute("COMMIT")
+            except BaseException:
+                execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise StoreError("cannot write to database %s: %s" % (self.path, _describe(e)))
+
+    def last_history_id(self):
+        """
+        The highest line id written or read up to, or 0: new lines go above it.
+        """
+        rows = self._query(
+            "SELECT max(coalesce((SELECT max(id) FROM room_lines), 0), "
+            "coalesce((SELECT max(last_line) FROM read_positions), 0))"
+        )
+        return rows[0][0]
+
+    def forget_rooms_except(self, room_keys):
+        """
+        Delete the lines of every room but those of C{room_keys}; return how
+        many went.
+        """
+        keys = list(room_keys)
+        cursor = self._write(
+            "DELETE FROM room_lines WHERE room_key NOT IN (%s)" % (", ".join("?" * len(keys)),),
+            keys,
+        )
+        return cursor.rowcount
+
+    def room_lines(self, queries):
+        """
+        For each query (room key, limit, after id, up to id or None): how
+        many lines of that room have an id above the one and at most the
+        other, and the last C{limit} of them, oldest first, as (id, time,
+        event JSON).  One call reads them all at one moment, so that what
+        the history writer holds unwritten makes up exactly the rest.
+        """
+        results = []
+        for room_key, limit, after_id, up_to_id in queries:
+            where = "room_key = ? AND id > ? AND id <= ?"
+            parameters = (room_key, after_id, _MAX_ID if up_to_id is None else up_to_id)
+            count = self._query("SELECT count(*) FROM room_lines WHERE " + where, parameters)
+            rows = self._query(
+                "SELECT id, at, event FROM room_lines WHERE %s ORDER BY id DESC LIMIT ?"
+                % (where,),
+                parameters + (limit,),
+            )
+            rows.reverse()
+            results.append((count[0][0], rows))
+        return results
+
+    def read_positions(self, account):
+        """
+        The rooms C{account} was in when it last left, in the order joined,
+        as (room, last line id, whether it was the room read).
+        """
+        rows = self._query(
+            "SELECT room, last_line, reading FROM read_positions WHERE account_key = ? "
+            "ORDER BY ordinal",
+            (_key(account),),
+        )
+        return [(room, last_line, bool(reading)) for room, last_line, reading in rows]
+
+    def prune_history_before(self, before, batch=PRUNE_BATCH_ROWS):
+        """
+        Delete, among the C{batch} oldest lines, those from before C{before};
+        return how many went and whether older ones may remain (ids grow
+        with time, so once a line is young enough no later one is old).
+        """
+        rows = self._query("SELECT id, at FROM room_lines ORDER BY id LIMIT ?", (batch,))
+        old = [line_id for line_id, at in rows if at < before]
+        if not old:
+            return 0, False
+        cursor = self._write("DELETE FROM room_lines WHERE id <= ? AND at < ?", (old[-1], before))
+        return cursor.rowcount, len(old) == batch
+
+    def crowded_rooms(self, max_lines):
+        """
+        The keys of the rooms with more than C{max_lines} lines.
+        """
+        rows = self._query(
+            "SELECT room_key FROM room_lines GROUP BY room_key HAVING count(*) > ?", (max_lines,)
+        )
+        return [row[0] for row in rows]
+
+    def prune_room_lines(self, room_key, max_lines, batch=PRUNE_BATCH_ROWS):
+        """
+        Delete up to C{batch} of the oldest lines of the room C{room_key}
+        beyond its newest C{max_lines}; return how many went.
+        """
+        newest_dropped = self._query(
+            "SELECT id FROM room_lines WHERE room_key = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+            (room_key, max_lines),
+        )
+        if not newest_dropped:
+            return 0
+        cursor = self._write(
+            "DELETE FROM room_lines WHERE id IN (SELECT id FROM room_lines "
+            "WHERE room_key = ? AND id <= ? ORDER BY id LIMIT ?)",
+            (room_key, newest_dropped[0][0], batch),
+        )
+        return cursor.rowcount
 
 def _account(row):
     nickname, password_hash, is_admin, created_at = row
@@ -712,6 +879,12 @@ class Store:
     add_mute = _on_store_thread("add_mute")
     remove_mute = _on_store_thread("remove_mute")
     active_mutes = _on_store_thread("active_mutes")
+    write_history = _on_store_thread("write_history")
+    room_lines = _on_store_thread("room_lines")
+    read_positions = _on_store_thread("read_positions")
+    prune_history_before = _on_store_thread("prune_history_before")
+    crowded_rooms = _on_store_thread("crowded_rooms")
+    prune_room_lines = _on_store_thread("prune_room_lines")
 
 
 class _Outcome:

@@ -23,7 +23,9 @@ from wazzap.core.rooms import (
     room_key,
     room_name_problem,
 )
+from wazzap.core.replay import MAX_HISTORY_LINES, REPLAY_LINES
 from wazzap.passwords import HASHING_THREADS, PasswordHasher
+from wazzap.persist.history import HISTORY_DAYS, HISTORY_LINES, HistoryLog, HistoryRetention
 from wazzap.server import ChatFactory, Limits
 from wazzap.service import SESSION_HISTORY_DAYS, ChatServerService, SessionHistoryRetention
 from wazzap.store import STORE_THREADS, Store, StoreError, default_db_path
@@ -101,6 +103,16 @@ class Options(usage.Options):
          "Days the login history (/history) keeps a session after it ended; "
          "older ones are deleted hourly (0: keep them for ever).",
          _number(int, 0, "session-history-days")),
+        ("history-days", None, HISTORY_DAYS,
+         "Days room history (replays, /history) keeps a line (0: keep none).",
+         _number(int, 0, "history-days")),
+        ("history-lines", None, HISTORY_LINES,
+         "Lines of history kept for each room at most.",
+         _number(int, 1, "history-lines")),
+        ("replay", None, REPLAY_LINES,
+         "Lines of a room's history shown to someone joining it, up to %d (0: none)."
+         % (MAX_HISTORY_LINES,),
+         _number(int, 0, "replay")),
         ("max-rooms-per-user", None, MAX_ROOMS_PER_USER,
          "Rooms one user may be in at once (#lobby counts).",
          _number(int, 1, "max-rooms-per-user")),
@@ -165,6 +177,10 @@ class Options(usage.Options):
     def postOptions(self):
         if not self["port"]:
             self.opt_port(str(DEFAULT_PORT))
+        if self["replay"] > MAX_HISTORY_LINES:
+            raise usage.UsageError(
+                "--replay must be at most %d, not %d" % (MAX_HISTORY_LINES, self["replay"])
+            )
         rooms = 1 + len(self["room"])
         if self["max-rooms"] < rooms:
             raise usage.UsageError(
@@ -210,6 +226,14 @@ def makeService(config, reactor=None):
         sys.stderr.write("wazzap: %s\n" % (RESERVED_ADMIN.format(nickname=nickname),))
     bans = Bans(store, reactor)
     bans.load()
+    history = None
+    if config["history-days"]:
+        try:
+            history = HistoryLog.open(
+                store, reactor, [LOBBY] + config["room"], config["history-days"], config["replay"]
+            )
+        except StoreError as e:
+            raise SystemExit("wazzap: %s" % (e,))
     factory = ChatFactory(
         Chat(
             reactor,
@@ -218,6 +242,8 @@ def makeService(config, reactor=None):
             user_rooms=not config["no-user-rooms"],
             max_rooms=config["max-rooms"],
             max_rooms_per_user=config["max-rooms-per-user"],
+            history=history,
+            replay_lines=config["replay"],
         ),
         accounts,
         bans,
@@ -233,5 +259,8 @@ def makeService(config, reactor=None):
         # MultiService stops its children last first.
         retention = SessionHistoryRetention(store, config["session-history-days"], reactor)
         retention.setServiceParent(hashing_threads)
+    HistoryRetention(
+        store, config["history-days"], config["history-lines"], reactor
+    ).setServiceParent(hashing_threads)
     server.listen()
     return top

@@ -21,6 +21,7 @@ from twisted.internet import defer
 
 from wazzap.commands.accounts import AccountCommands
 from wazzap.commands.chat import ChatCommands
+from wazzap.commands.history import HistoryCommands
 from wazzap.commands.inputs import Invocation, PrivateMessage, PublicMessage
 from wazzap.commands.moderation import ModerationCommands
 from wazzap.commands.privacy import PrivacyCommands
@@ -44,6 +45,7 @@ class Commands:
             PrivacyCommands(chat, bans),
             RoomCommands(chat, bans),
             ModerationCommands(chat, bans, clock),
+            HistoryCommands(chat, self.run),
         ):
             self.registry.add_group(group)
 
