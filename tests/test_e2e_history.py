@@ -134,14 +134,11 @@ def test_retention_prunes_old_lines_and_keeps_the_newest(start_server, open_clie
     path = tmp_path / "wazzap.sqlite3"
     now = time.time()
     with Database.open(path) as database:
+        old = (1, int((now - 3 * 86400) * 1000)) + events.pack(events.Said("old", None, "too old"))
+        database.write_history([("#lobby", [old])])
+        young = int((now - 60) * 1000)
         database.write_history(
-            [
-                (1, "#lobby", now - 3 * 86400, events.to_json(events.Said("old", None, "too old"))),
-                *[
-                    (2 + n, "#lobby", now - 60, events.to_json(events.Said("bob", None, "n%d" % n)))
-                    for n in range(5)
-                ],
-            ]
+            [("#lobby", [(2 + n, young) + events.pack(events.Said("bob", None, "n%d" % n)) for n in range(5)])]
         )
     server = start_server("--db=%s" % (path,), "--history-days=2", "--history-lines=3")
     server.wait_for_log("deleted 3 lines of room history")

@@ -77,3 +77,16 @@ def test_session_keys_are_unique_and_name_the_process():
     keys = {new_session_key() for _ in range(100)}
     assert len(keys) == 100
     assert all(key.startswith("%d." % os.getpid()) for key in keys)
+
+
+@given(room_event)
+def test_every_room_event_survives_packing(event):
+    """Any event a room publishes comes back equal from its packed form."""
+    assert events.unpack(events.pack(event)) == event
+
+
+@pytest.mark.parametrize("values", [[], "x", ["Nope"], ["Notice"], ["Notice", "a", "b"], [1, 2]])
+def test_what_is_not_a_packed_event_is_refused(values):
+    """A list that is not a packed event raises ValueError."""
+    with pytest.raises(ValueError):
+        events.unpack(values)

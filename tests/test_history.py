@@ -48,9 +48,9 @@ class CountingStore(SynchronousStore):
         self.hold = False
         self.held = []
 
-    def write_history(self, lines=(), positions=(), gone=()):
-        self.transactions.append(list(lines))
-        self.database.write_history(lines, positions, gone)
+    def write_history(self, chunks=(), positions=(), gone=()):
+        self.transactions.append([line for _, lines in chunks for line in lines])
+        self.database.write_history(chunks, positions, gone)
         if not self.hold:
             return defer.succeed(None)
         answer = defer.Deferred()
@@ -124,7 +124,7 @@ def test_one_transaction_at_a_time():
 
 
 def texts_of(rows):
-    return [events.from_json(row[3]).text for row in rows]
+    return [events.unpack(row[2:]).text for row in rows]
 
 
 def test_a_full_queue_drops_its_oldest_lines_with_one_warning():
@@ -173,17 +173,23 @@ def test_reads_include_lines_not_yet_written():
     assert texts(lines) == ["one", "two", "three", "four"]
 
 
-def test_reads_take_the_last_lines_between_ids():
-    """A read gives the last N lines after one id and up to another."""
+@pytest.mark.parametrize("per_batch", [1, 3, 10])
+def test_reads_take_the_last_lines_between_ids(per_batch):
+    """A read gives the last N lines after one id and up to another, across batches written."""
     log, saved, clock = make_log()
     ids = []
     for number in range(10):
         log.record(LOBBY, said(str(number)))
         ids.append(log.mark())
-    clock.advance(0)
+        if number % per_batch == per_batch - 1:
+            clock.advance(BATCH_INTERVAL_SECONDS)
+    clock.advance(BATCH_INTERVAL_SECONDS)
     ((count, lines),) = read(log, (LOBBY, 3, ids[1], ids[7]))
     assert count == 6
     assert texts(lines) == ["5", "6", "7"]
+    ((count, lines),) = read(log, (LOBBY, 10, 0, None))
+    assert count == 10
+    assert texts(lines) == [str(number) for number in range(10)]
 
 
 def test_lines_of_other_rooms_are_not_read():
@@ -251,8 +257,9 @@ def test_rooms_that_vanished_with_the_last_server_are_forgotten():
     log.record("#maths", said("kept too"))
     log.record("#tmp", said("gone"))
     log.flush()
-    again, _, _ = make_log(store=saved, rooms=(LOBBY,))
-    assert saved.database._query("SELECT count(*) FROM room_lines")[0][0] == 1
+    make_log(store=saved, rooms=(LOBBY,))
+    counts = saved.database.room_lines([(room, 10, 0, None) for room in ("#lobby", "#maths", "#tmp")])
+    assert [count for count, _ in counts] == [1, 0, 0]
 
 
 def test_a_room_that_vanishes_takes_its_history():
@@ -285,20 +292,23 @@ def test_retention_deletes_old_lines():
     log.flush()
     retention(log, saved, clock, 2, 100)
     ((count, rows),) = saved.database.room_lines([("#lobby", 10, 0, None)])
-    assert [events.from_json(row[2]).text for row in rows] == ["young"]
+    assert [events.unpack(row[2]).text for row in rows] == ["young"]
 
 
-def test_retention_keeps_the_newest_lines_of_each_room():
-    """A room keeps at most --history-lines lines, its newest."""
+@pytest.mark.parametrize("per_batch", [1, 4, 100])
+def test_retention_keeps_the_newest_lines_of_each_room(per_batch):
+    """A room keeps at most --history-lines lines, its newest, however they were batched."""
     log, saved, clock = make_log(rooms=(LOBBY, "#maths"))
-    for number in range(store.PRUNE_BATCH_ROWS + 7):
+    for number in range(23):
         log.record(LOBBY, said(str(number)))
+        if number % per_batch == per_batch - 1:
+            clock.advance(BATCH_INTERVAL_SECONDS)
     log.record("#maths", said("alone"))
     log.flush()
     retention(log, saved, clock, 7, 5)
     ((count, rows),) = saved.database.room_lines([("#lobby", 10, 0, None)])
     assert count == 5
-    assert [events.from_json(row[2]).text for row in rows][-1] == str(store.PRUNE_BATCH_ROWS + 6)
+    assert [events.unpack(row[2]).text for row in rows] == [str(n) for n in range(18, 23)]
     assert saved.database.room_lines([("#maths", 10, 0, None)])[0][0] == 1
 
 
@@ -349,7 +359,7 @@ def test_a_schema_2_database_migrates_keeping_everything(tmp_path):
         assert database.get_account("alice").is_admin
         assert [ban.target for ban in database.active_bans(20)] == ["10.0.0.1"]
         assert database.history("alice")[0].address == "10.0.0.2"
-        database.write_history([(1, "#lobby", 13.0, events.to_json(said("hi")))])
+        database.write_history([("#lobby", [(1, 13000) + events.pack(said("hi"))])])
         assert database.room_lines([("#lobby", 10, 0, None)])[0][0] == 1
 
 

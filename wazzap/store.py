@@ -19,6 +19,7 @@ loses at most the batch not yet written.  Times are float unix seconds passed in
 caller, so the server uses its clock and tests choose their own.
 """
 
+import json
 import os
 import sqlite3
 import time
@@ -103,18 +104,23 @@ MIGRATIONS = [
         """,
     ),
     (
-        # What rooms said (wazzap.persist.history), an event as JSON per
-        # line.  Ids grow with time across every room, so a read position
-        # is one id and retention deletes from the low end.
+        # What rooms said (wazzap.persist.history), in chunks: the lines of
+        # a room written in one batch, as a JSON array of [id, time in ms,
+        # event packed as wazzap.core.events.pack makes it].  A row per
+        # batch rather than per line keeps the cost of history off the
+        # chat's busiest rooms.  Ids grow with time across every room, so a
+        # read position is one id.
         """
-        CREATE TABLE room_lines (
-            id INTEGER PRIMARY KEY,
+        CREATE TABLE room_history (
             room_key TEXT NOT NULL,
-            at REAL NOT NULL,
-            event TEXT NOT NULL
+            first_id INTEGER NOT NULL,
+            last_id INTEGER NOT NULL,
+            last_at REAL NOT NULL,
+            lines INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (room_key, first_id)
         )
         """,
-        "CREATE INDEX room_lines_by_room ON room_lines (room_key, id)",
         # The rooms a registered user was in when they last left, and the
         # last line each had then: what "since you left" starts after.
         """
@@ -133,6 +139,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 #: SQLite's largest integer, above every line id.
 _MAX_ID = 2**63 - 1
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_loads = json.loads
 
 _ACCOUNT_COLUMNS = "nickname, password_hash, is_admin, created_at"
 _SESSION_COLUMNS = "nickname, address, login_at, logout_at, reason"
@@ -638,25 +646,37 @@ class Database:
 
     # Room history (see wazzap.persist.history)
 
-    def write_history(self, lines=(), positions=(), gone=()):
+    def write_history(self, chunks=(), positions=(), gone=()):
         """
-        In one transaction: add C{lines} (id, room key, time, event JSON);
+        In one transaction: add C{chunks}, each a room key and the room's
+        new lines in order, each a tuple of its id, its time in unix
+        milliseconds and its packed event (L{wazzap.core.events.pack});
         delete the lines up to an id of each room in C{gone} (room key,
-        id); and replace the read positions of each account in C{positions}
-        (account, rows of (room, last line id, whether read) in the order
-        joined; no rows forgets them).
+        id); and replace the read positions of each account in
+        C{positions} (account, rows of (room, last line id, whether read) in
+        the order joined; no rows forgets them).
         """
         execute = self._connection.execute
+        execute_many = self._connection.executemany
         try:
             execute("BEGIN IMMEDIATE")
             try:
-                execute_many = self._connection.executemany
                 execute_many(
-                    "INSERT OR REPLACE INTO room_lines (id, room_key, at, event) "
-                    "VALUES (?, ?, ?, ?)",
-                    lines,
+                    "INSERT OR REPLACE INTO room_history "
+                    "(room_key, first_id, last_id, last_at, lines, data) VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            room_key,
+                            chunk[0][0],
+                            chunk[-1][0],
+                            chunk[-1][1] / 1000,
+                            len(chunk),
+                            _dumps(chunk),
+                        )
+                        for room_key, chunk in chunks
+                    ],
                 )
-                execute_many("DELETE FROM room_lines WHERE room_key = ? AND id <= ?", gone)
+                execute_many("DELETE FROM room_history WHERE room_key = ? AND first_id <= ?", gone)
                 for account, rows in positions:
                     key = _key(account)
                     execute("DELETE FROM read_positions WHERE account_key = ?", (key,))
@@ -680,44 +700,54 @@ class Database:
         The highest line id written or read up to, or 0: new lines go above it.
         """
         rows = self._query(
-            "SELECT max(coalesce((SELECT max(id) FROM room_lines), 0), "
+            "SELECT max(coalesce((SELECT max(last_id) FROM room_history), 0), "
             "coalesce((SELECT max(last_line) FROM read_positions), 0))"
         )
         return rows[0][0]
 
     def forget_rooms_except(self, room_keys):
         """
-        Delete the lines of every room but those of C{room_keys}; return how
-        many went.
+        Delete the history of every room but those of C{room_keys}.
         """
         keys = list(room_keys)
-        cursor = self._write(
-            "DELETE FROM room_lines WHERE room_key NOT IN (%s)" % (", ".join("?" * len(keys)),),
+        self._write(
+            "DELETE FROM room_history WHERE room_key NOT IN (%s)" % (", ".join("?" * len(keys)),),
             keys,
         )
-        return cursor.rowcount
 
     def room_lines(self, queries):
         """
         For each query (room key, limit, after id, up to id or None): how
         many lines of that room have an id above the one and at most the
-        other, and the last C{limit} of them, oldest first, as (id, time,
-        event JSON).  One call reads them all at one moment, so that what
-        the history writer holds unwritten makes up exactly the rest.
+        other, and the last C{limit} of them, oldest first, as (id, unix
+        time, packed event).  One call reads them all at one moment, so
+        that what the history writer holds unwritten makes up the rest.
         """
-        results = []
-        for room_key, limit, after_id, up_to_id in queries:
-            where = "room_key = ? AND id > ? AND id <= ?"
-            parameters = (room_key, after_id, _MAX_ID if up_to_id is None else up_to_id)
-            count = self._query("SELECT count(*) FROM room_lines WHERE " + where, parameters)
-            rows = self._query(
-                "SELECT id, at, event FROM room_lines WHERE %s ORDER BY id DESC LIMIT ?"
-                % (where,),
-                parameters + (limit,),
-            )
-            rows.reverse()
-            results.append((count[0][0], rows))
-        return results
+        return [self._room_lines(*query) for query in queries]
+
+    def _room_lines(self, room_key, limit, after_id, up_to_id):
+        up_to_id = _MAX_ID if up_to_id is None else up_to_id
+        chunks = self._query(
+            "SELECT first_id, last_id, lines, data FROM room_history "
+            "WHERE room_key = ? AND last_id > ? AND first_id <= ? ORDER BY first_id DESC",
+            (room_key, after_id, up_to_id),
+        )
+        count = 0
+        newest = []  # chunks' lines in range, newest chunk first
+        for first_id, last_id, lines, data in chunks:
+            whole = first_id > after_id and last_id <= up_to_id
+            if whole and sum(map(len, newest)) >= limit:
+                count += lines
+                continue
+            chosen = [
+                (line[0], line[1] / 1000, line[2:])
+                for line in _loads(data)
+                if after_id < line[0] <= up_to_id
+            ]
+            count += len(chosen)
+            newest.append(chosen)
+        lines = [line for chunk in reversed(newest) for line in chunk]
+        return count, lines[-limit:] if limit else []
 
     def read_positions(self, account):
         """
@@ -733,43 +763,73 @@ class Database:
 
     def prune_history_before(self, before, batch=PRUNE_BATCH_ROWS):
         """
-        Delete, among the C{batch} oldest lines, those from before C{before};
-        return how many went and whether older ones may remain (ids grow
-        with time, so once a line is young enough no later one is old).
+        Delete, among the C{batch} oldest chunks of history, those whose
+        lines all date from before C{before}; return how many lines went and
+        whether older ones may remain (chunks are written in time order, so
+        once one is young enough no later one is old).
         """
-        rows = self._query("SELECT id, at FROM room_lines ORDER BY id LIMIT ?", (batch,))
-        old = [line_id for line_id, at in rows if at < before]
+        rows = self._query(
+            "SELECT rowid, last_at, lines FROM room_history ORDER BY rowid LIMIT ?", (batch,)
+        )
+        old = [(rowid, lines) for rowid, last_at, lines in rows if last_at < before]
         if not old:
             return 0, False
-        cursor = self._write("DELETE FROM room_lines WHERE id <= ? AND at < ?", (old[-1], before))
-        return cursor.rowcount, len(old) == batch
+        self._write(
+            "DELETE FROM room_history WHERE rowid <= ? AND last_at < ?", (old[-1][0], before)
+        )
+        return sum(lines for _, lines in old), len(old) == batch
 
     def crowded_rooms(self, max_lines):
         """
         The keys of the rooms with more than C{max_lines} lines.
         """
         rows = self._query(
-            "SELECT room_key FROM room_lines GROUP BY room_key HAVING count(*) > ?", (max_lines,)
+            "SELECT room_key FROM room_history GROUP BY room_key HAVING sum(lines) > ?",
+            (max_lines,),
         )
         return [row[0] for row in rows]
 
     def prune_room_lines(self, room_key, max_lines, batch=PRUNE_BATCH_ROWS):
         """
-        Delete up to C{batch} of the oldest lines of the room C{room_key}
-        beyond its newest C{max_lines}; return how many went.
+        Delete up to C{batch} chunks of the room C{room_key}'s oldest lines
+        beyond its newest C{max_lines}, cutting the chunk on the boundary;
+        return how many lines went (0 once none are too many).
         """
-        newest_dropped = self._query(
-            "SELECT id FROM room_lines WHERE room_key = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
-            (room_key, max_lines),
+        chunks = self._query(
+            "SELECT first_id, lines FROM room_history WHERE room_key = ? ORDER BY first_id DESC",
+            (room_key,),
         )
-        if not newest_dropped:
+        kept = 0
+        for index, (first_id, count) in enumerate(chunks):
+            if kept + count > max_lines:
+                break
+            kept += count
+        else:
             return 0
-        cursor = self._write(
-            "DELETE FROM room_lines WHERE id IN (SELECT id FROM room_lines "
-            "WHERE room_key = ? AND id <= ? ORDER BY id LIMIT ?)",
-            (room_key, newest_dropped[0][0], batch),
-        )
-        return cursor.rowcount
+        older = chunks[index + 1 : index + 1 + batch]
+        if older:
+            self._write(
+                "DELETE FROM room_history WHERE room_key = ? AND first_id <= ? AND first_id >= ?",
+                (room_key, older[0][0], older[-1][0]),
+            )
+        cut = max_lines - kept
+        (data,) = self._query(
+            "SELECT data FROM room_history WHERE room_key = ? AND first_id = ?",
+            (room_key, first_id),
+        )[0]
+        boundary = _loads(data)
+        if cut:
+            self._write(
+                "UPDATE room_history SET first_id = ?, lines = ?, data = ? "
+                "WHERE room_key = ? AND first_id = ?",
+                (boundary[-cut][0], cut, _dumps(boundary[-cut:]), room_key, first_id),
+            )
+        else:
+            self._write(
+                "DELETE FROM room_history WHERE room_key = ? AND first_id = ?",
+                (room_key, first_id),
+            )
+        return sum(count for _, count in older) + len(boundary) - cut
 
 def _account(row):
     nickname, password_hash, is_admin, created_at = row

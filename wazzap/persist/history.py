@@ -7,7 +7,8 @@ the line gets the next id, joins its room's short tail in memory (what a
 replay shows, so joining never waits for the disk) and the queue of lines
 not yet written.  The queue goes to the store's thread as one transaction
 per reactor turn or per L{BATCH_INTERVAL_SECONDS}, whichever is later, and
-only once the transaction before it is done; while the disk lags, the queue
+only once the transaction before it is done; each room's lines of a batch
+are one row (L{wazzap.store.Database.write_history}); while the disk lags, the queue
 stays bounded (L{MAX_UNWRITTEN_LINES}) by dropping its oldest lines, with a
 warning in the log.  A SIGKILL so loses at most the batch not yet written.
 
@@ -27,10 +28,10 @@ from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from wazzap.core.events import from_json, to_json
+from wazzap.core.events import pack, unpack
 from wazzap.core.rooms import room_key
 from wazzap.flow import cancel
-from wazzap.store import PRUNE_BATCH_ROWS, log_failure
+from wazzap.store import log_failure
 
 MINUTE = 60
 DAY = 24 * 60 * MINUTE
@@ -166,9 +167,9 @@ class HistoryLog:
 
     def _decoded(self, room, rows):
         lines = []
-        for line_id, at, data in rows:
+        for line_id, at, packed in rows:
             try:
-                lines.append((line_id, room, at, from_json(data)))
+                lines.append((line_id, room, at, unpack(packed)))
             except ValueError:
                 self.log.warn("skipping history line {id}: not an event", id=line_id)
         return lines
@@ -245,12 +246,18 @@ class HistoryLog:
         self._writing_positions, self._positions = self._positions, {}
         gone, self._gone = self._gone, []
         self._last_write = self._clock.seconds()
-        lines = [
-            (line_id, room_key(room), at, to_json(event))
-            for line_id, room, at, event in self._writing
+        by_room = {}
+        for line in self._writing:
+            lines = by_room.get(line[1])
+            if lines is None:
+                lines = by_room[line[1]] = []
+            lines.append(line)
+        chunks = [
+            (room_key(room), [(line_id, int(at * 1000)) + pack(event) for line_id, _, at, event in lines])
+            for room, lines in by_room.items()
         ]
         self._store.write_history(
-            lines, list(self._writing_positions.items()), gone
+            chunks, list(self._writing_positions.items()), gone
         ).addErrback(log_failure, self.log, "writing room history").addBoth(self._written)
 
     def _written(self, _):
@@ -315,8 +322,8 @@ class HistoryRetention(Service):
             deleted += count
         crowded = yield self.store.crowded_rooms(self.max_lines)
         for key in crowded:
-            count = PRUNE_BATCH_ROWS
-            while count == PRUNE_BATCH_ROWS and self.running:
+            count = True
+            while count and self.running:
                 count = yield self.store.prune_room_lines(key, self.max_lines)
                 deleted += count
         if deleted:
