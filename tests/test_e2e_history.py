@@ -134,9 +134,9 @@ def test_retention_prunes_old_lines_and_keeps_the_newest(start_server, open_clie
     path = tmp_path / "wazzap.sqlite3"
     now = time.time()
     with Database.open(path) as database:
-        old = (1, int((now - 3 * 86400) * 1000)) + events.pack(events.Said("old", None, "too old"))
+        old = (1, now - 3 * 86400) + events.pack(events.Said("old", None, "too old"))
         database.write_history([("#lobby", [old])])
-        young = int((now - 60) * 1000)
+        young = now - 60
         database.write_history(
             [("#lobby", [(2 + n, young) + events.pack(events.Said("bob", None, "n%d" % n)) for n in range(5)])]
         )

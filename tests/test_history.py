@@ -359,7 +359,7 @@ def test_a_schema_2_database_migrates_keeping_everything(tmp_path):
         assert database.get_account("alice").is_admin
         assert [ban.target for ban in database.active_bans(20)] == ["10.0.0.1"]
         assert database.history("alice")[0].address == "10.0.0.2"
-        database.write_history([("#lobby", [(1, 13000) + events.pack(said("hi"))])])
+        database.write_history([("#lobby", [(1, 13.0) + events.pack(said("hi"))])])
         assert database.room_lines([("#lobby", 10, 0, None)])[0][0] == 1
 
 
@@ -675,3 +675,17 @@ def test_history_lines_of_another_day_have_their_date():
     assert render.PLAIN.render((event,), None) == (
         b"[history #lobby 2026-12-01 09:30] [Server] bob joined the chat\r\n"
     )
+
+
+def test_a_tampered_chunk_is_refused_not_run(tmp_path):
+    """History that names a class (which only a tampered file could) is refused with a StoreError."""
+    import os
+    import pickle
+
+    with Database.open(str(tmp_path / "w.sqlite3")) as database:
+        database._connection.execute(
+            "INSERT INTO room_history VALUES ('#lobby', 1, 1, 1.0, 1, ?)",
+            (pickle.dumps([(1, 1.0, os.system)]),),
+        )
+        with pytest.raises(StoreError, match="unreadable"):
+            database.room_lines([("#lobby", 10, 0, None)])

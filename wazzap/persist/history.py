@@ -253,7 +253,7 @@ class HistoryLog:
                 lines = by_room[line[1]] = []
             lines.append(line)
         chunks = [
-            (room_key(room), [(line_id, int(at * 1000)) + pack(event) for line_id, _, at, event in lines])
+            (room_key(room), [(line_id, at) + pack(event) for line_id, _, at, event in lines])
             for room, lines in by_room.items()
         ]
         self._store.write_history(
