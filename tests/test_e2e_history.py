@@ -147,3 +147,24 @@ def test_retention_prunes_old_lines_and_keeps_the_newest(start_server, open_clie
     lines = alice.read_through("end of the history")
     assert history_of(lines)[:3] == ["bob: n2", "bob: n3", "bob: n4"]
     assert not any("too old" in line for line in lines)
+
+
+def test_read_positions_survive_a_restart(start_server, open_client, tmp_path):
+    """Someone online when the server stops is told, after the restart, what was said since."""
+    db = seed_accounts(tmp_path / "wazzap.sqlite3", ["alice"])
+    server = start_server(db)
+    bob = open_client(server, "bob")
+    bob.send("before the restart")
+    alice = open_client(server)
+    alice.log_in("alice")
+    alice.ask("/who", "alice")
+    assert server.stop() in (0, -signal.SIGTERM)
+    server = start_server(db)
+    bob = open_client(server, "bob")
+    bob.send("after the restart")
+    bob.ask("/who", "bob")
+    alice = open_client(server)
+    alice.log_in("alice")
+    lines = history_of(alice.read_through("--- now ---"))
+    assert "bob: after the restart" in lines
+    assert "bob: before the restart" not in lines

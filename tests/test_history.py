@@ -689,3 +689,23 @@ def test_a_tampered_chunk_is_refused_not_run(tmp_path):
         )
         with pytest.raises(StoreError, match="unreadable"):
             database.room_lines([("#lobby", 10, 0, None)])
+
+
+# Options
+
+
+def test_history_options_have_their_defaults_and_limits():
+    """--history-days, --history-lines and --replay default to 7, 10,000 and 20; a bad value is one line."""
+    from wazzap.tap import Options
+
+    options = Options()
+    options.parseOptions([])
+    assert (options["history-days"], options["history-lines"], options["replay"]) == (7, 10_000, 20)
+    for bad, says in (
+        (["--replay", "1001"], "--replay must be at most 1000"),
+        (["--history-days", "-1"], "--history-days must be at least 0"),
+        (["--history-lines", "0"], "--history-lines must be at least 1"),
+    ):
+        with pytest.raises(SystemExit, match=says) as raised:
+            Options().parseOptions(bad)
+        assert "\n" not in str(raised.value)

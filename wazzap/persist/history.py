@@ -295,6 +295,14 @@ class HistoryRetention(Service):
 
     def startService(self):
         Service.startService(self)
+        if self.days:
+            self.log.info(
+                "keeping {days} days and at most {lines} lines a room of room history",
+                days=self.days,
+                lines=self.max_lines,
+            )
+        else:
+            self.log.info("keeping no room history")
         self._loop.start(PRUNE_INTERVAL_SECONDS, now=True)
 
     def stopService(self):
