@@ -65,7 +65,7 @@ class HistoryCommands:
         room = self._room(user, room_name)
         if room is None:
             return None
-        return replay.history(user, room, count)
+        return replay.show_history(user, room, count)
 
     def _room(self, user, name):
         """

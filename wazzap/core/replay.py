@@ -40,13 +40,13 @@ class Replay:
     The history of a L{wazzap.chat.Chat}'s rooms as its members are told it.
     """
 
-    def __init__(self, chat, log, clock, lines):
+    def __init__(self, chat, history, clock, lines):
         """
-        @param log: the L{wazzap.persist.history.HistoryLog} of the chat.
+        @param history: the L{wazzap.persist.history.HistoryLog} of the chat.
         @param lines: how many lines joining a room replays (--replay; 0: none).
         """
         self._chat = chat
-        self.log = log
+        self.history = history
         self._clock = clock
         self.lines = lines
         # session key -> the last line before it joined the chat, until
@@ -58,17 +58,17 @@ class Replay:
         The session is about to join the chat or a room: what is published
         from now on reaches it live.
         """
-        self._arrivals[session_key] = self.log.mark()
+        self._arrivals[session_key] = self.history.mark()
 
     def entered(self, member, room):
         """
         C{member} just joined C{room} (and was told so): replay the last of
         the lines it did not hear.
         """
-        self._replay(member, room, self._arrivals.pop(member.session_key, self.log.mark()))
+        self._replay(member, room, self._arrivals.pop(member.session_key, self.history.mark()))
 
     def _replay(self, member, room, up_to):
-        lines = self.log.tail(room.name, up_to, self.lines)
+        lines = self.history.tail(room.name, up_to, self.lines)
         if lines:
             self._tell_lines(member, lines)
             self._chat.tell(member, NOW)
@@ -80,13 +80,13 @@ class Replay:
         what was said since; anyone else gets the replay of the room it is
         in.  Return a Deferred that fires once it has been told.
         """
-        up_to = self._arrivals.pop(member.session_key, self.log.mark())
+        up_to = self._arrivals.pop(member.session_key, self.history.mark())
         lobby = self._chat.room_of(member)
         account = member.account
         if account is None:
             self._replay(member, lobby, up_to)
             return defer.succeed(None)
-        positions = self.log.positions(account)
+        positions = self.history.positions(account)
         positions.addCallback(self._came_back, member, lobby, up_to)
         return positions.addErrback(log_failure, log, "telling %s what they missed" % (account,))
 
@@ -98,13 +98,13 @@ class Replay:
             return None
         # Forgotten at once: after a crash while this session is online, the
         # next login is replayed to, not told these lines a second time.
-        self.log.left(member.account, ())
+        self.history.left(member.account, ())
         lobby_key = room_key(lobby.name)
         queries = [
             (room, SINCE_LEFT_LINES, last_line, up_to if room_key(room) == lobby_key else None)
             for room, last_line, _ in rows
         ]
-        return self.log.read(queries).addCallback(self._since_left, member, rows)
+        return self.history.read(queries).addCallback(self._since_left, member, rows)
 
     def _since_left(self, results, member, rows):
         chat = self._chat
@@ -146,17 +146,17 @@ class Replay:
         """
         self._arrivals.pop(session_key, None)
         if identity.account is not None:
-            last_line = self.log.mark()
-            self.log.left(
+            last_line = self.history.mark()
+            self.history.left(
                 identity.account, [(room.name, last_line, room is reading) for room in rooms]
             )
 
-    def history(self, member, room, count):
+    def show_history(self, member, room, count):
         """
         Show C{member} the last C{count} lines of C{room}, a page a turn;
         a Deferred that fires once all are given.
         """
-        read = self.log.read([(room.name, count, 0, self.log.mark())])
+        read = self.history.read([(room.name, count, 0, self.history.mark())])
         return read.addCallback(self._page_out, member, room)
 
     def _page_out(self, results, member, room):
