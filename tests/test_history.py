@@ -550,7 +550,9 @@ def test_since_you_left_tells_exactly_what_was_said():
         "[history #maths 09:30] bob: in maths",
     ]
     assert lines[-1] == "[Server] " + NOW
-    alice.send("/rooms")
+    assert lines.index("[Server] you are back in #maths; you talk in #maths") < lines.index(
+        "[history #lobby 09:30] bob: in the lobby"
+    )
     talk(bob, "live")
     assert "bob: live" in alice.lines()
     assert factory.chat.room_of(alice.protocol).name == "#maths"

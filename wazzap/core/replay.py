@@ -12,7 +12,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from wazzap.core import events
-from wazzap.core.rooms import room_key
+from wazzap.core.rooms import LOBBY, room_key
 from wazzap.store import log_failure
 
 log = Logger()
@@ -110,7 +110,7 @@ class Replay:
         chat = self._chat
         if chat.session_of(member) is None:
             return
-        told = False
+        back = []  # (room, how many lines since, the last of them)
         reading = None
         for (name, _, read), (count, lines) in zip(rows, results):
             room = chat.find_room(name)
@@ -122,22 +122,31 @@ class Replay:
                     chat.tell(member, "you are not back in %s: %s" % (name, problem))
                     continue
                 room = chat.find_room(name)
+            back.append((room, count, lines))
             if read:
                 reading = room
+        if reading is not None:
+            chat.enter(member, reading.name)
+        rejoined = [room.name for room, _, _ in back if room is not chat.find_room(LOBBY)]
+        if rejoined:
+            chat.tell(
+                member,
+                "you are back in %s; you talk in %s"
+                % (", ".join(rejoined), chat.room_of(member).name),
+            )
+        told = False
+        for room, count, lines in back:
             if count > len(lines):
-                shown = min(count, MAX_HISTORY_LINES)
                 chat.tell(
                     member,
                     "%s: %d earlier lines since you left are not shown: /history %s %d"
-                    % (room.name, count - len(lines), room.name, shown),
+                    % (room.name, count - len(lines), room.name, min(count, MAX_HISTORY_LINES)),
                 )
             if lines:
                 self._tell_lines(member, lines)
-            told = told or bool(lines)
+                told = True
         if told:
             chat.tell(member, NOW)
-        if reading is not None:
-            chat.enter(member, reading.name)
 
     def left(self, session_key, identity, rooms, reading):
         """
