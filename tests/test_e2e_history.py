@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.support import TIMEOUT, LoginClient, seed_accounts
+from tests.support import TIMEOUT, LoginClient, peak_rss_kib, seed_accounts
 from wazzap.core import events
 from wazzap.store import Database
 
@@ -168,3 +168,20 @@ def test_read_positions_survive_a_restart(start_server, open_client, tmp_path):
     lines = history_of(alice.read_through("--- now ---"))
     assert "bob: after the restart" in lines
     assert "bob: before the restart" not in lines
+
+
+def test_a_burst_is_held_for_history_only_until_written(start_server, open_client):
+    """4 MB said as fast as it can be raise the peak memory by less than twice that, history on."""
+    server = start_server("--flood-rate=0")
+    alice = open_client(server, "alice")
+    bob = open_client(server, "bob")
+    alice.read_until("bob joined")
+    peak_before = peak_rss_kib(server.process.pid)
+    padding = "x" * 500
+    for batch in range(40):
+        first = batch * 200
+        alice.send_raw("".join("%06d %s\n" % (n, padding) for n in range(first, first + 200)).encode())
+        bob.read_through("%06d %s" % (first + 199, padding))
+    alice.ask("/history 1", "end of the history")
+    growth_kib = peak_rss_kib(server.process.pid) - peak_before
+    assert growth_kib < 8 * 1024, growth_kib

@@ -711,3 +711,17 @@ def test_history_options_have_their_defaults_and_limits():
         with pytest.raises(SystemExit, match=says) as raised:
             Options().parseOptions(bad)
         assert "\n" not in str(raised.value)
+
+
+def test_a_large_batch_is_written_in_pieces_read_back_whole():
+    """A batch longer than a chunk is stored in several rows and read back in order."""
+    log, saved, clock = make_log()
+    total = store.HISTORY_CHUNK_LINES * 2 + 3
+    for number in range(total):
+        log.record(LOBBY, said(str(number)))
+    clock.advance(0)
+    rows = saved.database._query("SELECT lines FROM room_history ORDER BY first_id")
+    assert [row[0] for row in rows] == [store.HISTORY_CHUNK_LINES, store.HISTORY_CHUNK_LINES, 3]
+    ((count, lines),) = read(log, (LOBBY, total, 0, None))
+    assert count == total
+    assert texts(lines) == [str(number) for number in range(total)]

@@ -138,6 +138,9 @@ MIGRATIONS = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
+#: Lines of room history in one row at most: a burst's batch is written as
+#: several rows, encoded one at a time.
+HISTORY_CHUNK_LINES = 256
 #: SQLite's largest integer, above every line id.
 _MAX_ID = 2**63 - 1
 
@@ -149,6 +152,18 @@ def _dumps(lines):
     of history that grows with how fast rooms talk.
     """
     return pickle.dumps(lines, protocol=5)
+
+
+def _chunk_rows(chunks):
+    """
+    The rows of C{chunks}, each cut in pieces of at most
+    L{HISTORY_CHUNK_LINES}, made one at a time as SQLite takes them: a
+    large batch is never held encoded all at once.
+    """
+    for room_key, lines in chunks:
+        for start in range(0, len(lines), HISTORY_CHUNK_LINES):
+            piece = lines[start : start + HISTORY_CHUNK_LINES]
+            yield room_key, piece[0][0], piece[-1][0], piece[-1][1], len(piece), _dumps(piece)
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -689,17 +704,7 @@ class Database:
                 execute_many(
                     "INSERT OR REPLACE INTO room_history "
                     "(room_key, first_id, last_id, last_at, lines, data) VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            room_key,
-                            chunk[0][0],
-                            chunk[-1][0],
-                            chunk[-1][1],
-                            len(chunk),
-                            _dumps(chunk),
-                        )
-                        for room_key, chunk in chunks
-                    ],
+                    _chunk_rows(chunks),
                 )
                 execute_many("DELETE FROM room_history WHERE room_key = ? AND first_id <= ?", gone)
                 for account, rows in positions:
