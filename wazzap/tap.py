@@ -100,7 +100,7 @@ class Options(usage.Options):
          "The SQLite database of accounts, login history and bans "
          "[default: %s]." % (default_db_path(),)),
         ("session-history-days", None, SESSION_HISTORY_DAYS,
-         "Days the login history (/history) keeps a session after it ended; "
+         "Days the login history (/sessions) keeps a session after it ended; "
          "older ones are deleted hourly (0: keep them for ever).",
          _number(int, 0, "session-history-days")),
         ("history-days", None, HISTORY_DAYS,
