@@ -229,8 +229,10 @@ def makeService(config, reactor=None):
     history = None
     if config["history-days"]:
         try:
+            # A replay shows no more than the history keeps.
+            tail_lines = min(config["replay"], config["history-lines"])
             history = HistoryLog.open(
-                store, reactor, [LOBBY] + config["room"], config["history-days"], config["replay"]
+                store, reactor, [LOBBY] + config["room"], config["history-days"], tail_lines
             )
         except StoreError as e:
             raise SystemExit("wazzap: %s" % (e,))
