@@ -171,7 +171,10 @@ def test_read_positions_survive_a_restart(start_server, open_client, tmp_path):
 
 
 def test_a_burst_is_held_for_history_only_until_written(start_server, open_client):
-    """4 MB said as fast as it can be raise the peak memory by less than twice that, history on."""
+    """
+    4 MB said as fast as it can be, all in one batch of history, raise the peak memory by less
+    than three times that: the lines, held until written, and the pieces on their way to disk.
+    """
     server = start_server("--flood-rate=0")
     alice = open_client(server, "alice")
     bob = open_client(server, "bob")
@@ -184,4 +187,4 @@ def test_a_burst_is_held_for_history_only_until_written(start_server, open_clien
         bob.read_through("%06d %s" % (first + 199, padding))
     alice.ask("/history 1", "end of the history")
     growth_kib = peak_rss_kib(server.process.pid) - peak_before
-    assert growth_kib < 8 * 1024, growth_kib
+    assert growth_kib < 12 * 1024, growth_kib
