@@ -2,7 +2,7 @@
 Run wazzap's benchmarks: one JSON line per scenario and server.
 
     python benchmarks/run.py [SCENARIO ...] [--quick] [--servers wazzap,baseline]
-                             [--repeat N]
+                             [--repeat N] [--before DIR] [--history-off]
 
 Scenarios A, B, X, C, D, K, R and T are described in benchmarks/README.md (with
 the generator check, the rounds of A/B/X and the median of D).  Each
@@ -105,6 +105,10 @@ def wazzap_options(wazzap_root):
             for word in (option, value)]
 
 
+#: The server that --history-off adds: wazzap keeping no room history.
+HISTORY_OFF = "wazzap-history-off"
+
+
 def server_command(server, port, workdir, wazzap_root=REPO, tls=None):
     """
     @param tls: for wazzap, (port, certificate files) of a TLS port too.
@@ -122,6 +126,7 @@ def server_command(server, port, workdir, wazzap_root=REPO, tls=None):
             "--port", "tcp:%d:interface=%s:backlog=4096" % (port, HOST),
             *tls_options,
             *wazzap_options(wazzap_root),
+            *(["--history-days", "0"] if server == HISTORY_OFF else []),
         ]
     script = {"baseline": "baseline_server.py", "minimal": "minimal_fanout.py"}[server]
     return [sys.executable, str(HERE / script), str(port)]
@@ -519,6 +524,9 @@ def main(argv=None):
     parser.add_argument("--before", metavar="DIR",
                         help="also run the wazzap of this checkout (e.g. a git worktree of the "
                              "commit before a change) right after wazzap, as wazzap-before")
+    parser.add_argument("--history-off", action="store_true",
+                        help="also run this checkout's wazzap with --history-days 0 right after "
+                             "wazzap, as %s, for the cost of room history" % (HISTORY_OFF,))
     args = parser.parse_args(argv)
     names = [s.upper() for s in args.scenarios] or list(SCENARIOS)
     unknown = [s for s in names if s not in SCENARIOS]
@@ -549,8 +557,11 @@ def main(argv=None):
             servers = [(server, args.wazzap_root) for server in config["servers"]]
             if args.before and "wazzap" in config["servers"]:
                 servers.insert(1, ("wazzap-before", args.before))
+            if args.history_off and "wazzap" in config["servers"]:
+                servers.insert(1, (HISTORY_OFF, args.wazzap_root))
             for server_name, root in servers:
-                if wanted and server_name not in wanted and server_name != "wazzap-before":
+                if wanted and server_name not in wanted and server_name not in (
+                        "wazzap-before", HISTORY_OFF):
                     continue
                 if config["kind"] == "idle":
                     result = median_idle([
@@ -566,9 +577,9 @@ def main(argv=None):
                         **{k: result.get(k) for k in ("clients", "senders", "deliveries_per_second",
                                                       "p50_ms", "p99_ms", "server_rss_peak_kib")}
                     }), flush=True)
-            for other in ("baseline", "wazzap-before"):
+            for other in ("baseline", "wazzap-before", HISTORY_OFF):
                 ratio = ratio_line(name, results[name], other)
-                if ratio and (name in RATIO_SCENARIOS or other == "wazzap-before"):
+                if ratio and (name in RATIO_SCENARIOS or other != "baseline"):
                     print(json.dumps(ratio), flush=True)
             if name == "T" and "A" in results:
                 # TLS against clear text: wazzap's T over its A of this run.

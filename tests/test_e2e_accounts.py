@@ -362,7 +362,7 @@ def test_seen_online_last_online_and_never(start_server, open_client):
 
 
 def test_history_is_for_admins_and_includes_unregistered_sessions(start_server, open_client, tmp_path):
-    """/history shows an admin anyone's sessions, with address and reason, and is refused to others."""
+    """/history NICK shows an admin anyone's sessions, with address and reason; /sessions is refused to others."""
     db = seed_accounts(tmp_path / "wazzap.sqlite3", ["boss"])
     server = start_server(db, "--admin=boss")
     carol = open_client(server, "carol")
@@ -371,8 +371,8 @@ def test_history_is_for_admins_and_includes_unregistered_sessions(start_server, 
     carol = open_client(server, "carol")
     carol.close()
     eve = open_client(server, "eve")
-    assert eve.ask("/history carol", "permission") == (
-        "[Server] permission denied: /history is for admins"
+    assert eve.ask("/sessions carol", "permission") == (
+        "[Server] permission denied: /sessions is for admins"
     )
     eve.ask("/seen carol", "carol was")  # carol's last session has been recorded
     boss = open_client(server)
@@ -621,7 +621,7 @@ def test_moderation_commands_are_refused_to_non_admins(start_server, open_client
     """Every moderation command answers "permission denied" to a user who is not an admin."""
     server = admin_server(start_server, tmp_path)
     bob, carol = room(server, open_client, "bob", "carol")
-    commands = ("kick", "ban", "unban", "bans", "mute", "unmute", "pending", "approve", "deny", "history")
+    commands = ("kick", "ban", "unban", "bans", "mute", "unmute", "pending", "approve", "deny", "sessions")
     for command in commands:
         assert carol.ask("/%s bob" % (command,), "permission") == (
             "[Server] permission denied: /%s is for admins" % (command,)

@@ -15,7 +15,7 @@ words = st.text()
 maybe_words = st.none() | st.text()
 counts = st.integers(min_value=0, max_value=10**6)
 
-any_event = st.one_of(
+room_event = st.one_of(
     st.builds(events.Said, words, maybe_words, words, words),
     st.builds(events.Emoted, words, maybe_words, words),
     st.builds(events.Joined, words, words),
@@ -25,6 +25,9 @@ any_event = st.one_of(
     st.builds(events.Notice, words),
     st.builds(events.Announcement, words),
     st.builds(events.Private, words, words, words, words, words),
+)
+any_event = room_event | st.builds(
+    events.History, words, st.floats(allow_nan=False, allow_infinity=False), st.booleans(), room_event
 )
 
 
@@ -74,3 +77,16 @@ def test_session_keys_are_unique_and_name_the_process():
     keys = {new_session_key() for _ in range(100)}
     assert len(keys) == 100
     assert all(key.startswith("%d." % os.getpid()) for key in keys)
+
+
+@given(room_event)
+def test_every_room_event_survives_packing(event):
+    """Any event a room publishes comes back equal from its packed form."""
+    assert events.unpack(events.pack(event)) == event
+
+
+@pytest.mark.parametrize("values", [[], "x", ["Nope"], ["Notice"], ["Notice", "a", "b"], [1, 2]])
+def test_what_is_not_a_packed_event_is_refused(values):
+    """A list that is not a packed event raises ValueError."""
+    with pytest.raises(ValueError):
+        events.unpack(values)

@@ -340,7 +340,10 @@ def test_seen_and_history():
     alice.send("/seen nobody")
     assert alice.lines() == ["[Server] nobody has never been here"]
     alice.send("/history bob")
-    assert alice.lines() == ["[Server] permission denied: /history is for admins"]
+    assert alice.lines() == [
+        "[Server] permission denied: /history NICK is for admins; "
+        "/history [#ROOM] [N] shows the lines of a room"
+    ]
     admin = admin_logged_in(factory, "root1", port=52002)
     admin.send("/history bob")
     lines = admin.lines()

@@ -29,6 +29,7 @@ from wazzap.core import events
 from wazzap.core.identity import Identity
 from wazzap.core.outbox import Outbox
 from wazzap.core.presence import MemoryPresence
+from wazzap.core.replay import REPLAY_LINES, Replay
 from wazzap.core.session import Session
 from wazzap.core.rooms import (
     LOBBY,
@@ -83,6 +84,7 @@ class Room:
         self.topic = ""
         self.locked = False
         self._chat = chat
+        self._history = chat.history
         self.presence = PresenceNotices(self, clock)
 
     def __len__(self):
@@ -109,6 +111,8 @@ class Room:
         """
         Give C{event} to everyone in the room but the session key C{exclude}.
         """
+        if self._history is not None:
+            self._history.record(self.name, event)
         self._chat.bus.publish(self.name, event, exclude)
 
     def publish_once(self, event, told):
@@ -125,6 +129,8 @@ class Room:
         if told.isdisjoint(members):
             self.publish(event)
         else:
+            if self._history is not None:
+                self._history.record(self.name, event)
             for key in members:
                 if key not in told:
                     bus.direct(key, event)
@@ -141,10 +147,8 @@ class Room:
         Relay a public message from C{sender} to everyone else in the room;
         C{text_style} is a colour name or C{""}.
         """
-        chat = self._chat
-        identity = chat.identity(sender)
-        chat.bus.publish(
-            self.name,
+        identity = self._chat.identity(sender)
+        self.publish(
             events.Said(identity.nickname, identity.color, message, text_style or ""),
             sender.session_key,
         )
@@ -251,10 +255,16 @@ class Chat:
         user_rooms=True,
         max_rooms=MAX_ROOMS,
         max_rooms_per_user=MAX_ROOMS_PER_USER,
+        history=None,
+        replay_lines=REPLAY_LINES,
     ):
         """
         @param presence: the L{IPresence} shared with other processes; by
             default one in this process's memory.
+        @param history: the L{wazzap.persist.history.HistoryLog} that keeps
+            what rooms publish, or L{None} to keep nothing.
+        @param replay_lines: lines of its history a room replays to someone
+            joining it (0: none).
         @param rooms: names of the permanent rooms besides L{LOBBY}.
         @param user_rooms: whether anyone may create a room, or only admins.
         @param max_rooms: rooms the server holds at most, permanent ones
@@ -273,6 +283,8 @@ class Chat:
         self.user_rooms = user_rooms
         self.max_rooms = max_rooms
         self.max_rooms_per_user = max_rooms_per_user
+        self.history = history
+        self.replay = None if history is None else Replay(self, history, clock, replay_lines)
         self._rooms = {}  # room_key(name) -> Room
         for name in (LOBBY,) + tuple(rooms):
             if room_key(name) not in self._rooms:
@@ -470,6 +482,8 @@ class Chat:
             if len(self._rooms) >= self.max_rooms:
                 return "the server holds %d rooms, its most: /rooms lists them" % (self.max_rooms,)
             room = self._rooms[room_key(name)] = Room(name, self, self._clock)
+        if self.replay is not None:
+            self.replay.arriving(key)
         self._enter(member, room, room.name)
         return None
 
@@ -510,6 +524,8 @@ class Chat:
         if not room.permanent and not len(room):
             del self._rooms[room_key(room.name)]
             room.presence.stop()
+            if self.history is not None:
+                self.history.room_gone(room.name)
 
     def set_topic(self, member, room, topic):
         """
@@ -566,6 +582,8 @@ class Chat:
         session = self._sessions[key] = Session(key, identity, member)
         self._colors_in_use[identity.color] += 1
         self.private_chats.add_member(member)
+        if self.replay is not None:
+            self.replay.arriving(key)
         self._enter(member, room)
         # The member reads who it is from here on (see ChatProtocol).
         member.session = session
@@ -585,6 +603,7 @@ class Chat:
             return
         identity = session.identity
         self._colors_in_use[identity.color] -= 1
+        reading = session.room
         session.room = None
         self._focus.pop(key, None)
         rooms = self.rooms_of(member)
@@ -595,6 +614,8 @@ class Chat:
             self.bus.leave(room.name, key)
             room.presence.left(identity.nickname, reason, told=told)
             self._forget_if_empty(room)
+        if self.replay is not None:
+            self.replay.left(key, identity, rooms, reading)
         partners, asked_it, it_asked = self.private_chats.remove_member(member)
         nickname = identity.nickname
         for others, notice in (

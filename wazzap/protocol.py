@@ -280,9 +280,12 @@ class ChatProtocol(LineReceiver):
             self._idle_timer = clock.callLater(
                 factory.limits.idle_timeout_seconds, self._check_idle
             )
-        # Last of what joining shows (after the welcome, the MOTD and the
-        # replay): the private messages that waited for this account.
-        factory.commands.memos.deliver(self)
+        # After the welcome and the MOTD: the history of the rooms, then the
+        # private messages that waited for this account, in that order
+        # however many trips to the database each takes.
+        told = defer.succeed(None) if chat.replay is None else chat.replay.welcome(self)
+        told.addCallback(lambda _: factory.commands.memos.deliver(self))
+        self.hold_input_until(told)
 
     def _session_started(self, session_id):
         # Keep the id, not the Deferred: an idle connection should cost little.

@@ -193,6 +193,11 @@ class ChatServerService(Service):
         ports, self._ports = self._ports, []
         yield defer.gatherResults([defer.maybeDeferred(port.stopListening) for port in ports])
         yield self.factory.shut_down(SHUTDOWN_NOTICE)
+        history = self.factory.chat.history
+        if history is not None:
+            # The rooms' last lines and the read positions of those who just
+            # left, before the store closes.
+            yield history.flush()
         yield self.factory.accounts.close()
 
 

@@ -1,5 +1,6 @@
 """
-Accounts, login history, bans and mutes, kept in one SQLite file.
+Accounts, login history, bans, mutes and room history, kept in one SQLite
+file.
 
 L{Database} is the plain synchronous API over the standard library's sqlite3;
 the admin command uses it directly.  L{Store} offers the server the same
@@ -12,13 +13,18 @@ method returns, so a server killed outright (SIGKILL) loses nothing it
 acknowledged.  FULL would also survive a power cut, at one fsync per write:
 with a session row written at every login, that capped joins at a few
 hundred a second, and WAL with NORMAL is SQLite's own advice for this mix.
-The one write of several statements, leaving an offline message (checks,
-then the insert), is one transaction, committed before it returns.  Times
-are float unix seconds passed in by the caller, so the server uses its clock
-and tests choose their own.
+Room history is the exception to one statement a write: its lines come in
+batches, one transaction each (L{Database.write_history}), and a SIGKILL
+loses at most the batch not yet written.  The one write of several
+statements, leaving an offline message (checks, then the insert), is one
+transaction too, committed before it returns.  Times are float unix seconds
+passed in by the caller, so the server uses its clock and tests choose
+their own.
 """
 
+import io
 import os
+import pickle
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -103,6 +109,45 @@ MIGRATIONS = [
         """,
     ),
     (
+        # What rooms said (wazzap.persist.history), in chunks: the lines of
+        # a room written in one batch, as a list of (id, unix time, event
+        # packed as wazzap.core.events.pack makes it), pickled (see _dumps).
+        # A row per batch rather than per line keeps the cost of history
+        # off the chat's busiest rooms.  Ids grow with time across every
+        # room, so a read position is one id.
+        """
+        CREATE TABLE room_history (
+            room_key TEXT NOT NULL,
+            first_id INTEGER NOT NULL,
+            last_id INTEGER NOT NULL,
+            last_at REAL NOT NULL,
+            lines INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (room_key, first_id)
+        )
+        """,
+        # The rooms a registered user was in when they last left, and the
+        # last line each had then: what "since you left" starts after.
+        """
+        CREATE TABLE read_positions (
+            account_key TEXT NOT NULL,
+            ordinal INTEGER NOT NULL,
+            room TEXT NOT NULL,
+            last_line INTEGER NOT NULL,
+            reading INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (account_key, ordinal)
+        )
+        """,
+        # A deleted account's read positions go with it: a new owner of
+        # the nickname starts afresh.
+        """
+        CREATE TRIGGER read_positions_go_with_their_account AFTER DELETE ON accounts
+        BEGIN
+            DELETE FROM read_positions WHERE account_key = OLD.nickname_key;
+        END
+        """,
+    ),
+    (
         # Private messages waiting for a registered user who was offline
         # (wazzap.persist.memos), oldest first by id.  A sender is known by
         # nickname: guests may leave messages too.
@@ -132,6 +177,50 @@ MIGRATIONS = [
     ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: Lines of room history in one row at most: a burst's batch is written as
+#: several rows, encoded one at a time.
+HISTORY_CHUNK_LINES = 256
+#: SQLite's largest integer, above every line id.
+_MAX_ID = 2**63 - 1
+
+
+def _dumps(lines):
+    """
+    A chunk of history lines (tuples of numbers, strings and None) as
+    bytes: pickled, which costs a third of what JSON does, and the one cost
+    of history that grows with how fast rooms talk.
+    """
+    return pickle.dumps(lines, protocol=5)
+
+
+def _chunk_rows(chunks):
+    """
+    The rows of C{chunks}, each cut in pieces of at most
+    L{HISTORY_CHUNK_LINES}, made one at a time as SQLite takes them: a
+    large batch is never held encoded all at once.
+    """
+    for room_key, lines in chunks:
+        for start in range(0, len(lines), HISTORY_CHUNK_LINES):
+            piece = lines[start : start + HISTORY_CHUNK_LINES]
+            yield room_key, piece[0][0], piece[-1][0], piece[-1][1], len(piece), _dumps(piece)
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """
+    Reads pickles of plain values only: a chunk that names any class or
+    function (which only a tampered file could) is refused, not run.
+    """
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError("history holds plain values, not %s.%s" % (module, name))
+
+
+def _loads(data):
+    try:
+        return _PlainUnpickler(io.BytesIO(data)).load()
+    except Exception as e:
+        raise StoreError("a chunk of room history is unreadable: %s" % (e,))
 
 _ACCOUNT_COLUMNS = "nickname, password_hash, is_admin, created_at"
 _SESSION_COLUMNS = "nickname, address, login_at, logout_at, reason"
@@ -658,6 +747,173 @@ class Database:
         )
         return [record(*row) for row in rows]
 
+    # Room history (see wazzap.persist.history)
+
+    def write_history(self, chunks=(), positions=(), gone=()):
+        """
+        In one transaction: add C{chunks}, each a room key and the room's
+        new lines in order, each a tuple of its id, its unix time and its
+        packed event (L{wazzap.core.events.pack});
+        delete the lines up to an id of each room in C{gone} (room key,
+        id); and replace the read positions of each account in
+        C{positions} (account, rows of (room, last line id, whether read) in
+        the order joined; no rows forgets them).
+        """
+        execute_many = self._connection.executemany
+        with self._transaction() as execute:
+            execute_many(
+                "INSERT OR REPLACE INTO room_history "
+                "(room_key, first_id, last_id, last_at, lines, data) VALUES (?, ?, ?, ?, ?, ?)",
+                _chunk_rows(chunks),
+            )
+            execute_many("DELETE FROM room_history WHERE room_key = ? AND first_id <= ?", gone)
+            for account, rows in positions:
+                key = _key(account)
+                execute("DELETE FROM read_positions WHERE account_key = ?", (key,))
+                execute_many(
+                    "INSERT INTO read_positions "
+                    "(account_key, ordinal, room, last_line, reading) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (key, ordinal, room, last_line, int(reading))
+                        for ordinal, (room, last_line, reading) in enumerate(rows)
+                    ],
+                )
+
+    def last_history_id(self):
+        """
+        The highest line id written or read up to, or 0: new lines go above it.
+        """
+        rows = self._query(
+            "SELECT max(coalesce((SELECT max(last_id) FROM room_history), 0), "
+            "coalesce((SELECT max(last_line) FROM read_positions), 0))"
+        )
+        return rows[0][0]
+
+    def forget_rooms_except(self, room_keys):
+        """
+        Delete the history of every room but those of C{room_keys}.
+        """
+        keys = list(room_keys)
+        self._write(
+            "DELETE FROM room_history WHERE room_key NOT IN (%s)" % (", ".join("?" * len(keys)),),
+            keys,
+        )
+
+    def room_lines(self, queries):
+        """
+        For each query (room key, limit, after id, up to id or None): how
+        many lines of that room have an id above the one and at most the
+        other, and the last C{limit} of them, oldest first, as (id, unix
+        time, packed event).  One call reads them all at one moment, so
+        that what the history writer holds unwritten makes up the rest.
+        """
+        return [self._room_lines(*query) for query in queries]
+
+    def _room_lines(self, room_key, limit, after_id, up_to_id):
+        up_to_id = _MAX_ID if up_to_id is None else up_to_id
+        chunks = self._query(
+            "SELECT first_id, last_id, lines, data FROM room_history "
+            "WHERE room_key = ? AND last_id > ? AND first_id <= ? ORDER BY first_id DESC",
+            (room_key, after_id, up_to_id),
+        )
+        count = 0
+        newest = []  # chunks' lines in range, newest chunk first
+        for first_id, last_id, lines, data in chunks:
+            whole = first_id > after_id and last_id <= up_to_id
+            if whole and sum(map(len, newest)) >= limit:
+                count += lines
+                continue
+            chosen = [
+                (line[0], line[1], line[2:])
+                for line in _loads(data)
+                if after_id < line[0] <= up_to_id
+            ]
+            count += len(chosen)
+            newest.append(chosen)
+        lines = [line for chunk in reversed(newest) for line in chunk]
+        return count, lines[-limit:] if limit else []
+
+    def read_positions(self, account):
+        """
+        The rooms C{account} was in when it last left, in the order joined,
+        as (room, last line id, whether it was the room read).
+        """
+        rows = self._query(
+            "SELECT room, last_line, reading FROM read_positions WHERE account_key = ? "
+            "ORDER BY ordinal",
+            (_key(account),),
+        )
+        return [(room, last_line, bool(reading)) for room, last_line, reading in rows]
+
+    def prune_history_before(self, before, batch=PRUNE_BATCH_ROWS):
+        """
+        Delete, among the C{batch} oldest chunks of history, those whose
+        lines all date from before C{before}; return how many lines went and
+        whether older ones may remain (chunks are written in time order, so
+        once one is young enough no later one is old).
+        """
+        rows = self._query(
+            "SELECT rowid, last_at, lines FROM room_history ORDER BY rowid LIMIT ?", (batch,)
+        )
+        old = [(rowid, lines) for rowid, last_at, lines in rows if last_at < before]
+        if not old:
+            return 0, False
+        self._write(
+            "DELETE FROM room_history WHERE rowid <= ? AND last_at < ?", (old[-1][0], before)
+        )
+        return sum(lines for _, lines in old), len(old) == batch
+
+    def crowded_rooms(self, max_lines):
+        """
+        The keys of the rooms with more than C{max_lines} lines.
+        """
+        rows = self._query(
+            "SELECT room_key FROM room_history GROUP BY room_key HAVING sum(lines) > ?",
+            (max_lines,),
+        )
+        return [row[0] for row in rows]
+
+    def prune_room_lines(self, room_key, max_lines, batch=PRUNE_BATCH_ROWS):
+        """
+        Delete up to C{batch} chunks of the room C{room_key}'s oldest lines
+        beyond its newest C{max_lines}, cutting the chunk on the boundary;
+        return how many lines went (0 once none are too many).
+        """
+        chunks = self._query(
+            "SELECT first_id, lines FROM room_history WHERE room_key = ? ORDER BY first_id DESC",
+            (room_key,),
+        )
+        kept = 0
+        for index, (first_id, count) in enumerate(chunks):
+            if kept + count > max_lines:
+                break
+            kept += count
+        else:
+            return 0
+        older = chunks[index + 1 : index + 1 + batch]
+        if older:
+            self._write(
+                "DELETE FROM room_history WHERE room_key = ? AND first_id <= ? AND first_id >= ?",
+                (room_key, older[0][0], older[-1][0]),
+            )
+        cut = max_lines - kept
+        (data,) = self._query(
+            "SELECT data FROM room_history WHERE room_key = ? AND first_id = ?",
+            (room_key, first_id),
+        )[0]
+        boundary = _loads(data)
+        if cut:
+            self._write(
+                "UPDATE room_history SET first_id = ?, lines = ?, data = ? "
+                "WHERE room_key = ? AND first_id = ?",
+                (boundary[-cut][0], cut, _dumps(boundary[-cut:]), room_key, first_id),
+            )
+        else:
+            self._write(
+                "DELETE FROM room_history WHERE room_key = ? AND first_id = ?",
+                (room_key, first_id),
+            )
+        return sum(count for _, count in older) + len(boundary) - cut
 
     # Offline messages (wazzap.persist.memos)
 
@@ -871,6 +1127,12 @@ class Store:
     add_mute = _on_store_thread("add_mute")
     remove_mute = _on_store_thread("remove_mute")
     active_mutes = _on_store_thread("active_mutes")
+    write_history = _on_store_thread("write_history")
+    room_lines = _on_store_thread("room_lines")
+    read_positions = _on_store_thread("read_positions")
+    prune_history_before = _on_store_thread("prune_history_before")
+    crowded_rooms = _on_store_thread("crowded_rooms")
+    prune_room_lines = _on_store_thread("prune_room_lines")
     leave_memo = _on_store_thread("leave_memo")
     memos_for = _on_store_thread("memos_for")
     memos_from = _on_store_thread("memos_from")

@@ -27,6 +27,7 @@ from wazzap.app.control import (
 from wazzap.bans import Bans
 from wazzap.chat import Chat
 from wazzap.config import ConfigError, option_values, read_config
+from wazzap.core.replay import MAX_HISTORY_LINES, REPLAY_LINES
 from wazzap.core.rooms import (
     LOBBY,
     MAX_ROOMS,
@@ -38,6 +39,7 @@ from wazzap.core.rooms import (
 from wazzap.motd import MotdError, read_motd
 from wazzap.net.tls import ServerCertificate, TLSError
 from wazzap.passwords import HASHING_THREADS, PasswordHasher
+from wazzap.persist.history import HISTORY_DAYS, HISTORY_LINES, HistoryLog, HistoryRetention
 from wazzap.reload import (
     Reloader,
     ReloadOnHangup,
@@ -173,9 +175,19 @@ class Options(usage.Options):
          "talk to, mode 0600 [default: the database's path with %s added]." % (CONTROL_SUFFIX,),
          lambda path: os.path.abspath(os.path.expanduser(path))),
         ("session-history-days", None, SESSION_HISTORY_DAYS,
-         "Days the login history (/history) keeps a session after it ended; "
+         "Days the login history (/sessions) keeps a session after it ended; "
          "older ones are deleted hourly (0: keep them for ever).",
          _number(int, 0, "session-history-days")),
+        ("history-days", None, HISTORY_DAYS,
+         "Days room history (replays, /history) keeps a line (0: keep none).",
+         _number(int, 0, "history-days")),
+        ("history-lines", None, HISTORY_LINES,
+         "Lines of history kept for each room at most.",
+         _number(int, 1, "history-lines")),
+        ("replay", None, REPLAY_LINES,
+         "Lines of a room's history shown to someone joining it, up to %d (0: none)."
+         % (MAX_HISTORY_LINES,),
+         _number(int, 0, "replay")),
         ("max-rooms-per-user", None, MAX_ROOMS_PER_USER,
          "Rooms one user may be in at once (#lobby counts).",
          _number(int, 1, "max-rooms-per-user")),
@@ -321,6 +333,10 @@ class Options(usage.Options):
             problem = console_problem(parent is not None and parent["nodaemon"])
             if problem is not None:
                 raise usage.UsageError(problem)
+        if self["replay"] > MAX_HISTORY_LINES:
+            raise usage.UsageError(
+                "--replay must be at most %d, not %d" % (MAX_HISTORY_LINES, self["replay"])
+            )
         rooms = 1 + len(self["room"])
         if self["max-rooms"] < rooms:
             raise usage.UsageError(
@@ -404,6 +420,16 @@ def makeService(config, reactor=None):
         sys.stderr.write("wazzap: %s\n" % (RESERVED_ADMIN.format(nickname=nickname),))
     bans = Bans(store, reactor)
     bans.load()
+    history = None
+    if config["history-days"]:
+        try:
+            # A replay shows no more than the history keeps.
+            tail_lines = min(config["replay"], config["history-lines"])
+            history = HistoryLog.open(
+                store, reactor, [LOBBY] + config["room"], config["history-days"], tail_lines
+            )
+        except StoreError as e:
+            raise SystemExit("wazzap: %s" % (e,))
     factory = ChatFactory(
         Chat(
             reactor,
@@ -412,6 +438,8 @@ def makeService(config, reactor=None):
             user_rooms=not config["no-user-rooms"],
             max_rooms=config["max-rooms"],
             max_rooms_per_user=config["max-rooms-per-user"],
+            history=history,
+            replay_lines=config["replay"],
         ),
         accounts,
         bans,
@@ -446,6 +474,9 @@ def makeService(config, reactor=None):
         # MultiService stops its children last first.
         retention = SessionHistoryRetention(store, config["session-history-days"], reactor)
         retention.setServiceParent(hashing_threads)
+    HistoryRetention(
+        store, config["history-days"], config["history-lines"], reactor
+    ).setServiceParent(hashing_threads)
     server.listen()
     if config["metrics"]:
         # Imported here: prometheus_client and twisted.web cost a server

@@ -22,6 +22,7 @@ from twisted.internet import defer
 
 from wazzap.commands.accounts import AccountCommands
 from wazzap.commands.chat import ChatCommands
+from wazzap.commands.history import HistoryCommands
 from wazzap.commands.inputs import Invocation, PrivateMessage, PublicMessage
 from wazzap.commands.memos import MemoCommands
 from wazzap.commands.moderation import ModerationCommands
@@ -49,6 +50,7 @@ class Commands:
             PrivacyCommands(chat, bans),
             RoomCommands(chat, bans),
             ModerationCommands(chat, bans, clock),
+            HistoryCommands(chat, self.run),
             MemoCommands(self.memos, clock),
         ):
             self.registry.add_group(group)

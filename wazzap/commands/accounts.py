@@ -1,6 +1,6 @@
 """
 Registered nicknames: registering, changing and giving up a password, and the
-login history behind C{/seen} and C{/history}.
+login history behind C{/seen} and C{/sessions}.
 """
 
 import re
@@ -15,7 +15,8 @@ from wazzap.passwords import password_problem
 
 log = Logger()
 
-HISTORY_LINES = 10
+#: Sessions /sessions lists.
+SESSION_LINES = 10
 
 NOT_UTF8 = "that line was not valid UTF-8 text, so nothing was done"
 _COMMAND_WORD = re.compile(r"\s*\S*")
@@ -271,19 +272,21 @@ class AccountCommands:
         )
 
     @command(admin_only=True)
-    def cmd_history(self, user, args):
+    def cmd_sessions(self, user, args):
         """
-        /history NICK -- (admin) the recent sessions of NICK: when, from where, why they ended.
+        /sessions NICK -- (admin) the recent sessions of NICK: when, from where, why they ended.
+
+        /history NICK does the same.
         """
         nickname = args.strip()
         if not nickname:
-            user.notice("usage: /history NICK")
+            user.notice("usage: /sessions NICK")
             return None
-        return self.accounts.store.history(nickname, HISTORY_LINES).addCallback(
-            self._history, user, nickname
+        return self.accounts.store.history(nickname, SESSION_LINES).addCallback(
+            self._sessions, user, nickname
         )
 
-    def _history(self, sessions, user, nickname):
+    def _sessions(self, sessions, user, nickname):
         if not sessions:
             user.notice("no sessions of %s" % (nickname,))
             return

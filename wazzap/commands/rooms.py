@@ -78,6 +78,8 @@ class RoomCommands:
         user.notice("you joined %s. %s" % (room.name, others))
         if room.topic:
             user.notice("topic of %s: %s" % (room.name, room.topic))
+        if self.chat.replay is not None:
+            self.chat.replay.entered(user, room)
 
     @command()
     def cmd_part(self, user, args):

@@ -7,6 +7,8 @@ like on a terminal.  Everything a user typed was sanitised before it became
 an event, so the only controls in the output are the colours added here.
 """
 
+import time
+
 from colorama import Fore, Style
 from zope.interface import implementer
 
@@ -30,6 +32,8 @@ ANSI_COLORS = {
 }
 SERVER_STYLE = Style.BRIGHT + Fore.YELLOW
 PRIVATE_STYLE = Style.BRIGHT + Fore.MAGENTA
+#: Lines told again from a room's history, which are not live.
+HISTORY_STYLE = Style.DIM
 RESET = Style.RESET_ALL
 
 
@@ -98,6 +102,8 @@ class LineRenderer:
                 self._styled(ANSI_COLORS.get(event.color, ""), event.nickname),
                 event.action,
             )
+        if kind is events.History:
+            return self._history_line(event, recipient)
         if kind is events.Private:
             if recipient == event.sender_key:
                 tag = "[PM to %s]" % (event.target,)
@@ -108,6 +114,19 @@ class LineRenderer:
                 self._styled(ANSI_COLORS.get(event.style, ""), event.text),
             )
         return "%s %s\r\n" % (self._styled(SERVER_STYLE, "[Server]"), _notice_text(event))
+
+    def _history_line(self, event, recipient):
+        """
+        C{[history #room 09:30] alice: hi}, dimmed, and in plain text within:
+        its own colours would end the dimming part-way.
+        """
+        when = time.strftime(
+            "%Y-%m-%d %H:%M" if event.dated else "%H:%M", time.gmtime(event.at)
+        )
+        line = "[history %s %s] %s" % (
+            event.room, when, PLAIN._line(event.event, recipient)[:-2]
+        )
+        return self._styled(HISTORY_STYLE, line) + "\r\n"
 
     def render(self, batch, recipient, room=None):
         line = self._line
