@@ -20,17 +20,15 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from tests.support import DEFAULT_TIMEOUT, REPO, child_environment, free_port, strip_colors
-from wazzap import client as wazzap_client
-from wazzap.client import (
+from wazzap.client import cli, pipe
+from wazzap.client.cli import describe_connect_error, parse_arguments
+from wazzap.client.connection import (
     CLOSE_GRACE_SECONDS,
     QUIT_GRACE_SECONDS,
     ChatClient,
-    HiddenInput,
-    Terminal,
-    describe_connect_error,
     is_password_prompt,
-    parse_arguments,
 )
+from wazzap.client.pipe import HiddenInput, Terminal
 from wazzap.text import strip_styles
 
 YELLOW = "\x1b[1m\x1b[33m"
@@ -419,7 +417,7 @@ def test_colours_only_on_a_terminal_without_no_color(is_terminal, environ, expec
         def isatty(self):
             return is_terminal
 
-    assert wazzap_client.wants_colors(Output(), environ) is expected
+    assert cli.wants_colors(Output(), environ) is expected
 
 
 # The terminal side
@@ -479,7 +477,7 @@ def test_terminal_shows_lines_and_closes():
     assert closed.called
 
 
-@pytest.mark.skipif(wazzap_client.termios is None, reason="no termios here")
+@pytest.mark.skipif(pipe.termios is None, reason="no termios here")
 def test_hidden_input_turns_echo_off_and_back_on():
     """
     On a real pseudo-terminal, echo goes off for hiding and comes back on restoring.
@@ -587,7 +585,7 @@ def test_program_name_is_how_the_user_ran_it(monkeypatch, argv0, expected):
     Usage and errors name the console script when that ran, else python -m.
     """
     monkeypatch.setattr(sys, "argv", [argv0])
-    assert wazzap_client.program_name("wazzap-client", "wazzap.client") == expected
+    assert cli.program_name("wazzap-client", "wazzap.client") == expected
 
 
 def test_module_help_runs():
