@@ -8,7 +8,7 @@ trusts the certificates of one PEM file instead (a self-signed certificate,
 or a private CA); C{--insecure} checks nothing, and says so.  TLS 1.2 or newer.
 """
 
-from OpenSSL import SSL
+from OpenSSL import SSL, crypto
 from service_identity import VerificationError
 from twisted.internet import ssl
 from twisted.internet.ssl import TLSVersion
@@ -58,7 +58,7 @@ def _trust_in(cafile):
     for block in data.split(_PEM_END)[:-1]:
         try:
             certificates.append(ssl.Certificate.loadPEM(block + _PEM_END))
-        except (SSL.Error, ValueError):
+        except (crypto.Error, ValueError):
             raise TrustProblem("%s holds something that is not a PEM certificate" % (cafile,))
     if not certificates:
         raise TrustProblem("%s holds no PEM certificate" % (cafile,))
