@@ -30,7 +30,7 @@ from wazzap.client.connection import (
     is_password_prompt,
 )
 from wazzap.client.pipe import HiddenInput, Terminal
-from wazzap.client.roster import QUESTIONS, Roster
+from wazzap.client.roster import ASK_AGAIN_SECONDS, QUESTIONS, Roster
 from wazzap.text import strip_styles
 
 YELLOW = "\x1b[1m\x1b[33m"
@@ -71,12 +71,12 @@ class FakeHiddenInput:
         self.hidden = False
 
 
-def connected_client(**options):
+def connected_client(clock=None, **options):
     """
     A L{ChatClient} connected to a L{StringTransport}, with its screen,
-    hidden input and clock at hand.
+    hidden input and clock (a new L{Clock} unless given) at hand.
     """
-    screen, hidden, clock = Screen(), FakeHiddenInput(), Clock()
+    screen, hidden, clock = Screen(), FakeHiddenInput(), clock or Clock()
     client = ChatClient(screen, hidden, clock, **options)
     transport = StringTransport()
     client.makeConnection(transport)
@@ -918,7 +918,7 @@ WHO_ANSWER = "[Server] 3 online: alice (#lobby, #art), bob, carol"
 
 
 def joined_roster():
-    roster = Roster()
+    roster = Roster(Clock())
     assert not roster.hear("[Server] Welcome, carol! You are the first one here.")
     return roster
 
@@ -978,7 +978,7 @@ def test_roster_follows_the_users_own_nickname_and_room():
     The user's own rename and the room they talk in are followed, and each change is told.
     """
     changes = []
-    roster = Roster(on_change=lambda: changes.append((roster.me, roster.room)))
+    roster = Roster(Clock(), on_change=lambda: changes.append((roster.me, roster.room)))
     roster.hear("[Server] Welcome, carol! You are the first one here.")
     roster.hear("[Server] you joined #maths. You are alone here.")
     roster.hear("[Server] carol is now known as Caz")
@@ -1007,13 +1007,34 @@ def test_a_client_with_a_roster_asks_once_joined_and_hides_the_answers():
     Once welcomed, an interactive client sends the roster's questions and does not show
     their answers.
     """
-    roster = Roster()
+    roster = Roster(Clock())
     client, transport, screen, _, _ = connected_client(nickname="carol", roster=roster)
     receive(client, NICKNAME_PROMPT, WELCOME)
     assert sent(transport) == ["carol"] + list(QUESTIONS)
     receive(client, WHO_ANSWER, "bob: hi")
     assert [strip_styles(line) for line in screen.lines[-2:]] == [strip_styles(WELCOME), "bob: hi"]
     assert roster.me == "carol"
+
+
+def test_the_roster_asks_again_only_after_public_lines_now_and_then():
+    """
+    /who and /rooms go again after a public line once a minute has passed since the last
+    asking, never after a command, nor after the public line that follows a command.
+    """
+    clock = Clock()
+    client, transport, _, _, _ = connected_client(clock, nickname="carol", roster=Roster(clock))
+    receive(client, NICKNAME_PROMPT, WELCOME)
+    sent(transport)
+    client.send_typed("hello")
+    assert sent(transport) == ["hello"]
+    clock.advance(ASK_AGAIN_SECONDS)
+    client.send_typed("/register")
+    client.send_typed("//not a command, but after one")
+    assert sent(transport) == ["/register", "//not a command, but after one"]
+    client.send_typed("  \u200b@bob hi")
+    assert sent(transport) == ["  \u200b@bob hi", "/who", "/rooms"]
+    client.send_typed("again")
+    assert sent(transport) == ["again"]
 
 
 def test_ready_at_once_in_clear_and_after_the_handshake_over_tls():

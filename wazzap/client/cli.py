@@ -198,7 +198,7 @@ class _Prompt:
     def __init__(self, options, clock):
         from wazzap.client.interactive import ChatPrompt, PromptScreen
 
-        self.roster = Roster(on_change=lambda: self.prompt.refresh())
+        self.roster = Roster(clock, on_change=lambda: self.prompt.refresh())
         self.prompt = ChatPrompt(self.roster)
         self.hidden_input = self.prompt
         self.output = PromptScreen(self.prompt.application, clock)

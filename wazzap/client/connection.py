@@ -24,7 +24,7 @@ from twisted.internet.interfaces import IHandshakeListener
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
-from wazzap.text import strip_styles
+from wazzap.text import from_first_visible, sanitize, strip_styles
 
 #: How long the server has to close after C{/quit} before we close ourselves.
 QUIT_GRACE_SECONDS = 3
@@ -105,6 +105,9 @@ class ChatClient(LineReceiver):
         self.finished = defer.Deferred()
         self._tls = tls
         self._secret_next = False
+        #: Whether the user's last line was a command (or blank, which the
+        #: server may take as the answer to a prompt).
+        self._command_before = False
         self._leaving = False
         self._lost = False
         self._cut_off = None
@@ -195,8 +198,24 @@ class ChatClient(LineReceiver):
             return
         if line.split(" ", 1)[0].lower() in QUIT_COMMANDS:
             self.leave(line)
-        else:
-            self._send(line)
+            return
+        self._send(line)
+        if self.roster is not None and self.joined:
+            self._ask_again_after(line)
+
+    def _ask_again_after(self, line):
+        """
+        Let the roster ask again after a line that opens no prompt: text, as
+        the server reads it, after a line that was not a command either (a
+        command's prompt may be on its way yet).
+        """
+        # What the server's grammar (wazzap.listeners.line.grammar) calls a command.
+        shown = from_first_visible(sanitize(line))
+        public = bool(shown) and (shown[0] != "/" or shown.startswith("//"))
+        if public and not self._command_before:
+            for question in self.roster.ask_again():
+                self._send(question)
+        self._command_before = not public
 
     def leave(self, command="/quit"):
         """

@@ -207,7 +207,11 @@ class ChatPrompt:
     async def _read(self, client):
         while not client.closing:
             try:
-                line = await self.session.prompt_async(handle_sigint=False)
+                # Twisted handles SIGINT and logs errors: prompt_toolkit is to
+                # take neither over (its handlers outlive the prompt).
+                line = await self.session.prompt_async(
+                    handle_sigint=False, set_exception_handler=False
+                )
             except KeyboardInterrupt:
                 client.interrupt()
                 return

@@ -5,12 +5,16 @@ who is online, the rooms, the commands, and the user's own nickname and room.
 All of it is read from the lines the server sends anyway; the server has no
 mode for clients.  Once joined, the client asks C{/who}, C{/rooms} and
 C{/help} and hides those three answers (answers come in the order asked, so
-the first of each kind after asking is the client's).  It asks only then:
-a line the client slipped in later could land as the answer to a password
-prompt the user's last command has just opened.  From then on it learns
+the first of each kind after asking is the client's).  In between it learns
 from what passes: joins, leaves and renames, everyone who speaks, and the
 answers to C{/who}, C{/names}, C{/rooms} and C{/help} the user asks for.
-Names it learns too late or keeps too long only make a completion miss.
+
+Join notices reach only a room's members, so it asks C{/who} and C{/rooms}
+again now and then: after the user sends a public line, at most every
+L{ASK_AGAIN_SECONDS}.  Only then, because a line the client slipped in at
+any moment could land as the answer to a password prompt the user's last
+command has just opened (C{/register}); public text opens none.  Names it
+learns late or keeps too long only make a completion miss.
 """
 
 import re
@@ -19,6 +23,9 @@ from collections import deque
 LOBBY = "#lobby"
 #: The client's own questions, asked once joined, each hidden from the user.
 QUESTIONS = ("/who", "/rooms", "/help")
+#: What it asks again, and how often at most.
+AGAIN = ("/who", "/rooms")
+ASK_AGAIN_SECONDS = 60
 
 _NICKNAME = r"[A-Za-z0-9_-]{1,16}"
 _ROOM = r"#[A-Za-z0-9_-]{1,30}"
@@ -53,11 +60,14 @@ class Roster:
     server spells them and unique ignoring case, as the server has them.
     """
 
-    def __init__(self, on_change=lambda: None):
+    def __init__(self, clock, on_change=lambda: None):
         """
+        @param clock: an L{IReactorTime}, to ask again only now and then.
         @param on_change: called when the user's nickname or room changes,
             so the prompt can show them.
         """
+        self._clock = clock
+        self._asked_at = None
         self.me = None
         self.room = LOBBY
         self._nicknames = {}
@@ -90,8 +100,20 @@ class Roster:
         """
         The lines to send once joined, whose answers L{hear} will hide.
         """
-        self._asked.extend(QUESTIONS)
-        return list(QUESTIONS)
+        return self._questions(QUESTIONS)
+
+    def ask_again(self):
+        """
+        The lines to send after a public line, if it is time to ask again.
+        """
+        if self._asked_at is None or self._clock.seconds() - self._asked_at < ASK_AGAIN_SECONDS:
+            return []
+        return self._questions(AGAIN)
+
+    def _questions(self, questions):
+        self._asked_at = self._clock.seconds()
+        self._asked.extend(questions)
+        return list(questions)
 
     def hear(self, plain):
         """
