@@ -312,6 +312,31 @@ def _key_pem(key):
     )
 
 
+def self_signed_certificate(directory):
+    """
+    Write a key and a self-signed certificate for localhost (no CA of its
+    own, as a quick server set-up makes); return their paths.
+    """
+    now = datetime.datetime.now(datetime.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    paths = directory / "self-key.pem", directory / "self-cert.pem"
+    paths[0].write_bytes(_key_pem(key))
+    paths[1].write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return paths
+
+
 def private_ca_and_server_certificate(directory):
     """
     Write a CA certificate, and a key and certificate for localhost that it
@@ -392,6 +417,24 @@ def test_tls_with_a_private_ca_chats(tls_server, open_client, terminal_client):
     alice.read_until("carol joined the chat")
     carol.type("over tls\r")
     assert alice.read_until("over tls") == "carol: over tls"
+
+
+def test_tls_with_a_self_signed_certificate_as_cafile(start_server, tmp_path):
+    """
+    --cafile naming the server's own self-signed certificate trusts that server.
+    """
+    key, certificate = self_signed_certificate(tmp_path)
+    tls_port = free_port()
+    start_server(
+        "--port=ssl:%d:privateKey=%s:certKey=%s:interface=127.0.0.1" % (tls_port, key, certificate)
+    )
+    result = run_piped_client(
+        "--tls", "--cafile", str(certificate), "localhost", str(tls_port), "--nick", "carol",
+        typed="/who\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 online: carol" in result.stdout
+    assert result.stderr == ""
 
 
 def test_an_untrusted_certificate_is_one_line_and_status_1(tls_server):

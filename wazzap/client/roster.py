@@ -124,7 +124,6 @@ class Roster:
             hidden = self._read_on(plain)
             if hidden is not None:
                 return hidden
-        room = None
         match = _IN_ROOM.match(plain)
         if match is not None:
             room, plain = match.groups()
