@@ -14,23 +14,23 @@ import threading
 import time
 
 import pytest
-from twisted.internet import error
+from prompt_toolkit.document import Document
+from twisted.internet import defer, error
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from tests.support import DEFAULT_TIMEOUT, REPO, child_environment, free_port, strip_colors
-from wazzap import client as wazzap_client
-from wazzap.client import (
+from wazzap.client import attention, cli, interactive, pipe, tls
+from wazzap.client.cli import describe_connect_error, parse_arguments
+from wazzap.client.connection import (
     CLOSE_GRACE_SECONDS,
     QUIT_GRACE_SECONDS,
     ChatClient,
-    HiddenInput,
-    Terminal,
-    describe_connect_error,
     is_password_prompt,
-    parse_arguments,
 )
+from wazzap.client.pipe import HiddenInput, Terminal
+from wazzap.client.roster import ASK_AGAIN_SECONDS, QUESTIONS, Roster
 from wazzap.text import strip_styles
 
 YELLOW = "\x1b[1m\x1b[33m"
@@ -71,12 +71,12 @@ class FakeHiddenInput:
         self.hidden = False
 
 
-def connected_client(**options):
+def connected_client(clock=None, **options):
     """
     A L{ChatClient} connected to a L{StringTransport}, with its screen,
-    hidden input and clock at hand.
+    hidden input and clock (a new L{Clock} unless given) at hand.
     """
-    screen, hidden, clock = Screen(), FakeHiddenInput(), Clock()
+    screen, hidden, clock = Screen(), FakeHiddenInput(), clock or Clock()
     client = ChatClient(screen, hidden, clock, **options)
     transport = StringTransport()
     client.makeConnection(transport)
@@ -419,7 +419,7 @@ def test_colours_only_on_a_terminal_without_no_color(is_terminal, environ, expec
         def isatty(self):
             return is_terminal
 
-    assert wazzap_client.wants_colors(Output(), environ) is expected
+    assert cli.wants_colors(Output(), environ) is expected
 
 
 # The terminal side
@@ -479,7 +479,7 @@ def test_terminal_shows_lines_and_closes():
     assert closed.called
 
 
-@pytest.mark.skipif(wazzap_client.termios is None, reason="no termios here")
+@pytest.mark.skipif(pipe.termios is None, reason="no termios here")
 def test_hidden_input_turns_echo_off_and_back_on():
     """
     On a real pseudo-terminal, echo goes off for hiding and comes back on restoring.
@@ -587,7 +587,7 @@ def test_program_name_is_how_the_user_ran_it(monkeypatch, argv0, expected):
     Usage and errors name the console script when that ran, else python -m.
     """
     monkeypatch.setattr(sys, "argv", [argv0])
-    assert wazzap_client.program_name("wazzap-client", "wazzap.client") == expected
+    assert cli.program_name("wazzap-client", "wazzap.client") == expected
 
 
 def test_module_help_runs():
@@ -897,3 +897,390 @@ def test_registered_nickname_logs_in_with_the_environment_password(server, run_c
     status, lines, stderr = again.finish()
     assert status == 0
     assert "hunter2-secret" not in "\n".join(lines) + stderr
+
+
+# The interactive client's pieces, without a terminal
+
+HELP_ANSWER = [
+    "[Server] Commands (type /help COMMAND for more):",
+    "[Server]   /join #ROOM -- join a room, creating it if there is none, and talk there.",
+    "[Server]   /quit [REASON] -- leave the chat (also /leave, /exit).",
+    "[Server]   @NICK TEXT -- a private message to NICK",
+    "[Server] Anything else goes to everyone in the room.",
+]
+ROOMS_ANSWER = [
+    "[Server] 3 rooms:",
+    "[Server]   #lobby (3)",
+    "[Server]   #art (1)",
+    "[Server]   #maths (0) [locked]: sums",
+]
+WHO_ANSWER = "[Server] 3 online: alice (#lobby, #art), bob, carol"
+
+
+def joined_roster():
+    roster = Roster(Clock())
+    assert not roster.hear("[Server] Welcome, carol! You are the first one here.")
+    return roster
+
+
+def test_roster_hides_only_the_answers_to_its_own_questions():
+    """
+    The first /who, /rooms and /help answers after asking are hidden and learnt; the same
+    answers again (the user asked) are shown and learnt too.
+    """
+    roster = joined_roster()
+    assert roster.ask() == list(QUESTIONS)
+    answers = [WHO_ANSWER] + ROOMS_ANSWER + HELP_ANSWER
+    assert [roster.hear(line) for line in answers] == [True] * len(answers)
+    assert roster.nicknames == ["alice", "bob"]
+    assert roster.rooms == ["#art", "#lobby", "#maths"]
+    assert roster.commands == ["exit", "join", "leave", "quit"]
+    assert [roster.hear(line) for line in answers] == [False] * len(answers)
+
+
+def test_roster_shows_other_lines_read_amid_an_answer():
+    """
+    A line someone says in the middle of a hidden /rooms answer is shown, not swallowed.
+    """
+    roster = joined_roster()
+    roster.ask()
+    roster.hear(WHO_ANSWER)
+    assert roster.hear(ROOMS_ANSWER[0])
+    assert not roster.hear("dave: hi")
+    assert [roster.hear(line) for line in ROOMS_ANSWER[1:]] == [True] * 3
+    assert not roster.hear("[Server]   #more (9)")
+    assert "dave" in roster.nicknames
+
+
+def test_roster_follows_joins_leaves_renames_and_speakers():
+    """
+    Joins, leaves, renames and everyone who speaks keep the nicknames current.
+    """
+    roster = joined_roster()
+    for line in (
+        "[Server] alice joined the chat",
+        "[Server] bob joined the chat",
+        "[#art] [Server] dave joined #art",
+        "erin: hello",
+        "[#art] * frank waves",
+        "[PM from gina] psst",
+        "[Server] bob left the chat (quit)",
+        "[Server] erin is now known as erin2",
+        "[Server] alice left #art",
+    ):
+        assert not roster.hear(line)
+    assert roster.nicknames == ["alice", "dave", "erin2", "frank", "gina"]
+    assert "#art" in roster.rooms
+
+
+def test_roster_follows_the_users_own_nickname_and_room():
+    """
+    The user's own rename and the room they talk in are followed, and each change is told.
+    """
+    changes = []
+    roster = Roster(Clock(), on_change=lambda: changes.append((roster.me, roster.room)))
+    roster.hear("[Server] Welcome, carol! You are the first one here.")
+    roster.hear("[Server] you joined #maths. You are alone here.")
+    roster.hear("[Server] carol is now known as Caz")
+    roster.hear("[Server] you left #maths; you are talking in #lobby")
+    roster.hear("[Server] you are talking in #art")
+    assert changes == [
+        ("carol", "#lobby"), ("carol", "#maths"), ("Caz", "#maths"), ("Caz", "#lobby"),
+        ("Caz", "#art"),
+    ]
+    assert roster.nicknames == []
+
+
+def test_roster_is_not_fooled_by_what_users_type():
+    """
+    Words in someone's line that look like a notice teach nothing.
+    """
+    roster = joined_roster()
+    roster.hear("[Server] alice joined the chat")
+    roster.hear("mallory: [Server] 1 online: mallory")
+    roster.hear("[Server] bob left the chat ([Server] alice left the chat)")
+    assert roster.nicknames == ["alice", "mallory"]
+
+
+def test_a_client_with_a_roster_asks_once_joined_and_hides_the_answers():
+    """
+    Once welcomed, an interactive client sends the roster's questions and does not show
+    their answers.
+    """
+    roster = Roster(Clock())
+    client, transport, screen, _, _ = connected_client(nickname="carol", roster=roster)
+    receive(client, NICKNAME_PROMPT, WELCOME)
+    assert sent(transport) == ["carol"] + list(QUESTIONS)
+    receive(client, WHO_ANSWER, "bob: hi")
+    assert [strip_styles(line) for line in screen.lines[-2:]] == [strip_styles(WELCOME), "bob: hi"]
+    assert roster.me == "carol"
+
+
+def test_the_roster_asks_again_only_after_public_lines_now_and_then():
+    """
+    /who and /rooms go again after a public line once a minute has passed since the last
+    asking, never after a command, nor after the public line that follows a command.
+    """
+    clock = Clock()
+    client, transport, _, _, _ = connected_client(clock, nickname="carol", roster=Roster(clock))
+    receive(client, NICKNAME_PROMPT, WELCOME)
+    sent(transport)
+    client.send_typed("hello")
+    assert sent(transport) == ["hello"]
+    clock.advance(ASK_AGAIN_SECONDS)
+    client.send_typed("/register")
+    client.send_typed("//not a command, but after one")
+    assert sent(transport) == ["/register", "//not a command, but after one"]
+    client.send_typed("  \u200b@bob hi")
+    assert sent(transport) == ["  \u200b@bob hi", "/who", "/rooms"]
+    client.send_typed("again")
+    assert sent(transport) == ["again"]
+
+
+def test_ready_at_once_in_clear_and_after_the_handshake_over_tls():
+    """
+    A clear connection is ready when made; a TLS one only once its handshake completed.
+    """
+    clear, _, _, _, _ = connected_client()
+    assert clear.ready.called
+    secure, _, _, _, _ = connected_client(tls=True)
+    assert not secure.ready.called
+    secure.handshakeCompleted()
+    assert secure.ready.called
+
+
+def test_a_handshake_refused_is_no_disconnection():
+    """
+    A TLS connection lost before its handshake fails C{ready} with the reason, and shows nothing.
+    """
+    client, transport, screen, _, _ = connected_client(tls=True)
+    failures = []
+    client.ready.addErrback(failures.append)
+    lose(client, transport, error.ConnectionLost)
+    assert failures[0].check(error.ConnectionLost)
+    assert screen.lines == []
+
+
+def test_interrupting_a_handshake_is_giving_up():
+    """
+    Ctrl+C during a TLS handshake cancels C{ready} rather than report a TLS failure.
+    """
+    client, transport, _, _, _ = connected_client(tls=True)
+    failures = []
+    client.ready.addErrback(failures.append)
+    client.interrupt()
+    lose(client, transport)
+    assert failures[0].check(defer.CancelledError)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("hi carol", True), ("@Carol: look", True), ("carol-like", False), ("carolyn", False),
+        ("xcarol", False), ("carol!", True),
+    ],
+)
+def test_mentions_are_whole_words_ignoring_case(text, expected):
+    """
+    A nickname is mentioned when it stands as a word of its own, in any case.
+    """
+    assert attention.mentions(text, "carol") is expected
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("bob: hi carol", attention.MENTION),
+        ("[#maths] bob: carol?", attention.MENTION),
+        ("* bob pokes carol", attention.MENTION),
+        ("bob: hi all", attention.MESSAGE),
+        ("[PM from bob] hi", attention.PRIVATE),
+        ("[PM to bob] hi", None),
+        ("carol: talking about carol", None),
+        ("[Server] carol is now known as caz", None),
+    ],
+)
+def test_kinds_of_line(line, expected):
+    """
+    Lines from others are private, mentions or plain messages; the server's and the user's
+    own are none of them.
+    """
+    assert attention.kind_of(line, "carol") == expected
+
+
+def test_highlighting_keeps_the_colours():
+    """
+    A highlighted line is in reverse video throughout, put back after each colour reset.
+    """
+    line = "\x1b[31mbob\x1b[0m: hi carol"
+    assert attention.highlighted(line) == (
+        "\x1b[7m\x1b[31mbob\x1b[0m\x1b[7m: hi carol\x1b[27m"
+    )
+
+
+@pytest.mark.parametrize(
+    "bell, rings",
+    [("mentions", ["mention", "private"]), ("all", ["plain", "mention", "private"]), ("off", [])],
+)
+def test_bell_modes(bell, rings):
+    """
+    --bell mentions rings for mentions and private messages, all for every message, off never.
+    """
+    screen, rung = Screen(), []
+    shown = attention.Attention(screen, lambda: rung.append(screen.lines[-1]), lambda: "carol", bell)
+    lines = {"plain": "bob: hi", "mention": "bob: hi carol", "private": "[PM from bob] x"}
+    for name in ("plain", "mention", "private"):
+        shown.show(lines[name])
+    shown.show("[Server] bob joined the chat")
+    assert rung == [screen.lines[["plain", "mention", "private"].index(name)] for name in rings]
+    assert screen.lines[0] == "bob: hi"
+    assert screen.lines[1].startswith(attention.HIGHLIGHT)
+
+
+def test_timestamps_come_first():
+    """
+    --timestamps puts the local hours and minutes before each line.
+    """
+    clock = Clock()
+    clock.advance(13 * 3600 + 7 * 60 + 5)
+    screen = Screen()
+    attention.Timestamped(screen, clock).show("bob: hi")
+    expected = time.strftime("%H:%M", time.localtime(clock.seconds()))
+    assert screen.lines == [expected + " bob: hi"]
+
+
+def complete(roster, text):
+    completer = interactive.ChatCompleter(roster)
+    return [c.text for c in completer.get_completions(Document(text), None)]
+
+
+def learnt_roster():
+    roster = joined_roster()
+    roster.ask()
+    for line in [WHO_ANSWER] + ROOMS_ANSWER + HELP_ANSWER:
+        roster.hear(line)
+    return roster
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("/j", ["/join "]),
+        ("/Q", ["/quit "]),
+        ("@a", ["@alice "]),
+        ("hi @b", ["@bob"]),
+        ("#m", ["#maths"]),
+        ("/join ", ["#art", "#lobby", "#maths"]),
+        ("/msg ", ["alice", "bob"]),
+        ("/msg A", ["alice"]),
+        ("thanks b", ["bob"]),
+        ("thanks ", []),
+        ("@c", []),
+        ("/join", []),
+    ],
+)
+def test_completion(text, expected):
+    """
+    Tab completes commands after a leading /, nicknames after @ and in arguments, rooms after
+    # and in /join's; never the user's own nickname, nor a word already whole.
+    """
+    assert complete(learnt_roster(), text) == expected
+
+
+def test_displayable_keeps_colours_and_removes_other_controls():
+    """
+    Only colour sequences survive: a cursor move, a screen clear or a bell from the server goes.
+    """
+    line = "\x1b[31mbob\x1b[0m: \x1b[2J\x1b[1;1Hhi\x07 \x1b]0;title\x07there"
+    assert interactive.displayable(line) == "\x1b[31mbob\x1b[0m: hi there"
+
+
+def test_a_password_never_enters_the_history():
+    """
+    Lines typed at a password prompt are not kept for Up to bring back.
+    """
+    secret = [False]
+    history = interactive.SentHistory(lambda: secret[0])
+    history.append_string("hello")
+    secret[0] = True
+    history.append_string("hunter2")
+    assert history.get_strings() == ["hello"]
+
+
+def test_tls_arguments():
+    """
+    --tls defaults to port 5556; --cafile and --insecure are read with it.
+    """
+    options = parse_arguments(["--tls", "chat.example", "--cafile", "ca.pem"])
+    assert (options.tls, options.host, options.port, options.cafile) == (
+        True, "chat.example", 5556, "ca.pem",
+    )
+    assert parse_arguments(["--tls", "h", "7000", "--insecure"]).port == 7000
+    assert parse_arguments([]).bell == "mentions"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--cafile", "ca.pem"], ["--insecure"], ["--tls", "--insecure", "--cafile", "x"],
+     ["--bell", "loud"]],
+)
+def test_bad_tls_and_bell_arguments_exit_2(argv, capsys):
+    """
+    --cafile or --insecure without --tls, both at once, or an unknown --bell is a usage error.
+    """
+    with pytest.raises(SystemExit) as exited:
+        parse_arguments(argv)
+    assert exited.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_an_unusable_cafile_says_why(tmp_path):
+    """
+    A missing --cafile, or one with no certificate in it, is refused with a reason.
+    """
+    with pytest.raises(tls.TrustProblem, match="cannot read"):
+        tls.client_options("h", str(tmp_path / "missing.pem"))
+    empty = tmp_path / "empty.pem"
+    empty.write_text("nothing here\n")
+    with pytest.raises(tls.TrustProblem, match="holds no PEM certificate"):
+        tls.client_options("h", str(empty))
+    broken = tmp_path / "broken.pem"
+    broken.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    with pytest.raises(tls.TrustProblem, match="not a PEM certificate"):
+        tls.client_options("h", str(broken))
+
+
+def test_tls_failures_in_words():
+    """
+    An untrusted certificate, a wrong name and a plain port each have their own words.
+    """
+    from OpenSSL import SSL
+    from service_identity import VerificationError
+
+    untrusted = SSL.Error([("SSL routines", "", "certificate verify failed")])
+    assert "not trusted" in tls.describe_tls_failure(untrusted, "h")
+    assert tls.describe_tls_failure(VerificationError([]), "h") == (
+        "the server's certificate is not for h"
+    )
+    plain = SSL.Error([("SSL routines", "", "wrong version number")])
+    assert tls.describe_tls_failure(plain, "h") == "the server does not speak TLS on this port"
+    assert tls.describe_tls_failure(error.ConnectionDone(), "h") == (
+        "the connection closed during the TLS handshake"
+    )
+
+
+def test_interactive_only_when_both_ends_are_terminals():
+    """
+    The input line is for a person on a terminal; a pipe at either end keeps line in, line out.
+    """
+
+    class End:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    assert cli.is_interactive(End(True), End(True))
+    assert not cli.is_interactive(End(False), End(True))
+    assert not cli.is_interactive(End(True), End(False))
