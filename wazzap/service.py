@@ -10,11 +10,11 @@ import resource
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from wazzap.net.tls import ClearText, TLSOrPlainFactory
+from wazzap.persist.retention import Retention
 from wazzap.store import log_failure
 
 SHUTDOWN_NOTICE = "server is shutting down"
@@ -201,7 +201,7 @@ class ChatServerService(Service):
         yield self.factory.accounts.close()
 
 
-class SessionHistoryRetention(Service):
+class SessionHistoryRetention(Retention):
     """
     Deletes the sessions of the login history that ended more than C{days}
     ago: at start-up, then every L{PRUNE_INTERVAL_SECONDS}.
@@ -211,38 +211,14 @@ class SessionHistoryRetention(Service):
     login for more than one small batch.
     """
 
-    log = Logger()
+    pruned = "the login history"
 
     def __init__(self, store, days, clock):
-        self.store = store
+        Retention.__init__(self, store, clock, PRUNE_INTERVAL_SECONDS)
         self.days = days
-        self._clock = clock
-        self._loop = LoopingCall(self.prune)
-        self._loop.clock = clock
-        self._pruning = None
 
-    def startService(self):
-        Service.startService(self)
-        self.log.info("keeping {days} days of login history", days=self.days)
-        self._loop.start(PRUNE_INTERVAL_SECONDS, now=True)
-
-    def stopService(self):
-        """
-        Stop pruning once the batch under way is done (a clean shutdown
-        waits for it); the rest waits for the next start.
-        """
-        Service.stopService(self)
-        if self._loop.running:
-            self._loop.stop()
-        return self._pruning
-
-    def prune(self):
-        """
-        Delete the sessions that ended too long ago; a Deferred that fires
-        (never with a failure) once done.
-        """
-        self._pruning = self._prune().addErrback(log_failure, self.log, "pruning the login history")
-        return self._pruning
+    def kept(self):
+        return "keeping %d days of login history" % (self.days,)
 
     @defer.inlineCallbacks
     def _prune(self):

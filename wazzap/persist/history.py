@@ -23,14 +23,13 @@ last line then) go in the same batches.
 from collections import deque
 from itertools import chain
 
-from twisted.application.service import Service
 from twisted.internet import defer
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from wazzap.core.events import pack, unpack
 from wazzap.core.rooms import room_key
 from wazzap.flow import cancel
+from wazzap.persist.retention import Retention
 from wazzap.store import log_failure
 
 MINUTE = 60
@@ -274,7 +273,7 @@ class HistoryLog:
             self._schedule()
 
 
-class HistoryRetention(Service):
+class HistoryRetention(Retention):
     """
     Deletes the lines older than C{days} days and those beyond the newest
     C{max_lines} of each room: at start-up, then every
@@ -282,44 +281,20 @@ class HistoryRetention(Service):
     writes never wait long.  With C{days} 0 it deletes them all.
     """
 
-    log = Logger()
+    pruned = "room history"
 
     def __init__(self, store, days, max_lines, clock):
-        self.store = store
+        Retention.__init__(self, store, clock, PRUNE_INTERVAL_SECONDS)
         self.days = days
         self.max_lines = max_lines
-        self._clock = clock
-        self._loop = LoopingCall(self.prune)
-        self._loop.clock = clock
-        self._pruning = None
 
-    def startService(self):
-        Service.startService(self)
-        if self.days:
-            self.log.info(
-                "keeping {days} days and at most {lines} lines a room of room history",
-                days=self.days,
-                lines=self.max_lines,
-            )
-        else:
-            self.log.info("keeping no room history")
-        self._loop.start(PRUNE_INTERVAL_SECONDS, now=True)
-
-    def stopService(self):
-        """
-        Stop once the call under way is done.
-        """
-        Service.stopService(self)
-        if self._loop.running:
-            self._loop.stop()
-        return self._pruning
-
-    def prune(self):
-        """
-        A Deferred that fires (never with a failure) once the old lines are gone.
-        """
-        self._pruning = self._prune().addErrback(log_failure, self.log, "pruning room history")
-        return self._pruning
+    def kept(self):
+        if not self.days:
+            return "keeping no room history"
+        return "keeping %d days and at most %d lines a room of room history" % (
+            self.days,
+            self.max_lines,
+        )
 
     @defer.inlineCallbacks
     def _prune(self):
