@@ -69,6 +69,37 @@ def child_environment():
     return env
 
 
+def run_wazzap(workdir, *options, daemon=False, timeout=TIMEOUT * 4, **run_options):
+    """
+    Run C{twistd wazzap} with C{options}, its database, log and pid file in
+    C{workdir} and on a free loopback port unless C{options} name one, to
+    its end (a daemon's starter ends once the daemon is up): the completed
+    process, stdout and stderr apart, as text.
+    """
+    port = [] if any(option.startswith("--port") for option in options) else [
+        "--port=tcp:%d:interface=127.0.0.1" % (free_port(),)
+    ]
+    return subprocess.run(
+        [
+            twistd_path(),
+            *([] if daemon else ["-n"]),
+            "--pidfile=" + str(workdir / "twistd.pid"),
+            "--logfile=" + str(workdir / "twistd.log"),
+            "wazzap",
+            "--db=" + str(workdir / "wazzap.sqlite3"),
+            *port,
+            *options,
+        ],
+        cwd=str(workdir),
+        env=child_environment(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **run_options,
+    )
+
+
 def free_port(host="127.0.0.1"):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as s:

@@ -5,14 +5,13 @@ busy metrics endpoint stops the start in one line.
 """
 
 import socket
-import subprocess
 import urllib.error
 import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import TIMEOUT, child_environment, free_port, twistd_path, until
+from tests.support import TIMEOUT, free_port, run_wazzap, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -101,30 +100,9 @@ def test_other_paths_are_not_found(metered):
     assert answer.value.code == 404
 
 
-def _start(tmp_path, *options):
-    return subprocess.run(
-        [
-            twistd_path(),
-            "-n",
-            "--pidfile=",
-            "--logfile=" + str(tmp_path / "twistd.log"),
-            "wazzap",
-            "--db=" + str(tmp_path / "wazzap.sqlite3"),
-            "--port=tcp:%d:interface=127.0.0.1" % (free_port(),),
-            *options,
-        ],
-        cwd=str(tmp_path),
-        env=child_environment(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 4,
-    )
-
-
 def test_a_bad_metrics_endpoint_is_one_line(tmp_path):
     """A --metrics that is no endpoint is one usage line and status 1."""
-    result = _start(tmp_path, "--metrics=nowhere:9108")
+    result = run_wazzap(tmp_path, "--metrics=nowhere:9108")
     assert result.returncode == 1, result
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(
@@ -138,7 +116,7 @@ def test_a_metrics_port_in_use_is_one_line(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = _start(tmp_path, "--metrics=%d" % (port,))
+        result = run_wazzap(tmp_path, "--metrics=%d" % (port,))
     assert result.returncode == 1, result
     assert result.stderr == (
         "wazzap: cannot serve metrics on tcp:%d:interface=127.0.0.1: address already in use\n"

@@ -15,42 +15,9 @@ import sys
 
 import pytest
 
-from tests.support import (
-    DEFAULT_TIMEOUT,
-    TIMEOUT,
-    child_environment,
-    free_port,
-    twistd_path,
-    until,
-)
+from tests.support import DEFAULT_TIMEOUT, TIMEOUT, child_environment, free_port, run_wazzap, until
 from wazzap.passwords import argon2_hasher
 from wazzap.store import Database
-
-
-def _twistd(tmp_path, *args, daemon=False, **options):
-    """
-    Run twistd wazzap to its end (a daemon's starter ends once the daemon
-    is up); return the completed process, stdout and stderr apart.
-    """
-    foreground = [] if daemon else ["-n"]
-    return subprocess.run(
-        [
-            twistd_path(),
-            *foreground,
-            "--pidfile=" + str(tmp_path / "twistd.pid"),
-            "--logfile=" + str(tmp_path / "twistd.log"),
-            "wazzap",
-            "--db=" + str(tmp_path / "wazzap.sqlite3"),
-            *args,
-        ],
-        cwd=str(tmp_path),
-        env=child_environment(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 2,
-        **options,
-    )
 
 
 def _log(tmp_path):
@@ -93,7 +60,7 @@ def test_port_in_use_is_one_line_and_leaves_no_pid_file_or_traceback(tmp_path, d
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = _twistd(tmp_path, "--port=tcp:%d:interface=127.0.0.1" % (port,), daemon=daemon)
+        result = run_wazzap(tmp_path, "--port=tcp:%d:interface=127.0.0.1" % (port,), daemon=daemon)
     assert result.returncode == 1, result
     assert result.stderr == (
         "wazzap: cannot listen on tcp:%d:interface=127.0.0.1: address already in use\n" % (port,)
@@ -108,7 +75,7 @@ def test_daemon_serves_on_the_ports_it_listened_on_before_forking(tmp_path, daem
     As a daemon, the server serves on its port, and SIGTERM stops it and removes its pid file.
     """
     port = free_port()
-    result = _twistd(tmp_path, "--port=tcp:%d:interface=127.0.0.1" % (port,), daemon=True)
+    result = run_wazzap(tmp_path, "--port=tcp:%d:interface=127.0.0.1" % (port,), daemon=True)
     assert (result.returncode, result.stderr) == (0, "")
     pid_file = tmp_path / "twistd.pid"
     assert until(pid_file.exists, TIMEOUT)
@@ -156,7 +123,7 @@ def test_empty_database_file_is_refused(tmp_path):
     An existing empty database file stops the start with one line and status 1, and stays empty.
     """
     (tmp_path / "wazzap.sqlite3").write_bytes(b"")
-    result = _twistd(tmp_path, "--port=tcp:0:interface=127.0.0.1")
+    result = run_wazzap(tmp_path, "--port=tcp:0:interface=127.0.0.1")
     assert result.returncode == 1, result
     lines = result.stderr.splitlines()
     assert lines == [

@@ -14,9 +14,10 @@ import pytest
 
 from tests.support import (
     TIMEOUT,
-    LoginClient,
     child_environment,
     free_port,
+    LoginClient,
+    run_wazzap,
     seed_accounts,
     twistd_path,
     until,
@@ -118,30 +119,6 @@ def test_sigusr1_still_rotates_the_log(start_server, tmp_path):
     assert "reload" not in rotated.read_text()
 
 
-def _start(tmp_path, *options):
-    """
-    Run twistd -n wazzap with C{options} to its end; the completed process.
-    """
-    return subprocess.run(
-        [
-            twistd_path(),
-            "-n",
-            "--pidfile=",
-            "--logfile=" + str(tmp_path / "twistd.log"),
-            "wazzap",
-            "--db=" + str(tmp_path / "wazzap.sqlite3"),
-            "--port=tcp:%d:interface=127.0.0.1" % (free_port(),),
-            *options,
-        ],
-        cwd=str(tmp_path),
-        env=child_environment(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 2,
-    )
-
-
 @pytest.mark.parametrize(
     "text, expected",
     [
@@ -154,7 +131,7 @@ def test_bad_config_at_start_is_one_line_and_status_1(tmp_path, text, expected):
     """A bad key or value, or a missing MOTD, stops the start in one line with status 1."""
     config = tmp_path / "wazzap.toml"
     config.write_text(text)
-    result = _start(tmp_path, "--config=%s" % (config,))
+    result = run_wazzap(tmp_path, "--config=%s" % (config,))
     assert result.returncode == 1, result
     output = (result.stdout + result.stderr).strip()
     assert "\n" not in output and expected in output, output
