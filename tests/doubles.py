@@ -16,14 +16,14 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from wazzap.accounts import Accounts
-from wazzap.bans import Bans
+from wazzap.persist.accounts import Accounts
+from wazzap.persist.bans import Bans
 from wazzap.chat import Chat
 from wazzap.core.identity import new_session_key
 from wazzap.core.interfaces import IMember
 from wazzap.listeners.line import render
 from wazzap.server import ChatFactory, Limits
-from wazzap.store import BUSY_TIMEOUT_SECONDS, Database, StoreError
+from wazzap.persist.store import BUSY_TIMEOUT_SECONDS, Database, StoreError
 from wazzap.text import strip_styles
 from wazzap.threads import ThreadPoolService
 
@@ -39,7 +39,7 @@ WAIT_SECONDS = 10
 
 class SynchronousStore:
     """
-    A L{wazzap.store.Store} whose calls run on the caller's thread: an
+    A L{wazzap.persist.store.Store} whose calls run on the caller's thread: an
     in-memory L{Database} behind the same Deferred-returning methods.
     """
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import argon2
 
-from wazzap import passwords
-from wazzap.store import Database
+from wazzap.persist import passwords
+from wazzap.persist.store import Database
 
 REPO = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

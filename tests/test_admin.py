@@ -6,7 +6,7 @@ in a temporary directory.
 import pytest
 
 from tests.support import admin_cli
-from wazzap.store import ADDRESS, NICKNAME, Database
+from wazzap.persist.store import ADDRESS, NICKNAME, Database
 
 DAY = 24 * 60 * 60
 FAR_FUTURE = 4_000_000_000
@@ -162,7 +162,7 @@ def test_empty_database(tmp_path):
 
 def test_add_creates_the_database_and_an_admin_account(tmp_path):
     """add registers an account whose password verifies, creating the database first."""
-    from wazzap.passwords import argon2_hasher
+    from wazzap.persist.passwords import argon2_hasher
 
     path = str(tmp_path / "new.sqlite3")
     status, out, err = admin(

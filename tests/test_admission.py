@@ -14,7 +14,7 @@ from wazzap.core.admission import (
     Waiting,
     WrongPassword,
 )
-from wazzap.passwords import GUESSES_PER_ACCOUNT_AND_ADDRESS
+from wazzap.persist.passwords import GUESSES_PER_ACCOUNT_AND_ADDRESS
 
 ADDRESS = "192.0.2.7"
 

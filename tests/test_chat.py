@@ -15,7 +15,7 @@ from wazzap import text
 from wazzap.chat import MAX_LEAVE_NOTICES, PRESENCE_WINDOW_SECONDS, Chat
 from wazzap.core.interfaces import IMember
 from wazzap.listeners.line.render import presence_summary
-from wazzap.protocol import ChatProtocol
+from wazzap.listeners.line.protocol import ChatProtocol
 
 
 def test_protocol_provides_imember():

@@ -11,7 +11,7 @@ from tests.doubles import make_factory
 from wazzap.commands import HelpCommands
 from wazzap.commands.inputs import Invocation, PrivateMessage, PublicMessage
 from wazzap.commands.registry import Command, Registry, command
-from wazzap.store import StoreError
+from wazzap.persist.store import StoreError
 
 
 class Session:

@@ -8,9 +8,9 @@ import pytest
 
 from tests.doubles import Connection, make_factory
 from tests.support import REPO
-from wazzap import tap
-from wazzap.config import read_config
-from wazzap.motd import MAX_MOTD_BYTES, read_motd
+from wazzap.app import tap
+from wazzap.app.config import read_config
+from wazzap.app.motd import MAX_MOTD_BYTES, read_motd
 
 
 def parsed(*arguments):

@@ -13,7 +13,8 @@ from twisted.internet import defer
 from twisted.internet.testing import StringTransport
 
 from tests.doubles import Connection, admin_logged_in, joined, make_factory
-from wazzap import tap, text
+from wazzap import text
+from wazzap.app import tap
 from wazzap.app.control import (
     MAX_REQUEST_BYTES,
     Answer,
@@ -27,7 +28,7 @@ from wazzap.app.control import (
     console_problem,
     control_socket_for,
 )
-from wazzap.store import default_db_path
+from wazzap.persist.store import default_db_path
 
 
 class Control:

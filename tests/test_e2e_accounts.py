@@ -32,7 +32,7 @@ from tests.support import (
     seed_accounts,
     strip_colors,
 )
-from wazzap.store import Database
+from wazzap.persist.store import Database
 
 ESC = b"\x1b"
 

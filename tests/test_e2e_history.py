@@ -17,7 +17,7 @@ import pytest
 
 from tests.support import TIMEOUT, LoginClient, peak_rss_kib, seed_accounts
 from wazzap.core import events
-from wazzap.store import Database
+from wazzap.persist.store import Database
 
 HISTORY = re.compile(r"\[history #\w+ \d\d:\d\d\] ")
 #: Longer than a batch of history takes to be written (100 ms and a turn).

@@ -10,7 +10,7 @@ import sys
 import time
 
 from tests.support import LineClient
-from wazzap.passwords import GUESSES_PER_ACCOUNT_AND_ADDRESS as PER_ADDRESS_AT_ONE_ACCOUNT
+from wazzap.persist.passwords import GUESSES_PER_ACCOUNT_AND_ADDRESS as PER_ADDRESS_AT_ONE_ACCOUNT
 
 TIMEOUT = 10
 

@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from tests.support import TIMEOUT, LoginClient, seed_accounts, until
-from wazzap.store import Database
+from wazzap.persist.store import Database
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -16,8 +16,8 @@ import sys
 import pytest
 
 from tests.support import DEFAULT_TIMEOUT, TIMEOUT, child_environment, free_port, run_wazzap, until
-from wazzap.passwords import argon2_hasher
-from wazzap.store import Database
+from wazzap.persist.passwords import argon2_hasher
+from wazzap.persist.store import Database
 
 
 def _log(tmp_path):

@@ -22,7 +22,7 @@ from tests.support import (
     twistd_path,
     until,
 )
-from wazzap.reload import NOW_ADMIN
+from wazzap.app.reload import NOW_ADMIN
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,9 +13,9 @@ from twisted.internet.task import Clock
 from twisted.logger import Logger
 
 from tests.doubles import Connection, SynchronousHasher, SynchronousStore, add_account, log_in
-from wazzap import store
-from wazzap.accounts import Accounts
-from wazzap.bans import Bans
+from wazzap.persist import store
+from wazzap.persist.accounts import Accounts
+from wazzap.persist.bans import Bans
 from wazzap.chat import Chat
 from wazzap.core import events
 from wazzap.core.replay import HISTORY_PAGE_SECONDS, NOW, SINCE_LEFT_LINES
@@ -29,7 +29,7 @@ from wazzap.persist.history import (
     HistoryRetention,
 )
 from wazzap.server import ChatFactory, Limits
-from wazzap.store import SCHEMA_VERSION, Database, StoreError
+from wazzap.persist.store import SCHEMA_VERSION, Database, StoreError
 
 #: 2026-12-01 09:30 UTC: a clock at a time with a date.
 NOON_ISH = 1796117400.0
@@ -698,7 +698,7 @@ def test_a_tampered_chunk_is_refused_not_run(tmp_path):
 
 def test_history_options_have_their_defaults_and_limits():
     """--history-days, --history-lines and --replay default to 7, 10,000 and 20; a bad value is one line."""
-    from wazzap.tap import Options
+    from wazzap.app.tap import Options
 
     options = Options()
     options.parseOptions([])

@@ -1,6 +1,6 @@
 """
 Tests for offline messages (L{wazzap.persist.memos}, L{wazzap.commands.memos}
-and the memo methods of L{wazzap.store.Database}): in-memory SQLite, the real
+and the memo methods of L{wazzap.persist.store.Database}): in-memory SQLite, the real
 protocol over L{StringTransport}s, and a L{Clock}.
 """
 
@@ -19,9 +19,9 @@ from tests.doubles import (
     registered,
     started_threads,
 )
-from wazzap import store
+from wazzap.persist import store
 from wazzap.persist.memos import MAX_WAITING_PER_RECIPIENT, MAX_WAITING_PER_SENDER, sent_at
-from wazzap.store import (
+from wazzap.persist.store import (
     MEMO_KEPT,
     MEMO_RECIPIENT_FULL,
     MEMO_SENDER_FULL,

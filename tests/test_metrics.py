@@ -24,10 +24,10 @@ from tests.doubles import (
     registered,
 )
 from wazzap.app.metrics import CONTENT_TYPE, LAG_PROBE_INTERVAL_SECONDS, Metrics, MetricsPage
-from wazzap import tap
+from wazzap.app import tap
 from wazzap.net import counts
 from wazzap.net.counts import DISCONNECTION_KINDS, disconnection_kind
-from wazzap.service import MetricsService
+from wazzap.app.service import MetricsService
 
 #: A scrape with 10,000 people online must take no longer than this; it
 #: takes about a tenth of a millisecond, the same as with ten.

@@ -10,12 +10,12 @@ from twisted.internet.address import IPv6Address
 from tests.doubles import Connection, admin_and_user, admin_logged_in, connect, log_in, make_factory, registered
 from tests.test_admin import admin as admin_tool
 from wazzap import addresses
-from wazzap.bans import Bans
+from wazzap.persist.bans import Bans
 from wazzap.chat import APPROVAL_NOTICES_IN_FULL, APPROVAL_SUMMARY_SECONDS
 from wazzap.commands.base import MAX_DURATION_SECONDS, DurationError, parse_duration
 from wazzap.core.admission import MAX_WAITERS_PER_ADDRESS
-from wazzap.protocol import _address_of
-from wazzap.store import ADDRESS, NICKNAME, Database
+from wazzap.listeners.line.protocol import _address_of
+from wazzap.persist.store import ADDRESS, NICKNAME, Database
 
 # Addresses
 
@@ -380,7 +380,7 @@ def test_database_of_schema_1_gains_the_mutes_table(tmp_path):
     """A database made before mutes were stored is migrated on opening and keeps its bans."""
     import sqlite3
 
-    from wazzap import store
+    from wazzap.persist import store
 
     path = str(tmp_path / "old.sqlite3")
     connection = sqlite3.connect(path)

@@ -1,5 +1,5 @@
 """
-Tests for L{wazzap.passwords}: argon2id hashing on real threads, with a
+Tests for L{wazzap.persist.passwords}: argon2id hashing on real threads, with a
 reactor stand-in that carries results back to the test, and the login
 throttle driven by a L{Clock}.
 """
@@ -11,8 +11,8 @@ import pytest
 from twisted.internet.task import Clock
 
 from tests.doubles import ThreadedReactor, started_threads
-from wazzap import passwords
-from wazzap.passwords import (
+from wazzap.persist import passwords
+from wazzap.persist.passwords import (
     ACCOUNT_LANE,
     GUESS_WINDOW_SECONDS,
     HASHING_THREADS,

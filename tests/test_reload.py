@@ -14,10 +14,10 @@ from twisted.logger import formatEvent, globalLogPublisher
 
 from tests.certificates import make_certificates
 from tests.doubles import Connection, add_account, joined, log_in, make_factory
-from wazzap import tap
+from wazzap.app import tap
 from wazzap.net.pacing import Allowance
 from wazzap.net.tls import ServerCertificate
-from wazzap.reload import (
+from wazzap.app.reload import (
     NOW_ADMIN,
     Reloader,
     ReloadOnHangup,

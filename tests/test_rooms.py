@@ -6,7 +6,7 @@ L{Clock}, and the room commands over in-memory connections.
 import pytest
 
 from tests.doubles import Connection, admin_and_user, chat_with, joined, make_factory, settle
-from wazzap import tap
+from wazzap.app import tap
 from wazzap.core.rooms import MAX_TOPIC_BYTES
 
 

@@ -13,9 +13,9 @@ from twisted.internet.task import Clock
 from twisted.logger import Logger, LogLevel, formatEvent
 
 from tests.doubles import SynchronousHasher, SynchronousStore
-from wazzap import service, tap
-from wazzap.accounts import Accounts
-from wazzap.store import StoreError
+from wazzap.app import service, tap
+from wazzap.persist.accounts import Accounts
+from wazzap.persist.store import StoreError
 
 
 class RecordingLog:

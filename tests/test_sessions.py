@@ -7,13 +7,13 @@ from twisted.internet import defer
 from twisted.logger import LogLevel, capturedLogs
 
 from tests.doubles import Connection, admin_and_user, admin_logged_in, connect, log_in, make_factory, registered
-from wazzap.passwords import (
+from wazzap.persist.passwords import (
     GUESS_WINDOW_SECONDS,
     GUESSES_PER_ACCOUNT_AND_ADDRESS,
     REGISTRATIONS_PER_ADDRESS,
     HasherBusy,
 )
-from wazzap.store import BUSY_TIMEOUT_SECONDS
+from wazzap.persist.store import BUSY_TIMEOUT_SECONDS
 
 
 class BusyHasher:

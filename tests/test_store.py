@@ -1,5 +1,5 @@
 """
-Tests for L{wazzap.store}: the Database on real SQLite files in a temporary
+Tests for L{wazzap.persist.store}: the Database on real SQLite files in a temporary
 directory, and the Store's worker thread with a reactor stand-in that only
 carries results back to the test's thread.
 """
@@ -14,8 +14,8 @@ from twisted.logger import Logger, LogLevel, formatEvent
 from twisted.python.failure import Failure
 
 from tests.doubles import ThreadedReactor, started_threads
-from wazzap import store
-from wazzap.store import (
+from wazzap.persist import store
+from wazzap.persist.store import (
     ADDRESS,
     APPLICATION_ID,
     NICKNAME,

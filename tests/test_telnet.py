@@ -5,7 +5,7 @@ for nc users.
 """
 
 from tests.doubles import Connection, joined, make_factory
-from wazzap.telnet import Telnet
+from wazzap.listeners.line.telnet import Telnet
 
 #: What Debian's (netkit) telnet sends for Ctrl+C: IAC IP IAC DO TIMING-MARK.
 CTRL_C = b"\xff\xf4\xff\xfd\x06"

@@ -9,7 +9,7 @@ import pytest
 from twisted.application.service import Service
 
 from tests.test_store import ThreadedReactor
-from wazzap.store import Store
+from wazzap.persist.store import Store
 from wazzap.threads import ThreadPoolService
 
 

@@ -14,7 +14,7 @@ from twisted.internet.testing import StringTransport
 
 from tests.certificates import make_certificates
 from tests.doubles import CLEAR_TEXT_WARNING, Connection, add_account, make_factory
-from wazzap import service, tap
+from wazzap.app import service, tap
 from wazzap.net.tls import ClearText, ServerCertificate, TLSError, TLSOrPlainFactory
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)

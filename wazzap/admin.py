@@ -19,10 +19,10 @@ import sys
 import time
 
 from wazzap.app.control import NoAnswer, ask, control_socket_for
-from wazzap.bans import format_time
+from wazzap.persist.bans import format_time
 from wazzap.client import program_name
-from wazzap.passwords import argon2_hasher, password_problem
-from wazzap.store import HISTORY_LIMIT, Database, StoreError, default_db_path
+from wazzap.persist.passwords import argon2_hasher, password_problem
+from wazzap.persist.store import HISTORY_LIMIT, Database, StoreError, default_db_path
 from wazzap.text import nickname_problem
 
 PROGRAM = program_name("wazzap-admin", "wazzap.admin")

@@ -16,7 +16,7 @@ from wazzap.core.admission import Admission
 from wazzap.net.counts import SHUTDOWN, Counts, disconnection_kind
 from wazzap.net.limits import AddressLimits, Congestion, ConnectionRules
 from wazzap.net.tls import ClearText
-from wazzap.protocol import ChatProtocol
+from wazzap.listeners.line.protocol import ChatProtocol
 
 SECOND = 1
 MINUTE = 60 * SECOND

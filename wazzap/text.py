@@ -116,7 +116,7 @@ def short_reason(words):
 
 
 # The leave reasons that end in someone's own words (see
-# wazzap.protocol.ChatProtocol.quit and wazzap.commands.moderation._by); no
+# wazzap.listeners.line.protocol.ChatProtocol.quit and wazzap.commands.moderation._by); no
 # nickname has a colon, and "the operator" (wazzap.app.control) has a space.
 _REASON_WITH_WORDS = re.compile(r"(quit|(?:kicked|banned|denied) by [^:]+): (.*)\Z", re.DOTALL)
 

@@ -1,5 +1,5 @@
 """
-The twistd plugin: `twistd wazzap` builds its service from L{wazzap.tap}.
+The twistd plugin: `twistd wazzap` builds its service from L{wazzap.app.tap}.
 
 Kept to a name and a module path so that listing plugins never imports the server.
 """
@@ -8,7 +8,7 @@ from twisted.application.service import ServiceMaker
 
 wazzap = ServiceMaker(
     "wazzap",
-    "wazzap.tap",
+    "wazzap.app.tap",
     "A terminal chat server for nc, telnet and the wazzap client.",
     "wazzap",
 )

@@ -8,10 +8,10 @@ import time
 
 from twisted.logger import Logger
 
-from wazzap.accounts import Refused
+from wazzap.persist.accounts import Refused
 from wazzap.commands.base import format_duration
 from wazzap.commands.registry import command, run_held
-from wazzap.passwords import password_problem
+from wazzap.persist.passwords import password_problem
 
 log = Logger()
 
@@ -59,7 +59,7 @@ def _password_allowed(user, failing):
 
 class AccountCommands:
     """
-    Commands over the account database (L{wazzap.accounts.Accounts}).
+    Commands over the account database (L{wazzap.persist.accounts.Accounts}).
 
     Passwords asked for are secret prompts (L{ask} with C{secret}): the
     answer is the line as typed, and the prompts end in "password:", at

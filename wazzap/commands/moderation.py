@@ -2,14 +2,14 @@
 What admins do: approve joins, kick, ban, mute.
 
 Every action is announced to the room, so moderation happens in the open.
-Bans and mutes are kept in the database (L{wazzap.bans}): bans are checked
+Bans and mutes are kept in the database (L{wazzap.persist.bans}): bans are checked
 at connect and at every nickname, mutes at every line.
 """
 
 from twisted.logger import Logger
 
 from wazzap import addresses, text
-from wazzap.bans import mute_key
+from wazzap.persist.bans import mute_key
 from wazzap.commands.base import (
     DurationError,
     find_member,

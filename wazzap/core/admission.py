@@ -25,10 +25,10 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from wazzap import text
-from wazzap.accounts import Refused as AccountRefusal
-from wazzap.accounts import ReservedNickname
-from wazzap.bans import format_time
-from wazzap.store import Account
+from wazzap.persist.accounts import Refused as AccountRefusal
+from wazzap.persist.accounts import ReservedNickname
+from wazzap.persist.bans import format_time
+from wazzap.persist.store import Account
 
 #: People from one address who may wait for approval (--approve-joins) at
 #: once: each holds a nickname until an admin decides or the wait times out.

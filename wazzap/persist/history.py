@@ -8,7 +8,7 @@ replay shows, so joining never waits for the disk) and the queue of lines
 not yet written.  The queue goes to the store's thread as one transaction
 per reactor turn or per L{BATCH_INTERVAL_SECONDS}, whichever is later, and
 only once the transaction before it is done; each room's lines of a batch
-are one row (L{wazzap.store.Database.write_history}); while the disk lags, the queue
+are one row (L{wazzap.persist.store.Database.write_history}); while the disk lags, the queue
 stays bounded (L{MAX_UNWRITTEN_LINES}) by dropping its oldest lines, with a
 warning in the log.  A SIGKILL so loses at most the batch not yet written.
 
@@ -30,7 +30,7 @@ from wazzap.core.events import pack, unpack
 from wazzap.core.rooms import room_key
 from wazzap.flow import cancel
 from wazzap.persist.retention import Retention
-from wazzap.store import log_failure
+from wazzap.persist.store import log_failure
 
 MINUTE = 60
 DAY = 24 * 60 * MINUTE
@@ -60,7 +60,7 @@ class HistoryLog:
 
     def __init__(self, store, clock, days=HISTORY_DAYS, tail_lines=0, last_id=0):
         """
-        @param store: the L{wazzap.store.Store} whose thread writes.
+        @param store: the L{wazzap.persist.store.Store} whose thread writes.
         @param days: how old a line may be and still be told again.
         @param tail_lines: lines of each room a replay shows, kept in memory
             with one more: the newcomer's own arrival, recorded before it.

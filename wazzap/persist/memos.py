@@ -1,6 +1,6 @@
 """
 Offline messages: a private message to a registered user who is not online
-is kept in the database (L{wazzap.store.Database.leave_memo}) and handed over
+is kept in the database (L{wazzap.persist.store.Database.leave_memo}) and handed over
 when they next log in, with its sender and the time it was sent.
 
 The sender is told it will be delivered only once it is committed, so a
@@ -20,7 +20,7 @@ from twisted.logger import Logger
 from wazzap import text
 from wazzap.chat import EMPTY_PRIVATE_MESSAGE, PRIVATE_CHAT_NEEDED
 from wazzap.core import events
-from wazzap.store import (
+from wazzap.persist.store import (
     MEMO_KEPT,
     MEMO_RECIPIENT_FULL,
     MEMO_SENDER_FULL,
@@ -67,7 +67,7 @@ class OfflineMessages:
     """
     Keeping messages for offline users and handing them over at login.
 
-    @ivar store: the L{wazzap.store.Store} they are kept in.
+    @ivar store: the L{wazzap.persist.store.Store} they are kept in.
     """
 
     def __init__(self, chat, store, clock):

@@ -25,8 +25,8 @@ from wazzap.core.admission import Admitted, NeedsPassword, Waiting, WrongPasswor
 from wazzap.core.rooms import others_in
 from wazzap.flow import cancel
 from wazzap.net.tls import TLS_HANDSHAKE
-from wazzap.passwords import MAX_ATTEMPTS_PER_CONNECTION
-from wazzap.store import log_failure
+from wazzap.persist.passwords import MAX_ATTEMPTS_PER_CONNECTION
+from wazzap.persist.store import log_failure
 
 # wazzap.client recognises "Choose a nickname", "[Server] Welcome, NICK!" and any
 # server line ending in "password:" (case-insensitive): keep those wordings.

@@ -11,14 +11,14 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from wazzap import text
-from wazzap.passwords import (
+from wazzap.persist.passwords import (
     ACCOUNT_LANE,
     LOGIN_LANE,
     HasherBusy,
     LoginThrottle,
     RegistrationLimit,
 )
-from wazzap.store import Account, StoreError
+from wazzap.persist.store import Account, StoreError
 
 #: What the log and the start-up message say about an --admin nickname nobody
 #: has registered.
@@ -67,8 +67,8 @@ def _waited_for_at_close(method):
 
 class Accounts:
     """
-    Accounts stored by a L{wazzap.store.Store}, passwords checked by a
-    L{wazzap.passwords.PasswordHasher}; both work off the reactor thread.
+    Accounts stored by a L{wazzap.persist.store.Store}, passwords checked by a
+    L{wazzap.persist.passwords.PasswordHasher}; both work off the reactor thread.
 
     Every password check goes through a L{LoginThrottle} (C{throttle}), and
     every registration through a L{RegistrationLimit}, both on C{clock}.

@@ -4,7 +4,7 @@ long options of the command line (C{max-line-bytes = 4096},
 C{approve-joins = true}, C{port = [5555, "tcp6:5555"]}).
 
 This module only reads the file and turns each value into the text the
-command line would carry; L{wazzap.tap.Options} hands that text to the very
+command line would carry; L{wazzap.app.tap.Options} hands that text to the very
 checks of the command line, so an option added there is a key here too,
 and a value is refused here exactly when it would be refused there.
 """

@@ -195,7 +195,7 @@ class PasswordHasher:
         Take no more work: calls still waiting and later calls fail, the
         hashes under way finish (their threads stop with their service).
         Returns a Deferred that has fired, for symmetry with
-        L{wazzap.store.Store.close}.
+        L{wazzap.persist.store.Store.close}.
         """
         self._closed = True
         for lane in self._lanes.values():

@@ -3,7 +3,7 @@ Command-line options of C{twistd wazzap} and the service they build.
 
 Every option is checked here, so a bad value ends in a one-line usage error
 from twistd rather than a traceback from deep inside the server.  A config
-file (C{--config}, L{wazzap.config}) gives the same options through the same
+file (C{--config}, L{wazzap.app.config}) gives the same options through the same
 checks, and the command line wins over it.
 """
 
@@ -16,7 +16,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
-from wazzap.accounts import RESERVED_ADMIN, Accounts
+from wazzap.persist.accounts import RESERVED_ADMIN, Accounts
 from wazzap.app.control import (
     CONTROL_SUFFIX,
     ControlCommands,
@@ -24,9 +24,9 @@ from wazzap.app.control import (
     console_problem,
     control_socket_for,
 )
-from wazzap.bans import Bans
+from wazzap.persist.bans import Bans
 from wazzap.chat import Chat
-from wazzap.config import ConfigError, option_values, read_config
+from wazzap.app.config import ConfigError, option_values, read_config
 from wazzap.core.replay import MAX_HISTORY_LINES, REPLAY_LINES
 from wazzap.core.rooms import (
     LOBBY,
@@ -36,11 +36,11 @@ from wazzap.core.rooms import (
     room_key,
     room_name_problem,
 )
-from wazzap.motd import MotdError, read_motd
+from wazzap.app.motd import MotdError, read_motd
 from wazzap.net.tls import ServerCertificate, TLSError
-from wazzap.passwords import HASHING_THREADS, PasswordHasher
+from wazzap.persist.passwords import HASHING_THREADS, PasswordHasher
 from wazzap.persist.history import HISTORY_DAYS, HISTORY_LINES, HistoryLog, HistoryRetention
-from wazzap.reload import (
+from wazzap.app.reload import (
     Reloader,
     ReloadOnHangup,
     admins_step,
@@ -50,19 +50,19 @@ from wazzap.reload import (
     tls_step,
 )
 from wazzap.server import ChatFactory, Limits
-from wazzap.service import (
+from wazzap.app.service import (
     SESSION_HISTORY_DAYS,
     ChatServerService,
     MetricsService,
     SessionHistoryRetention,
 )
-from wazzap.store import STORE_THREADS, Store, StoreError, default_db_path
+from wazzap.persist.store import STORE_THREADS, Store, StoreError, default_db_path
 from wazzap.text import nickname_problem
 from wazzap.threads import ThreadPoolService
 
 DEFAULT_PORT = 5555
 
-log = Logger(namespace="wazzap.tap")
+log = Logger(namespace="wazzap.app.tap")
 
 
 def _number(kind, minimum, name):

@@ -17,10 +17,10 @@ from twisted.application.service import Service
 from twisted.logger import Logger
 from twisted.python import usage
 
-from wazzap.accounts import RESERVED_ADMIN
-from wazzap.config import ConfigError
+from wazzap.persist.accounts import RESERVED_ADMIN
+from wazzap.app.config import ConfigError
 from wazzap.net.tls import TLSError
-from wazzap.store import log_failure
+from wazzap.persist.store import log_failure
 from wazzap.text import nickname_key
 
 NOW_ADMIN = "You are now an admin: /help lists your commands."
@@ -48,9 +48,9 @@ class Reloader:
 
     def __init__(self, options, parse_again, steps):
         """
-        @param options: the L{wazzap.tap.Options} the server started with.
+        @param options: the L{wazzap.app.tap.Options} the server started with.
         @param parse_again: a function of options to the same command line
-            and config file parsed anew (L{wazzap.tap.parse_again}).
+            and config file parsed anew (L{wazzap.app.tap.parse_again}).
         @param steps: the L{ReloadStep}s, applied in order.
         """
         self.options = options
@@ -146,7 +146,7 @@ class ReloadOnHangup(Service):
         self._reactor.callFromThread(self.reloader.reload)
 
 
-# The steps of a wazzap server (see wazzap.tap.makeService).
+# The steps of a wazzap server (see wazzap.app.tap.makeService).
 
 
 def motd_step(factory):
@@ -187,7 +187,7 @@ def admins_step(accounts, chat):
     get their rights at once.  A nickname taken off the list keeps the flag
     in the database (as after a restart): the log says how to revoke it.
     """
-    log = Logger(namespace="wazzap.reload")
+    log = Logger(namespace="wazzap.app.reload")
 
     def apply(options):
         before = accounts.admin_keys

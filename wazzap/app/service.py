@@ -15,7 +15,7 @@ from twisted.python.failure import Failure
 
 from wazzap.net.tls import ClearText, TLSOrPlainFactory
 from wazzap.persist.retention import Retention
-from wazzap.store import log_failure
+from wazzap.persist.store import log_failure
 
 SHUTDOWN_NOTICE = "server is shutting down"
 
@@ -105,7 +105,7 @@ class ChatServerService(Service):
     """
     Listens with one L{wazzap.server.ChatFactory} on several endpoints.
 
-    L{listen} is called by L{wazzap.tap.makeService}, before twistd turns
+    L{listen} is called by L{wazzap.app.tap.makeService}, before twistd turns
     into a daemon: a port in use is then told, in one line, on the terminal
     that started the server, which exits with status 1 having written no
     pid file and no log.  After the fork, the daemon inherits the sockets.

@@ -20,7 +20,7 @@ import time
 from twisted.internet import defer
 
 from wazzap import addresses
-from wazzap.store import ACCOUNT, ADDRESS, NICKNAME, Mute
+from wazzap.persist.store import ACCOUNT, ADDRESS, NICKNAME, Mute
 from wazzap.text import nickname_key
 
 
@@ -44,7 +44,7 @@ def _expired(until, now):
 
 class Bans:
     """
-    The bans of a L{wazzap.store.Store}, with an in-memory index of targets;
+    The bans of a L{wazzap.persist.store.Store}, with an in-memory index of targets;
     and its mutes (L{Mutes}), loaded with them.
     """
 
@@ -176,7 +176,7 @@ class Mutes:
     def __init__(self, store, clock):
         self._store = store
         self._clock = clock
-        # Account or nickname key -> its L{wazzap.store.Mute}.
+        # Account or nickname key -> its L{wazzap.persist.store.Mute}.
         self._mutes = {}
 
     def load(self):
@@ -210,7 +210,7 @@ class Mutes:
 
     def find(self, target):
         """
-        The L{wazzap.store.Mute} in force on the account or nickname
+        The L{wazzap.persist.store.Mute} in force on the account or nickname
         C{target}, or None.
         """
         return self._in_force(nickname_key(target), self._clock.seconds())

@@ -2,7 +2,7 @@
 The line protocol spoken by nc, telnet and the wazzap client.
 
 Wire grammar (UTF-8 text; invalid bytes become U+FFFD; telnet commands are
-answered and cut out before framing, see L{wazzap.telnet}):
+answered and cut out before framing, see L{wazzap.listeners.line.telnet}):
 
     line      = *OCTET ( LF / CR LF )        ; at most MAX_LINE_BYTES, ending included
     server    = "[Server] " text             ; notices and prompts, one per line
@@ -41,7 +41,7 @@ from wazzap.net import tls
 from wazzap.net.counts import REFUSED_REASON
 from wazzap.net.input import IInputOwner, InputGate
 from wazzap.net.output import IOutputOwner, OutputQueue
-from wazzap.telnet import Telnet
+from wazzap.listeners.line.telnet import Telnet
 
 
 @implementer(IMember, IOutputOwner, IInputOwner)
