@@ -245,16 +245,14 @@ class HistoryLog:
         self._writing_positions, self._positions = self._positions, {}
         gone, self._gone = self._gone, []
         self._last_write = self._clock.seconds()
+        # One pass, rows made as they are grouped: this runs for every line.
         by_room = {}
-        for line in self._writing:
-            lines = by_room.get(line[1])
-            if lines is None:
-                lines = by_room[line[1]] = []
-            lines.append(line)
-        chunks = [
-            (room_key(room), [(line_id, at) + pack(event) for line_id, _, at, event in lines])
-            for room, lines in by_room.items()
-        ]
+        for line_id, room, at, event in self._writing:
+            rows = by_room.get(room)
+            if rows is None:
+                rows = by_room[room] = []
+            rows.append((line_id, at) + pack(event))
+        chunks = [(room_key(room), rows) for room, rows in by_room.items()]
         self._store.write_history(
             chunks, list(self._writing_positions.items()), gone
         ).addErrback(log_failure, self.log, "writing room history").addBoth(self._written)
