@@ -4,11 +4,13 @@ NICK, USER), the numerics, PING/PONG timing, channels, messages both ways
 with the line listener, formatting, the errors, and the admin commands.
 """
 
+import pytest
+
 from tests.behaviour import SERVER_NAME, IrcAdapter, LineAdapter, World
 from tests.doubles import add_account
 from wazzap.listeners.irc import wire
 from wazzap.text import strip_styles
-from wazzap.listeners.irc.connection import DROP_AFTER_SECONDS, PING_AFTER_SECONDS
+from wazzap.listeners.irc.connection import DROP_AFTER_SECONDS, PING_AFTER_SECONDS, IrcFactory
 
 
 def irc_and_line(**limits):
@@ -293,3 +295,63 @@ def test_irc_connections_are_counted_and_shut_down_with_the_server():
     world.settle()
     assert client.closed()
     assert client.lines()[-1] == "ERROR :the server is shutting down"
+
+
+def test_an_irc_newcomer_waits_for_approval_and_joins_when_approved():
+    """With --approve-joins an IRC newcomer waits unregistered, then an admin's /approve welcomes it."""
+    world = World(approve_joins=True)
+    irc, line = IrcAdapter(world), LineAdapter(world)
+    add_account(world.factory, "boss", "correct horse", admin=True)
+    boss = line.join("boss", password="correct horse")
+    client = irc.connect()
+    client.send("NICK alice", "USER a 0 * :a")
+    assert any("approval" in line for line in client.lines())
+    assert any("alice" in event[1] and "asks to join" in event[1] for event in boss.heard())
+    client.send("NICK other", "PRIVMSG #lobby :let me in")
+    assert numerics(client.lines()) == ["451"]
+    boss.say("/approve alice")
+    lines = client.lines()
+    assert "001" in numerics(lines)
+    assert ":alice!alice@wazzap JOIN #lobby" in lines
+
+
+def test_an_admin_waiting_list_command_works_as_a_raw_command():
+    """Admin commands such as PENDING are raw commands, refused to others."""
+    world, irc, line = irc_and_line()
+    client = irc.join("alice")
+    client.send("PENDING")
+    assert client.lines() == [":irc.test NOTICE alice :permission denied: /pending is for admins"]
+
+
+def test_irc_options_take_ports_and_a_server_name():
+    """--irc-port and --irc-tls-port take numbers or endpoints; --server-name defaults to the host name."""
+    import socket
+
+    from wazzap.app import tap
+
+    options = tap.Options()
+    options.parseOptions(["--irc-port", "6667", "--irc-tls-port", "tcp:6697:interface=127.0.0.1",
+                          "--tls-cert", "c.pem", "--tls-key", "k.pem", "--server-name", "chat.x"])
+    assert options["irc-port"] == ["tcp:6667"]
+    assert options["irc-tls-port"] == ["tcp:6697:interface=127.0.0.1"]
+    assert options["server-name"] == "chat.x"
+    assert IrcFactory(World().factory).server_name == socket.gethostname()
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--irc-tls-port", "6697"], "--irc-tls-port needs --tls-cert and --tls-key"),
+        (["--irc-tls-port", "ssl:6697", "--tls-cert", "c", "--tls-key", "k"],
+         "--irc-tls-port 'ssl:6697': give a port or a tcp: endpoint; wazzap adds the TLS"),
+        (["--irc-port", "tcp:nope"], "--irc-port 'tcp:nope' is not a port or endpoint"),
+    ],
+)
+def test_bad_irc_options_are_one_line(arguments, message):
+    """Each bad IRC option ends in one line naming the problem."""
+    from wazzap.app import tap
+
+    with pytest.raises(SystemExit) as exit:
+        tap.Options().parseOptions(arguments)
+    text = str(exit.value.code)
+    assert message in text and "\n" not in text

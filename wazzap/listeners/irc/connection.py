@@ -466,6 +466,7 @@ class IrcConnection(SessionUser, Protocol):
         self._when(checked, self._decided)
 
     def _wait_for_approval(self):
+        self._deciding = True  # by an admin now: another NICK changes nothing
         self._login_timer = cancel(self._login_timer)
         admins = self.factory.admission.wait_for_approval(self)
         self.notice("This room needs an admin's approval to join; please wait.")
