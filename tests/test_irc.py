@@ -5,6 +5,8 @@ with the line listener, formatting, the errors, and the admin commands.
 """
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.behaviour import SERVER_NAME, IrcAdapter, LineAdapter, World
 from tests.doubles import add_account
@@ -355,3 +357,18 @@ def test_bad_irc_options_are_one_line(arguments, message):
         tap.Options().parseOptions(arguments)
     text = str(exit.value.code)
     assert message in text and "\n" not in text
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.binary(max_size=80), max_size=8))
+def test_any_bytes_never_break_a_connection(chunks):
+    """Whatever bytes arrive, in whatever chunks, nothing raises and the next line still works."""
+    world, irc, line = irc_and_line()
+    bob = line.join("bob")
+    client = irc.join("alice")
+    for chunk in chunks:
+        client.protocol.dataReceived(chunk.replace(b"QUIT", b"QUI"))
+        world.settle()
+    client.send("", "PRIVMSG #lobby :still here")
+    assert not client.closed()
+    assert ("said", "alice", "still here") in bob.heard()
