@@ -16,6 +16,11 @@ every marked line they receive (one regex C{findall} per chunk, one clock
 reading per chunk).  Lines without a marker (join notices, prompts) are
 counted as bytes only.
 
+With C{irc_port} and C{irc_every}, one client in C{irc_every} is an IRC
+client instead: it registers with NICK and USER, waits for C{001}, and sends
+its messages as C{PRIVMSG #lobby :~M...}; every client counts the same
+markers, whichever listener's lines carry them.
+
 Every wait is bounded: each phase ends at its deadline or after a quiet spell,
 and reports what it got.
 """
@@ -34,6 +39,8 @@ TIMESTAMP = re.compile(rb"~M(\d+)")
 READ_BYTES = 256 * 1024
 #: The name of the room of a client in rooms (L{LoadGenerator.enter_rooms}).
 ROOM = b"#r%02d"
+#: What an IRC client's message line starts with.
+IRC_MESSAGE = b"PRIVMSG #lobby :"
 #: Messages a flooding sender puts in one send() once its socket is writable.
 SEND_BATCH = 16
 
@@ -101,13 +108,15 @@ def cpu_seconds():
 
 class Client:
     __slots__ = ("sock", "fd", "welcome", "joined", "tail", "out", "remaining", "closed", "timed",
-                 "tilde")
+                 "tilde", "line_start")
 
-    def __init__(self, sock, nickname, timed=True):
+    def __init__(self, sock, nickname, timed=True, irc=False):
         self.sock = sock
         self.fd = sock.fileno()
         self.tilde = False
-        self.welcome = b"Welcome, " + nickname + b"!"
+        self.welcome = (b" 001 %s " % (nickname,)) if irc else b"Welcome, " + nickname + b"!"
+        #: What each message line starts with: IRC's command, or nothing.
+        self.line_start = IRC_MESSAGE if irc else b""
         self.joined = False
         self.tail = b""
         self.out = b""
@@ -121,10 +130,15 @@ class LoadGenerator:
     A crowd of clients of one server at C{host}:C{port}.
     """
 
-    def __init__(self, host, port, rcvbuf=None, latency_every=1, per_message=False, tls=None):
+    def __init__(self, host, port, rcvbuf=None, latency_every=1, per_message=False, tls=None,
+                 irc_port=None, irc_every=0):
         """
         @param tls: an C{ssl.SSLContext} to speak TLS with, or L{None} for plain text.
+        @param irc_port: the server's IRC port, where one client in
+            C{irc_every} connects (the second, then every C{irc_every}-th).
         """
+        self.irc_port = irc_port
+        self.irc_every = irc_every if irc_port else 0
         self.latency_every = latency_every
         self.tls = tls
         if tls is not None:
@@ -255,7 +269,8 @@ class LoadGenerator:
                 return
             count = min(client.remaining, SEND_BATCH)
             client.remaining -= count
-            client.out = (b"~M%d" % time.perf_counter_ns() + FILLER + b"\n") * count
+            client.out = (client.line_start + b"~M%d" % time.perf_counter_ns() + FILLER
+                          + b"\n") * count
         try:
             sent = client.sock.send(client.out)
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
@@ -302,8 +317,9 @@ class LoadGenerator:
                 if nodelay:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.settimeout(max(deadline - time.monotonic(), 0.1))
+                irc = bool(self.irc_every) and i % self.irc_every == 1
                 try:
-                    sock.connect((self.host, self.port))
+                    sock.connect((self.host, self.irc_port if irc else self.port))
                     if self.tls is not None:
                         sock = self.tls.wrap_socket(sock, server_hostname="localhost")
                 except OSError:
@@ -312,12 +328,15 @@ class LoadGenerator:
                     continue
                 sock.setblocking(False)
                 nickname = b"b%d" % i
-                client = Client(sock, nickname, i % self.latency_every == 0)
+                client = Client(sock, nickname, i % self.latency_every == 0, irc)
                 self.clients.append(client)
                 self.by_fd[client.fd] = client
                 self.epoll.register(client.fd, EVENT_READ)
                 try:
-                    sock.send(nickname + b"\n")
+                    if irc:
+                        sock.send(b"NICK %s\r\nUSER %s 0 * :%s\r\n" % (nickname, nickname, nickname))
+                    else:
+                        sock.send(nickname + b"\n")
                 except OSError:
                     self._close(client)
                     self.disconnects += 1

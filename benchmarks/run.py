@@ -4,7 +4,7 @@ Run wazzap's benchmarks: one JSON line per scenario and server.
     python benchmarks/run.py [SCENARIO ...] [--quick] [--servers wazzap,baseline]
                              [--repeat N] [--before DIR] [--history-off]
 
-Scenarios A, B, X, C, D, K, R and T are described in benchmarks/README.md (with
+Scenarios A, B, X, C, D, K, R, T and I are described in benchmarks/README.md (with
 the generator check, the rounds of A/B/X and the median of D).  Each
 server runs in its own process pinned to one core; this process, the load
 generator, pins itself to another.  Every phase is bounded in time, and the
@@ -66,6 +66,8 @@ SCENARIOS = {
 }
 # A over TLS (--tls-port): the clients speak TLS; compare with A of the same run.
 SCENARIOS["T"] = dict(SCENARIOS["A"], tls=True, servers=("wazzap",))
+# A with every other client on IRC (--irc-port): compare with A of the same run.
+SCENARIOS["I"] = dict(SCENARIOS["A"], irc_every=2, servers=("wazzap",))
 QUICK = {
     "A": dict(messages=50, rounds=3),
     "B": dict(messages=30, rounds=3),
@@ -75,6 +77,7 @@ QUICK = {
     "K": dict(clients=1000, duration=5, join_timeout=120),
     "R": dict(messages=50, rounds=3),
     "T": dict(messages=50, rounds=3),
+    "I": dict(messages=50, rounds=3),
 }
 RATIO_SCENARIOS = ("A", "B", "X")
 
@@ -109,9 +112,10 @@ def wazzap_options(wazzap_root):
 HISTORY_OFF = "wazzap-history-off"
 
 
-def server_command(server, port, workdir, wazzap_root=REPO, tls=None):
+def server_command(server, port, workdir, wazzap_root=REPO, tls=None, irc_port=None):
     """
     @param tls: for wazzap, (port, certificate files) of a TLS port too.
+    @param irc_port: for wazzap, an IRC port too.
     """
     if server.startswith("wazzap"):
         tls_options = []
@@ -125,6 +129,8 @@ def server_command(server, port, workdir, wazzap_root=REPO, tls=None):
             "wazzap",
             "--port", "tcp:%d:interface=%s:backlog=4096" % (port, HOST),
             *tls_options,
+            *(["--irc-port", "tcp:%d:interface=%s:backlog=4096" % (irc_port, HOST)]
+              if irc_port else []),
             *wazzap_options(wazzap_root),
             *(["--history-days", "0"] if server == HISTORY_OFF else []),
         ]
@@ -237,7 +243,7 @@ class Server:
     One server under test, in its own process on C{core}.
     """
 
-    def __init__(self, name, core=None, wazzap_root=REPO, tls=False):
+    def __init__(self, name, core=None, wazzap_root=REPO, tls=False, irc=False):
         """
         @param tls: whether it has a TLS port (C{tls_port}) too, with a
             certificate its clients trust through C{tls_context}.
@@ -251,7 +257,9 @@ class Server:
             files = make_certificates(self.workdir)
             self.tls_context = ssl.create_default_context(cafile=str(files.ca))
             tls = (self.tls_port, files)
-        command = server_command(name, self.port, self.workdir, wazzap_root, tls or None)
+        self.irc_port = free_port() if irc else None
+        command = server_command(name, self.port, self.workdir, wazzap_root, tls or None,
+                                 self.irc_port)
         if core is not None and shutil.which("taskset"):
             command = ["taskset", "-c", str(core)] + command
         env = dict(os.environ)
@@ -305,7 +313,8 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
     elif config["kind"] == "rate":
         result.update(senders=config["clients"], rate_per_second=config["rate"],
                       duration_seconds=config["duration"])
-    server = Server(server_name, core, wazzap_root, tls=config.get("tls", False))
+    server = Server(server_name, core, wazzap_root, tls=config.get("tls", False),
+                    irc=bool(config.get("irc_every")))
     generator = None
     try:
         server.wait_listening()
@@ -319,7 +328,9 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
                                   rcvbuf=config.get("rcvbuf"),
                                   latency_every=config.get("latency_every", 1),
                                   per_message=config.get("per_message", False),
-                                  tls=server.tls_context)
+                                  tls=server.tls_context,
+                                  irc_port=server.irc_port,
+                                  irc_every=config.get("irc_every", 0))
         if config["kind"] == "idle":
             return measure_idle(config, generator, pid, result)
         started = time.monotonic()
@@ -581,12 +592,13 @@ def main(argv=None):
                 ratio = ratio_line(name, results[name], other)
                 if ratio and (name in RATIO_SCENARIOS or other != "baseline"):
                     print(json.dumps(ratio), flush=True)
-            if name == "T" and "A" in results:
-                # TLS against clear text: wazzap's T over its A of this run.
-                ratio = ratio_line("T", {"wazzap": results["T"].get("wazzap"),
-                                         "A": results["A"].get("wazzap")}, "A", "tls/clear")
-                if ratio:
-                    print(json.dumps(ratio), flush=True)
+            for mixed, label in (("T", "tls/clear"), ("I", "irc-mix/line")):
+                if name == mixed and "A" in results:
+                    # wazzap's T (TLS) or I (half on IRC) over its A of this run.
+                    ratio = ratio_line(mixed, {"wazzap": results[mixed].get("wazzap"),
+                                               "A": results["A"].get("wazzap")}, "A", label)
+                    if ratio:
+                        print(json.dumps(ratio), flush=True)
         targets = targets_line(results)
         if targets:
             print(json.dumps(targets), flush=True)

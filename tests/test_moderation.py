@@ -14,7 +14,7 @@ from wazzap.persist.bans import Bans
 from wazzap.chat import APPROVAL_NOTICES_IN_FULL, APPROVAL_SUMMARY_SECONDS
 from wazzap.commands.base import MAX_DURATION_SECONDS, DurationError, parse_duration
 from wazzap.core.admission import MAX_WAITERS_PER_ADDRESS
-from wazzap.listeners.line.protocol import _address_of
+from wazzap.listeners.session_user import address_of as _address_of
 from wazzap.persist.store import ADDRESS, NICKNAME, Database
 
 # Addresses

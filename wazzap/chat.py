@@ -155,10 +155,12 @@ class Room:
 
     def emote(self, sender, action):
         """
-        Relay a C{/me} action to everyone in the room, the sender included.
+        Relay a C{/me} action to everyone in the room, the sender included
+        unless its client shows its own actions (C{shows_own_actions}: IRC).
         """
         identity = self._chat.identity(sender)
-        self.publish(events.Emoted(identity.nickname, identity.color, action))
+        exclude = sender.session_key if getattr(sender, "shows_own_actions", False) else None
+        self.publish(events.Emoted(identity.nickname, identity.color, action), exclude)
 
 
 class PresenceNotices:

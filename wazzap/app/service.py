@@ -11,6 +11,7 @@ from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
 from wazzap.net.tls import ClearText, TLSOrPlainFactory
@@ -121,6 +122,7 @@ class ChatServerService(Service):
         tls_descriptions=(),
         certificate=None,
         require_tls_for_passwords=False,
+        irc=None,
     ):
         """
         @param tls_descriptions: the endpoints of the TLS ports (plain
@@ -128,6 +130,8 @@ class ChatServerService(Service):
             L{wazzap.net.tls.ServerCertificate}).
         @param require_tls_for_passwords: whether connections without TLS
             refuse passwords.
+        @param irc: the IRC listener's factory and its plain and TLS
+            endpoints (L{wazzap.app.tap.irc_listener}), or L{None}.
         """
         if reactor is None:
             from twisted.internet import reactor
@@ -136,6 +140,7 @@ class ChatServerService(Service):
         self.tls_descriptions = tls_descriptions
         self.certificate = certificate
         self.require_tls_for_passwords = require_tls_for_passwords
+        self.irc = irc
         self._reactor = reactor
         self._ports = []
 
@@ -161,7 +166,23 @@ class ChatServerService(Service):
             for description in self.tls_descriptions:
                 secure.append(self._listen(description, tls_factory, True))
             tls_factory.plain_ports = _port_names(plain)
+        if self.irc is not None:
+            self._listen_irc(*self.irc)
         self.factory.clear_text = ClearText(_port_names(secure), self.require_tls_for_passwords)
+
+    def _listen_irc(self, irc_factory, descriptions, tls_descriptions):
+        """
+        Listen for IRC clients: in plain text, and with TLS only on the TLS
+        ports (an IRC client over TLS starts the handshake, a plain one
+        waits for nothing, so there is no telling them apart as the line
+        listener's TLS ports do).
+        """
+        for description in descriptions:
+            self._listen(description, irc_factory, description.startswith("ssl:"))
+        if tls_descriptions:
+            tls_factory = TLSMemoryBIOFactory(self.certificate, False, irc_factory, self._reactor)
+            for description in tls_descriptions:
+                self._listen(description, tls_factory, True)
 
     def _listen(self, description, factory, tls):
         try:

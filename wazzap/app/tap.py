@@ -197,6 +197,9 @@ class Options(usage.Options):
         ("tls-cert", None, None,
          "The PEM certificate of the TLS ports, with its chain after it (fullchain.pem)."),
         ("tls-key", None, None, "The PEM private key of --tls-cert (unencrypted)."),
+        ("server-name", None, None,
+         "The name the IRC listener gives itself in numerics and PONG "
+         "[default: the host name]."),
     ] + [
         (name, None, getattr(Limits, field), help, _number(kind, minimum, name))
         for name, field, kind, minimum, help in _LIMIT_OPTIONS
@@ -206,6 +209,8 @@ class Options(usage.Options):
         usage.Options.__init__(self)
         self["port"] = []
         self["tls-port"] = []
+        self["irc-port"] = []
+        self["irc-tls-port"] = []
         self["admin"] = []
         self["room"] = []
         self["metrics"] = None
@@ -303,6 +308,26 @@ class Options(usage.Options):
         description = "tcp:%s" % (value,) if value.isdigit() else value
         self["tls-port"].append(_endpoint("tls-port", value, description))
 
+    def opt_irc_port(self, value):
+        """
+        Where to listen for IRC clients (irssi, WeeChat, HexChat): a port number
+        or an endpoint string, as for --port (repeatable; default: none).
+        """
+        description = "tcp:%s" % (value,) if value.isdigit() else value
+        self["irc-port"].append(_endpoint("irc-port", value, description))
+
+    def opt_irc_tls_port(self, value):
+        """
+        Where to listen for IRC clients with TLS (--tls-cert, --tls-key), as
+        for --tls-port (repeatable; default: none).
+        """
+        if value.startswith("ssl:"):
+            raise usage.UsageError(
+                "--irc-tls-port %r: give a port or a tcp: endpoint; wazzap adds the TLS" % (value,)
+            )
+        description = "tcp:%s" % (value,) if value.isdigit() else value
+        self["irc-tls-port"].append(_endpoint("irc-tls-port", value, description))
+
     def opt_metrics(self, value):
         """
         Serve Prometheus metrics over HTTP at /metrics here: a port number (on 127.0.0.1
@@ -346,9 +371,10 @@ class Options(usage.Options):
 
     def _check_tls(self):
         given = [name for name in ("tls-cert", "tls-key") if self[name]]
-        if self["tls-port"] and len(given) < 2:
-            raise usage.UsageError("--tls-port needs --tls-cert and --tls-key")
-        if given and not self["tls-port"]:
+        for ports in ("tls-port", "irc-tls-port"):
+            if self[ports] and len(given) < 2:
+                raise usage.UsageError("--%s needs --tls-cert and --tls-key" % (ports,))
+        if given and not (self["tls-port"] or self["irc-tls-port"]):
             raise usage.UsageError("--%s is for --tls-port, which is not given" % (given[0],))
         has_tls = self["tls-port"] or any(port.startswith("ssl:") for port in self["port"])
         if self["require-tls-for-passwords"] and not has_tls:
@@ -467,6 +493,7 @@ def makeService(config, reactor=None):
         tls_descriptions=config["tls-port"],
         certificate=certificate,
         require_tls_for_passwords=config["require-tls-for-passwords"],
+        irc=irc_listener(factory, config),
     )
     server.setServiceParent(hashing_threads)
     if config["session-history-days"]:
@@ -498,12 +525,25 @@ def makeService(config, reactor=None):
     return top
 
 
+def irc_listener(factory, config):
+    """
+    The IRC listener's factory and its plain and TLS endpoints, or L{None}
+    without --irc-port or --irc-tls-port.
+    """
+    if not (config["irc-port"] or config["irc-tls-port"]):
+        return None
+    # Imported here: a server without IRC loads none of it.
+    from wazzap.listeners.irc.connection import IrcFactory
+
+    return IrcFactory(factory, config["server-name"]), config["irc-port"], config["irc-tls-port"]
+
+
 def _certificate(config):
     """
     The certificate of the TLS ports, if there are any; one that cannot
     serve stops the start with one line.
     """
-    if not config["tls-port"]:
+    if not (config["tls-port"] or config["irc-tls-port"]):
         return None
     try:
         return ServerCertificate(config["tls-cert"], config["tls-key"])

@@ -42,7 +42,9 @@ class IRenderer(Interface):
         The bytes that show C{events}, in order, to the session whose key is
         C{recipient} (L{None} for anyone in a room: events published to a
         room render the same for every member); C{room} names the room they
-        come from when it is not the one the recipient is reading.  Pure, and the bytes of a
+        come from when it is not the one the recipient is reading (and
+        always, for a renderer whose C{names_every_room} is true, such as
+        IRC's, whose every line names its channel).  Pure, and the bytes of a
         batch are those of its events one after another, so the outbox may
         render each event once and share the result.
         """

@@ -167,7 +167,8 @@ class Outbox:
                 if focus.get(key, room) == room:
                     parts = rendered.get(renderer)
                     if parts is None:
-                        each = [renderer.render((event,), None) for _, event, _ in entries]
+                        named = room if getattr(renderer, "names_every_room", False) else None
+                        each = [renderer.render((event,), None, named) for _, event, _ in entries]
                         parts = rendered[renderer] = (each, b"".join(each))
                 else:
                     parts = elsewhere.get(renderer)
@@ -216,7 +217,7 @@ def _render_from(renderer, event, room, focus):
     """
     C{event} of C{room} for a member reading the room C{focus}.
     """
-    if focus is None or focus == room:
+    if (focus is None or focus == room) and not getattr(renderer, "names_every_room", False):
         return renderer.render((event,), None)
     return renderer.render((event,), None, room)
 

@@ -24,14 +24,12 @@ L{send} once a turn with bytes rendered by L{wazzap.listeners.line.render};
 what all connections share to L{wazzap.server}.
 """
 
-from dataclasses import replace
-
 from twisted.internet import defer, error
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
 
-from wazzap import addresses, text
+from wazzap import text
 from wazzap.core.identity import Identity, new_session_key
 from wazzap.core.interfaces import IMember
 from wazzap.flow import cancel
@@ -42,10 +40,11 @@ from wazzap.net.counts import REFUSED_REASON
 from wazzap.net.input import IInputOwner, InputGate
 from wazzap.net.output import IOutputOwner, OutputQueue
 from wazzap.listeners.line.telnet import Telnet
+from wazzap.listeners.session_user import SessionLog, SessionUser, address_of
 
 
 @implementer(IMember, IOutputOwner, IInputOwner)
-class ChatProtocol(LineReceiver):
+class ChatProtocol(SessionUser, LineReceiver):
     """
     One connection: from the nickname prompt, through the chat, to leaving.
     """
@@ -118,7 +117,7 @@ class ChatProtocol(LineReceiver):
     def connectionMade(self):
         factory = self.factory
         limits = factory.limits
-        self.peer = _address_of(self.transport.getPeer())
+        self.peer = address_of(self.transport.getPeer())
         if not tls.is_private(self.transport):
             self.clear_text = factory.clear_text
         self._output = OutputQueue(self, factory.rules)
@@ -168,7 +167,7 @@ class ChatProtocol(LineReceiver):
                 nickname=self.nickname,
                 reason=text.reason_for_log(self._leave_reason),
             )
-            self._end_session(factory.accounts.store, factory.clock.seconds())
+            self._record.end(factory.accounts.store, factory.clock.seconds(), self._leave_reason)
         factory.connection_closed(self, self._leave_reason)
 
     # LineReceiver API
@@ -261,8 +260,7 @@ class ChatProtocol(LineReceiver):
         self._identity = None  # the session holds it now
         self._joined = True
         self._state = type(self)._chat
-        self._record = factory.accounts.store.session_started(nickname, self.peer, clock.seconds())
-        self._record.addCallbacks(self._session_started, self._session_not_recorded)
+        self._record = SessionLog(factory.accounts.store, nickname, self.peer, clock.seconds())
         self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
         self.notice(
             "Welcome, %s! %s Type /help for commands, /quit to leave."
@@ -286,84 +284,6 @@ class ChatProtocol(LineReceiver):
         told = defer.succeed(None) if chat.replay is None else chat.replay.welcome(self)
         told.addCallback(lambda _: factory.commands.memos.deliver(self))
         self.hold_input_until(told)
-
-    def _session_started(self, session_id):
-        # Keep the id, not the Deferred: an idle connection should cost little.
-        self._record = session_id
-
-    def _session_not_recorded(self, failure):
-        # A locked or full database must not stop the chat: the session goes
-        # unrecorded, the user stays, and leaving has nothing to finish.
-        self._record = None
-        self._log_write_failure(failure, "the start of a session")
-
-    def _end_session(self, store, now):
-        """
-        Record the end of this session, once its start has been recorded.
-        """
-        session, reason = self._record, self._leave_reason
-        if isinstance(session, defer.Deferred):
-            # By the time this runs the start is recorded (an id) or given up
-            # (None): never a Deferred again, so this cannot come back here.
-            session.addCallback(lambda _: self._end_session(store, now))
-        elif session is not None:
-            store.session_ended(session, now, reason).addErrback(
-                self._log_write_failure, "the end of a session"
-            )
-
-    def _log_write_failure(self, failure, what):
-        """
-        Log a failed database write as one line: what, whose, and why.
-        """
-        self.log.error(
-            "could not record {what} of {nickname}: {error}",
-            what=what,
-            nickname=self.nickname,
-            error=failure.getErrorMessage(),
-        )
-
-    # The session API of wazzap.commands: who the user is, read from the
-    # session once joined (so never stale), changed only through identify.
-
-    @property
-    def identity(self):
-        session = self.session
-        return self._identity if session is None else session.identity
-
-    @property
-    def nickname(self):
-        return self.identity.nickname
-
-    @property
-    def account(self):
-        return self.identity.account
-
-    @property
-    def is_admin(self):
-        return self.identity.is_admin
-
-    @property
-    def color(self):
-        return self.identity.color
-
-    @property
-    def room(self):
-        session = self.session
-        return None if session is None else session.room
-
-    def identify(self, **fields):
-        """
-        Change who this user is (C{nickname}, C{account}, C{is_admin},
-        C{color}): while logging in, or on its session once joined.
-        """
-        session = self.session
-        if session is None:
-            self._identity = replace(self._identity, **fields)
-        else:
-            session.change(**fields)
-
-    def notice(self, message):
-        self.factory.chat.tell(self, message)
 
     def hold_input_until(self, deferred):
         """
@@ -539,11 +459,3 @@ def _ignore(protocol, line):
     """
     Lines that arrive after a connection began to close mean nothing.
     """
-
-
-def _address_of(address):
-    """
-    The host part of a peer's address, in standard form: the key for
-    per-address limits and bans.
-    """
-    return addresses.normalise(getattr(address, "host", None) or "local")
