@@ -278,3 +278,37 @@ def test_the_page_has_no_external_resources():
     assert "http://" not in page + script and "https://" not in page + script
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script
     assert "<script>" not in page  # no inline script, which the CSP forbids
+
+
+def test_web_options():
+    """--web takes a port (all interfaces) or an endpoint; --web-origin is kept as given."""
+    from twisted.python import usage
+
+    from wazzap.app import tap
+
+    options = tap.Options()
+    options.parse_arguments(["--web=8080", "--web-origin=https://chat.example.org"])
+    assert options["web"] == "tcp:8080"
+    assert options["web-origin"] == "https://chat.example.org"
+    options = tap.Options()
+    options.parse_arguments(["--web=tcp:8080:interface=127.0.0.1"])
+    assert options["web"] == "tcp:8080:interface=127.0.0.1" and options["web-origin"] is None
+    with pytest.raises(usage.UsageError, match="--web 'nowhere:1' is not a port or endpoint"):
+        tap.Options().parse_arguments(["--web=nowhere:1"])
+
+
+def test_the_page_files_are_package_data():
+    """setup.cfg ships every file of the page, so an installed server serves it too."""
+    import configparser
+    from pathlib import Path
+
+    from tests.support import REPO
+    from wazzap.listeners.websocket import site
+
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg")
+    patterns = config["options.package_data"]["wazzap.listeners.websocket"].split()
+    static = Path(site.__file__).parent
+    shipped = {path.name for pattern in patterns for path in static.glob(pattern)}
+    assert set(site.STATIC_FILES) <= shipped
+    assert {path.name for path in (static / "static").iterdir()} == set(site.STATIC_FILES)
