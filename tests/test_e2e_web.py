@@ -10,7 +10,6 @@ import base64
 import os
 import shutil
 import socket
-import struct
 import tempfile
 import time
 import urllib.error
@@ -18,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from tests.support import REPO, TIMEOUT, free_port, run_wazzap, until
+from tests.support import PASSWORD, REPO, TIMEOUT, free_port, run_wazzap, seed_accounts, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -103,12 +102,14 @@ def wait_for_line(driver, text):
     return lines
 
 
-def browser_joins(driver, port, nickname):
+def browser_joins(driver, port, nickname, password=None):
     from selenium.webdriver.common.by import By
 
     driver.get("http://127.0.0.1:%d/" % (port,))
     assert until(lambda: "connected" in driver.find_element(By.ID, "status").text)
     driver.find_element(By.ID, "nickname").send_keys(nickname)
+    if password is not None:
+        driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "#login button").click()
     wait_for_line(driver, "Welcome, %s!" % (nickname,))
 
@@ -214,3 +215,17 @@ def test_markup_from_a_user_creates_no_element(web_server, open_client, chromium
     wait_for_line(chromium, "mallory: " + attack)
     assert chromium.find_elements(By.CSS_SELECTOR, "#messages img, #messages b") == []
     assert chromium.title == "wazzap"
+
+
+def test_a_registered_browser_user_logs_in_with_the_form(start_server, tmp_path, chromium):
+    """The password given in the form answers the password prompt, and shows nowhere on the page."""
+    from selenium.webdriver.common.by import By
+
+    port = free_port()
+    db = seed_accounts(tmp_path / "accounts.sqlite3", ["carol"])
+    server = start_server(db, "--web=tcp:%d:interface=127.0.0.1" % (port,))
+    server.wait_for_log("serving the web page")
+    browser_joins(chromium, port, "carol", PASSWORD)
+    assert "carol is registered. Password:" in " ".join(messages(chromium))
+    assert PASSWORD not in chromium.find_element(By.ID, "messages").text
+    assert chromium.find_element(By.ID, "line").get_attribute("type") == "text"
