@@ -5,6 +5,7 @@ on inbound messages and the pings, on a L{Clock}.
 """
 
 import json
+import struct
 
 import pytest
 
@@ -130,6 +131,30 @@ def test_a_message_over_4_kib_closes_with_1009():
     assert alice.close_code == web.MESSAGE_TOO_BIG
     assert alice.closed()
     assert factory.chat.find("alice") is None
+
+
+def test_a_big_message_is_refused_while_it_arrives():
+    """A frame announcing 1 MiB closes with 1009 once 4 KiB of it arrived, not after buffering it all."""
+    factory = make_factory()
+    alice = joined_browser(factory, "alice")
+    mask = b"\x01\x02\x03\x04"
+    header = struct.pack("!BBQ", 0x81, 0x80 | 127, 1 << 20) + mask
+    part = bytes(byte ^ mask[i % 4] for i, byte in enumerate(b"x" * (web.MAX_MESSAGE_BYTES + 1)))
+    alice.channel.dataReceived(header + part)
+    alice.settle()
+    assert alice.close_code == web.MESSAGE_TOO_BIG
+    assert alice.closed()
+
+
+def test_a_protocol_error_closes_with_its_code_and_counts_as_an_error():
+    """An unmasked frame from a browser is a protocol error: closed with 1002, counted as an error."""
+    factory = make_factory()
+    alice = joined_browser(factory, "alice")
+    alice.channel.dataReceived(b"\x81\x05hello")
+    alice.settle()
+    assert alice.close_code == 1002
+    assert alice.closed()
+    assert factory.counts.disconnections["error"] == 1
 
 
 def test_a_binary_message_closes_with_1003():
@@ -312,3 +337,18 @@ def test_the_page_files_are_package_data():
     shipped = {path.name for pattern in patterns for path in static.glob(pattern)}
     assert set(site.STATIC_FILES) <= shipped
     assert {path.name for path in (static / "static").iterdir()} == set(site.STATIC_FILES)
+
+
+def test_closing_the_page_leaves_the_chat():
+    """A browser's close frame (the page closed) is answered, and the others see it leave."""
+    from wsproto.events import CloseConnection
+
+    factory = make_factory()
+    alice = joined_browser(factory, "alice")
+    bob = Connection(factory, port=41000).join("bob")
+    bob.lines()
+    alice.channel.dataReceived(alice.websocket.send(CloseConnection(1001, "going away")))
+    alice.settle()
+    assert alice.closed()
+    assert bob.lines() == ["[Server] alice left the chat (connection closed)"]
+    assert factory.counts.disconnections["quit"] == 1

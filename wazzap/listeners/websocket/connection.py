@@ -48,6 +48,8 @@ PING_TIMEOUT_SECONDS = 60
 NORMAL_CLOSURE = 1000
 UNSUPPORTED_DATA = 1003
 MESSAGE_TOO_BIG = 1009
+#: What a browser closing a page says: normal closure, going away, no code.
+LEAVING_CODES = (NORMAL_CLOSURE, 1001, 1005)
 
 #: The leave reason of a browser that stopped answering pings.
 PING_TIMEOUT_REASON = "connection lost: no answer to pings"
@@ -189,8 +191,14 @@ class WebConnection:
         elif kind is Pong:
             pass  # heard: dataReceived noted the time
         elif kind is CloseConnection:
-            self._leave_reason = "connection closed"
-            self._close(event.code if event.code != 1005 else NORMAL_CLOSURE)
+            # A browser leaving says 1000 or 1001 (or nothing, 1005); any
+            # other code is a protocol error, wsproto's or the peer's.
+            if event.code in LEAVING_CODES:
+                self._leave_reason = "connection closed"
+                self._close(NORMAL_CLOSURE)
+            else:
+                self._leave_reason = "connection lost: WebSocket error %d" % (event.code,)
+                self._close(event.code)
         elif kind is BytesMessage:
             self._close_frame(UNSUPPORTED_DATA, "this chat speaks JSON in text messages")
 
