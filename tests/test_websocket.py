@@ -352,3 +352,22 @@ def test_closing_the_page_leaves_the_chat():
     assert alice.closed()
     assert bob.lines() == ["[Server] alice left the chat (connection closed)"]
     assert factory.counts.disconnections["quit"] == 1
+
+
+def test_a_silent_http_connection_is_closed_after_a_minute():
+    """An HTTP connection that sends nothing is closed after a minute; a WebSocket is not."""
+    from twisted.internet.address import IPv4Address
+    from twisted.internet.testing import StringTransport
+
+    from wazzap.listeners.websocket.site import HTTP_IDLE_TIMEOUT_SECONDS
+
+    factory = make_factory()
+    site = web_site(factory)
+    alice = joined_browser(factory, "alice", site)
+    transport = StringTransport()
+    site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1)).makeConnection(transport)
+    for _ in range(HTTP_IDLE_TIMEOUT_SECONDS * 2):
+        factory.clock.advance(1)
+        alice.settle()  # answering pings
+    assert transport.disconnecting
+    assert not alice.closed()

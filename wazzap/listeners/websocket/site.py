@@ -28,6 +28,10 @@ STATIC_FILES = {
     "style.css": b"text/css; charset=utf-8",
 }
 
+#: How long an HTTP connection may stay silent before it is closed
+#: (Twisted's default is 12 hours); a WebSocket is timed by its pings instead.
+HTTP_IDLE_TIMEOUT_SECONDS = 60
+
 #: What the page may load and where it may connect: its own files and its
 #: own WebSocket only, no inline script, nothing from elsewhere.
 CONTENT_SECURITY_POLICY = (
@@ -160,8 +164,11 @@ class WebSocketEndpoint(Resource):
 
 def web_site(factory, allowed_origin=None):
     """
-    The L{Site} of the web port, for the chat of C{factory}.
+    The L{Site} of the web port, for the chat of C{factory}, timing its
+    HTTP connections on the factory's clock.
     """
-    site = Site(WebRoot(factory, allowed_origin))
+    site = Site(
+        WebRoot(factory, allowed_origin), timeout=HTTP_IDLE_TIMEOUT_SECONDS, reactor=factory.clock
+    )
     site.displayTracebacks = False
     return site
