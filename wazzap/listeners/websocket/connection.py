@@ -97,8 +97,8 @@ class WebConnection:
         self.session = None
         self.session_key = new_session_key()
         self.renderer = JSON
-        #: Browsers are not told the clear-text warning's TLS port story
-        #: differently: the same rule as any connection without TLS.
+        #: What this connection says of passwords: the web port has no TLS
+        #: of its own, so the server's rule for connections without it.
         self.clear_text = factory.clear_text
         self._websocket = websocket
         self._identity = Identity(None)
