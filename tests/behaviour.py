@@ -23,6 +23,7 @@ from twisted.internet.error import ConnectionLost
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
+from tests.behaviour_websocket import WebSocketAdapter
 from tests.doubles import Connection, make_factory
 from wazzap.listeners.irc import wire
 from wazzap.listeners.irc.connection import IrcFactory
@@ -254,4 +255,4 @@ def _irc_message(line):
     return source, command, params
 
 
-ADAPTERS = (LineAdapter, IrcAdapter)
+ADAPTERS = (LineAdapter, IrcAdapter, WebSocketAdapter)

@@ -1,7 +1,7 @@
 """
 The long-running part of the server: listening on every configured endpoint,
 telling everyone when the server stops, keeping the login history to its
-configured length, and serving the metrics.
+configured length, and serving the metrics and the web page.
 """
 
 import os
@@ -294,6 +294,43 @@ class MetricsService(Service):
     def stopService(self):
         Service.stopService(self)
         self.metrics.lag.stop()
+        port, self._port = self._port, None
+        return defer.maybeDeferred(port.stopListening) if port is not None else None
+
+
+class WebService(Service):
+    """
+    Serves the browser page and its WebSocket (C{--web}) on an endpoint.
+
+    Like L{ChatServerService}, L{listen} is called before twistd becomes a
+    daemon, so a port in use is told on the terminal that started it; the
+    browsers' connections are the chat factory's, closed with the others.
+    """
+
+    log = Logger()
+
+    def __init__(self, site, endpoint_description, reactor):
+        self.site = site
+        self.endpoint_description = endpoint_description
+        self._reactor = reactor
+        self._port = None
+
+    def listen(self):
+        """
+        Listen now, or raise L{SystemExit} with a one-line reason.
+        """
+        description = self.endpoint_description
+        try:
+            self._port = listen_at_once(self._reactor, description, self.site)
+        except CannotListen as e:
+            raise SystemExit("wazzap: cannot serve the web page on %s: %s" % (description, e))
+        self.log.info(
+            "serving the web page on http://{address}/",
+            address=describe_address(self._port.getHost()),
+        )
+
+    def stopService(self):
+        Service.stopService(self)
         port, self._port = self._port, None
         return defer.maybeDeferred(port.stopListening) if port is not None else None
 

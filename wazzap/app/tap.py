@@ -54,6 +54,7 @@ from wazzap.app.service import (
     SESSION_HISTORY_DAYS,
     ChatServerService,
     MetricsService,
+    WebService,
     SessionHistoryRetention,
 )
 from wazzap.persist.store import STORE_THREADS, Store, StoreError, default_db_path
@@ -200,6 +201,9 @@ class Options(usage.Options):
         ("server-name", None, None,
          "The name the IRC listener gives itself in numerics and PONG "
          "[default: the host name]."),
+        ("web-origin", None, None,
+         "The one Origin (https://chat.example.org) whose pages may use the --web port's "
+         "WebSocket; others get HTTP 403 [default: the page's own origin]."),
     ] + [
         (name, None, getattr(Limits, field), help, _number(kind, minimum, name))
         for name, field, kind, minimum, help in _LIMIT_OPTIONS
@@ -214,6 +218,7 @@ class Options(usage.Options):
         self["admin"] = []
         self["room"] = []
         self["metrics"] = None
+        self["web"] = None
 
     def opt_admin(self, nickname):
         """
@@ -335,6 +340,15 @@ class Options(usage.Options):
         """
         description = "tcp:%s:interface=127.0.0.1" % (value,) if value.isdigit() else value
         self["metrics"] = _endpoint("metrics", value, description)
+
+    def opt_web(self, value):
+        """
+        Serve the browser page and its WebSocket here: a port number (all IPv4
+        interfaces) or an endpoint string such as tcp:8080:interface=127.0.0.1
+        [default: none].
+        """
+        description = "tcp:%s" % (value,) if value.isdigit() else value
+        self["web"] = _endpoint("web", value, description)
 
     def opt_room(self, name):
         """
@@ -513,6 +527,13 @@ def makeService(config, reactor=None):
         metrics = MetricsService(Metrics(factory), config["metrics"], reactor)
         metrics.setServiceParent(top)
         metrics.listen()
+    if config["web"]:
+        # Imported here: twisted.web and wsproto cost a server without --web nothing.
+        from wazzap.listeners.websocket.site import web_site
+
+        web = WebService(web_site(factory, config["web-origin"]), config["web"], reactor)
+        web.setServiceParent(top)
+        web.listen()
     control = ControlService(
         ControlCommands(factory.chat, factory.commands.registry),
         factory.chat.approval_listeners,
