@@ -501,10 +501,8 @@ class ChatProtocol(LineReceiver):
         The server's limits changed (a reload): pace this connection's lines
         and time its silence by the new ones.
         """
-        limits = self.factory.limits
-        allowance = self.line_allowance
-        if allowance is not None:
-            allowance.change(limits.flood_burst_lines, limits.flood_rate_lines_per_second)
+        if self._input is not None:
+            self._input.pace_by(self.factory.addresses.line_pace)
         if self._joined and not self._gone:
             self._time_idleness()
 
