@@ -24,6 +24,7 @@ L{send} once a turn with bytes rendered by L{wazzap.listeners.line.render};
 what all connections share to L{wazzap.server}.
 """
 
+from collections import namedtuple
 from dataclasses import replace
 
 from twisted.internet import defer, error
@@ -42,6 +43,11 @@ from wazzap.net.counts import REFUSED_REASON
 from wazzap.net.input import IInputOwner, InputGate
 from wazzap.net.output import IOutputOwner, OutputQueue
 from wazzap.telnet import Telnet
+
+
+#: What the next line answers (L{ChatProtocol.ask}): kept only while a
+#: question waits, so an idle connection keeps one slot for it, not two.
+_Question = namedtuple("_Question", ("answer", "secret"))
 
 
 @implementer(IMember, IOutputOwner, IInputOwner)
@@ -73,13 +79,11 @@ class ChatProtocol(LineReceiver):
         "_gone",
         "_leave_reason",
         "_record",
-        "_answer",
-        "_secret_answer",
+        "_question",
         "_exact",
         "_telnet",
         "_state",
         "_last_heard",
-        "clear_text",
     )
 
     def __init__(self):
@@ -101,14 +105,10 @@ class ChatProtocol(LineReceiver):
         self._gone = False
         self._leave_reason = None
         self._record = None
-        self._answer = None
-        self._secret_answer = False
+        self._question = None
         self._exact = b""
         self._telnet = None
         self._last_heard = None
-        #: What this connection says of passwords: L{None} over TLS (or a
-        #: Unix socket), else the server's L{wazzap.net.tls.ClearText}.
-        self.clear_text = None
         # The state is a plain function called with self: unlike a bound
         # method it costs an idle connection nothing.
         self._state = ChatProtocol._logging_in
@@ -119,8 +119,6 @@ class ChatProtocol(LineReceiver):
         factory = self.factory
         limits = factory.limits
         self.peer = _address_of(self.transport.getPeer())
-        if not tls.is_private(self.transport):
-            self.clear_text = factory.clear_text
         self._output = OutputQueue(self, factory.rules)
         refusal = factory.connection_opened(self)
         if refusal is not None:
@@ -181,16 +179,16 @@ class ChatProtocol(LineReceiver):
                 # lines in CR LF: enough to ask it not to echo a password.
                 self._telnet = Telnet(spoken=True)
         self._exact = line
-        if self._secret_answer:
+        if self._question is not None and self._question.secret:
             self._answer_secret(line)
             return
         line = text.sanitize(line.decode("utf-8", "replace")).rstrip()
         if line.strip():
-            answer, self._answer = self._answer, None
-            if answer is None:
+            question, self._question = self._question, None
+            if question is None:
                 self._state(self, line)
             else:
-                answer(line)
+                question.answer(line)
         self._exact = b""  # an idle connection keeps no line alive
 
     def _answer_secret(self, line):
@@ -205,9 +203,10 @@ class ChatProtocol(LineReceiver):
             self.notice("that was not valid UTF-8 text: type it again")
             return
         if secret:
-            answer, self._answer, self._secret_answer = self._answer, None, False
-            answer(secret)
-            if not self._secret_answer:  # no second secret asked for at once
+            question, self._question = self._question, None
+            question.answer(secret)
+            # No second secret asked for at once:
+            if self._question is None or not self._question.secret:
                 self._show_input()
 
     def lineLengthExceeded(self, line):
@@ -383,8 +382,18 @@ class ChatProtocol(LineReceiver):
         if secret and self._telnet is not None:
             self._write_in_order(self._telnet.hide_input())
         self.notice(prompt)
-        self._answer = answer
-        self._secret_answer = secret
+        self._question = _Question(answer, secret)
+
+    @property
+    def clear_text(self):
+        """
+        What this connection says of passwords: L{None} over TLS (or a Unix
+        socket), else the server's L{wazzap.net.tls.ClearText}.  Looked up
+        when a password is asked for, not kept by every connection.
+        """
+        if tls.is_private(self.transport):
+            return None
+        return self.factory.clear_text
 
     @property
     def exact_line(self):
@@ -456,8 +465,7 @@ class ChatProtocol(LineReceiver):
         if self.transport.disconnecting:
             return
         self._state = _ignore
-        self._answer = None
-        self._secret_answer = False
+        self._question = None
         self._show_input()
         self.flush_output()
         self._output.close()
