@@ -92,10 +92,16 @@ class Allowance:
 
     @property
     def pace(self):
+        """
+        Its rules, the L{Pace}.
+        """
         return self._pace
 
     @property
     def full_at(self):
+        """
+        Its state: the time it is full again.
+        """
         return self._full_at
 
     def change(self, burst, rate):
