@@ -129,3 +129,15 @@ def test_a_line_allowance_outlives_its_connection_until_it_is_full():
     assert len(addresses) == 1
     clock.advance(4)
     assert addresses.line_allowance("10.0.0.1").full()
+
+
+def test_line_allowances_share_one_pace_until_a_reload():
+    """Every connection's line allowance is under the one shared pace, which a reload replaces."""
+    limits = Limits(flood_burst_lines=5, flood_rate_lines_per_second=1)
+    addresses = AddressLimits(limits, Clock())
+    first, second = addresses.line_allowance("10.0.0.1"), addresses.line_allowance("10.0.0.2")
+    assert first.pace is second.pace is addresses.line_pace
+    limits.flood_rate_lines_per_second = 2
+    addresses.limits_changed()
+    assert addresses.line_pace is not first.pace
+    assert addresses.line_pace.rate == 2

@@ -42,7 +42,7 @@ def test_register_without_password_asks_for_it_twice():
     alice = Connection(factory).join("alice")
     alice.send("/register")
     assert alice.lines() == ["[Server] Choose a password for alice. Password:"]
-    assert alice.protocol._secret_answer
+    assert alice.protocol._question.secret
     alice.send("correct horse")
     assert alice.lines() == ["[Server] Repeat the password:"]
     alice.send("correct horse")

@@ -79,7 +79,9 @@ class ChatFactory(ServerFactory):
         self.clock = clock
         self.approve_joins = approve_joins
         self.admission = Admission(chat, accounts, bans, approve_joins)
-        self.connections = set()
+        # Open connections, as the keys of a dict: an ordered set whose
+        # table costs an idle connection about half what a set's does.
+        self.connections = {}
         self.addresses = AddressLimits(self.limits, clock)
         self.congestion = Congestion(chat.presence.rooms_of)
         self.counts = Counts()
@@ -104,7 +106,7 @@ class ChatFactory(ServerFactory):
         """
         Count a new connection; return why it is refused, or L{None}.
         """
-        self.connections.add(connection)
+        self.connections[connection] = None
         self.counts.connections += 1
         return self.addresses.opened(connection.peer)
 
@@ -115,7 +117,7 @@ class ChatFactory(ServerFactory):
         shutting_down = self._all_closed is not None
         self.counts.disconnected(SHUTDOWN if shutting_down else disconnection_kind(reason))
         if connection in self.connections:
-            self.connections.discard(connection)
+            del self.connections[connection]
             self.addresses.closed(connection.peer)
         self.addresses.remember_lines(connection.peer, connection.line_allowance)
         if not self.connections:

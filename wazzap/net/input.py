@@ -13,6 +13,7 @@ from zope.interface import Attribute, Interface
 
 from wazzap.flow import cancel
 from wazzap.net.framing import TOO_LONG, LineFramer
+from wazzap.net.pacing import Allowance
 
 _NO_HOLDS = frozenset()
 
@@ -61,7 +62,8 @@ class InputGate:
     __slots__ = (
         "_owner",
         "_rules",
-        "_allowance",
+        "_pace",
+        "_full_at",
         "_framer",
         "_held_line",
         "_holds",
@@ -75,11 +77,13 @@ class InputGate:
         @param rules: the server's L{wazzap.net.limits.ConnectionRules}: its
             limit C{max_line_bytes} (the line ending counted) applies, and
             its congestion says when to wait for a client catching up.
-        @param allowance: the L{wazzap.net.pacing.Allowance} of lines.
+        @param allowance: the L{wazzap.net.pacing.Allowance} of lines; the
+            gate keeps its shared pace and its one float, not the object.
         """
         self._owner = owner
         self._rules = rules
-        self._allowance = allowance
+        self._pace = allowance.pace
+        self._full_at = allowance.full_at
         self._framer = None
         self._held_line = None
         self._holds = _NO_HOLDS
@@ -91,7 +95,15 @@ class InputGate:
         """
         The allowance of lines, remembered for the address once it closes.
         """
-        return self._allowance
+        return Allowance.under(self._pace, self._full_at)
+
+    def pace_by(self, pace):
+        """
+        Go on under the new L{wazzap.net.pacing.Pace} C{pace} (a reload),
+        keeping what the allowance holds now, up to the new burst.
+        """
+        self._full_at = self._pace.moved(self._full_at, pace)
+        self._pace = pace
 
     def buffering(self):
         """
@@ -185,7 +197,7 @@ class InputGate:
                 self.hold(_CONGESTION)
                 congestion.hold(owner, self)
                 return
-            wait = self._allowance.wait()
+            wait, self._full_at = self._pace.take(self._full_at)
             if wait:
                 self._held_line = line
                 self._slow_down(wait)

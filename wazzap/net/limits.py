@@ -14,7 +14,7 @@ from collections import Counter
 from twisted.logger import Logger
 
 from wazzap.net.counts import Counts
-from wazzap.net.pacing import Allowance
+from wazzap.net.pacing import Allowance, Pace
 
 MINUTE = 60
 
@@ -171,6 +171,7 @@ class AddressLimits:
         self._open = {}
         self._recent = {}
         self._sweep_at = SWEEP_ADDRESSES
+        self._line_pace = self._new_line_pace()
 
     def __len__(self):
         """
@@ -217,6 +218,7 @@ class AddressLimits:
         The limits changed (a reload): the addresses remembered go on at
         the new rate of new connections.
         """
+        self._line_pace = self._new_line_pace()
         per_minute = self._limits.max_connections_per_minute
         for recent in self._recent.values():
             if recent.connections is not None:
@@ -238,12 +240,20 @@ class AddressLimits:
         burst, unless a connection from there closed lately with less left,
         so that reconnecting does not buy a fresh burst.
         """
-        limits = self._limits
         recent = self._recent.get(peer)
         left = None if recent is None or recent.lines is None else recent.lines.tokens()
-        return Allowance(
-            self._clock, limits.flood_burst_lines, limits.flood_rate_lines_per_second, left
-        )
+        return Allowance.under(self._line_pace, self._line_pace.holding(left))
+
+    @property
+    def line_pace(self):
+        """
+        The L{Pace} of every connection's lines, new at each reload.
+        """
+        return self._line_pace
+
+    def _new_line_pace(self):
+        limits = self._limits
+        return Pace(self._clock, limits.flood_burst_lines, limits.flood_rate_lines_per_second)
 
     def remember_lines(self, peer, allowance):
         """

@@ -24,6 +24,8 @@ L{send} once a turn with bytes rendered by L{wazzap.listeners.line.render};
 what all connections share to L{wazzap.server}.
 """
 
+from collections import namedtuple
+
 from twisted.internet import defer, error
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
@@ -41,6 +43,11 @@ from wazzap.net.input import IInputOwner, InputGate
 from wazzap.net.output import IOutputOwner, OutputQueue
 from wazzap.listeners.line.telnet import Telnet
 from wazzap.listeners.session_user import SessionLog, SessionUser, address_of
+
+
+#: What the next line answers (L{ChatProtocol.ask}): kept only while a
+#: question waits, so an idle connection keeps one slot for it, not two.
+_Question = namedtuple("_Question", ("answer", "secret"))
 
 
 @implementer(IMember, IOutputOwner, IInputOwner)
@@ -72,13 +79,11 @@ class ChatProtocol(SessionUser, LineReceiver):
         "_gone",
         "_leave_reason",
         "_record",
-        "_answer",
-        "_secret_answer",
+        "_question",
         "_exact",
         "_telnet",
         "_state",
         "_last_heard",
-        "clear_text",
     )
 
     def __init__(self):
@@ -100,14 +105,10 @@ class ChatProtocol(SessionUser, LineReceiver):
         self._gone = False
         self._leave_reason = None
         self._record = None
-        self._answer = None
-        self._secret_answer = False
+        self._question = None
         self._exact = b""
         self._telnet = None
         self._last_heard = None
-        #: What this connection says of passwords: L{None} over TLS (or a
-        #: Unix socket), else the server's L{wazzap.net.tls.ClearText}.
-        self.clear_text = None
         # The state is a plain function called with self: unlike a bound
         # method it costs an idle connection nothing.
         self._state = ChatProtocol._logging_in
@@ -118,8 +119,6 @@ class ChatProtocol(SessionUser, LineReceiver):
         factory = self.factory
         limits = factory.limits
         self.peer = address_of(self.transport.getPeer())
-        if not tls.is_private(self.transport):
-            self.clear_text = factory.clear_text
         self._output = OutputQueue(self, factory.rules)
         refusal = factory.connection_opened(self)
         if refusal is not None:
@@ -180,16 +179,16 @@ class ChatProtocol(SessionUser, LineReceiver):
                 # lines in CR LF: enough to ask it not to echo a password.
                 self._telnet = Telnet(spoken=True)
         self._exact = line
-        if self._secret_answer:
+        if self._question is not None and self._question.secret:
             self._answer_secret(line)
             return
         line = text.sanitize(line.decode("utf-8", "replace")).rstrip()
         if line.strip():
-            answer, self._answer = self._answer, None
-            if answer is None:
+            question, self._question = self._question, None
+            if question is None:
                 self._state(self, line)
             else:
-                answer(line)
+                question.answer(line)
         self._exact = b""  # an idle connection keeps no line alive
 
     def _answer_secret(self, line):
@@ -204,9 +203,10 @@ class ChatProtocol(SessionUser, LineReceiver):
             self.notice("that was not valid UTF-8 text: type it again")
             return
         if secret:
-            answer, self._answer, self._secret_answer = self._answer, None, False
-            answer(secret)
-            if not self._secret_answer:  # no second secret asked for at once
+            question, self._question = self._question, None
+            question.answer(secret)
+            # No second secret asked for at once:
+            if self._question is None or not self._question.secret:
                 self._show_input()
 
     def lineLengthExceeded(self, line):
@@ -303,8 +303,18 @@ class ChatProtocol(SessionUser, LineReceiver):
         if secret and self._telnet is not None:
             self._write_in_order(self._telnet.hide_input())
         self.notice(prompt)
-        self._answer = answer
-        self._secret_answer = secret
+        self._question = _Question(answer, secret)
+
+    @property
+    def clear_text(self):
+        """
+        What this connection says of passwords: L{None} over TLS (or a Unix
+        socket), else the server's L{wazzap.net.tls.ClearText}.  Looked up
+        when a password is asked for, not kept by every connection.
+        """
+        if tls.is_private(self.transport):
+            return None
+        return self.factory.clear_text
 
     @property
     def exact_line(self):
@@ -376,8 +386,7 @@ class ChatProtocol(SessionUser, LineReceiver):
         if self.transport.disconnecting:
             return
         self._state = _ignore
-        self._answer = None
-        self._secret_answer = False
+        self._question = None
         self._show_input()
         self.flush_output()
         self._output.close()
@@ -421,10 +430,8 @@ class ChatProtocol(SessionUser, LineReceiver):
         The server's limits changed (a reload): pace this connection's lines
         and time its silence by the new ones.
         """
-        limits = self.factory.limits
-        allowance = self.line_allowance
-        if allowance is not None:
-            allowance.change(limits.flood_burst_lines, limits.flood_rate_lines_per_second)
+        if self._input is not None:
+            self._input.pace_by(self.factory.addresses.line_pace)
         if self._joined and not self._gone:
             self._time_idleness()
 
