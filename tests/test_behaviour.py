@@ -6,6 +6,7 @@ slow readers dropped the same way whichever listener they came through.
 """
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -93,6 +94,24 @@ def test_a_flood_is_paced_and_nothing_is_lost(first, second):
     late = said(bob.heard())
     assert early + late == [("said", "alice", "line %d" % (i,)) for i in range(12)]
     assert any("too fast" in event[1] for event in alice.heard() if event[0] == "notice")
+
+
+@pytest.mark.parametrize("first, second", PAIRS, ids=IDS)
+def test_flood_control_turned_on_by_a_reload_paces_those_online(first, second):
+    """A reload that turns flood control on paces someone already online, none lost."""
+    world = World()
+    alice = first(world).join("alice")
+    bob = second(world).join("bob")
+    limits = replace(world.factory.limits, flood_burst_lines=5, flood_rate_lines_per_second=1)
+    world.factory.change_limits(limits)
+    world.clock.advance(10)
+    for i in range(12):
+        alice.say("line %d" % (i,))
+    early = said(bob.heard())
+    assert 0 < len(early) < 12
+    for _ in range(20):
+        world.clock.advance(1)
+    assert early + said(bob.heard()) == [("said", "alice", "line %d" % (i,)) for i in range(12)]
 
 
 @pytest.mark.parametrize("first, second", PAIRS, ids=IDS)

@@ -1,16 +1,18 @@
 """
 What every listener's connection shares once someone logs in: the session
 API the commands use (who the user is, read from their session once joined
-and changed only through C{identify}; their room; a notice), and the record
-of their session in the login history (L{SessionLog}).
+and changed only through C{identify}; their room; a notice), the record of
+their session in the login history, what joining tells them after the
+listener's own welcome, and what leaving does.
 """
 
 from dataclasses import replace
 
-from twisted.internet import defer
+from twisted.internet import defer, error
 from twisted.logger import Logger
 
-from wazzap import addresses
+from wazzap import addresses, text
+from wazzap.listeners.line.dialog import who_else
 
 
 class SessionUser:
@@ -62,52 +64,133 @@ class SessionUser:
     def notice(self, message):
         self.factory.chat.tell(self, message)
 
+    @property
+    def line_allowance(self):
+        """
+        This connection's allowance of lines (remembered for its address
+        once it closes), or None if it was refused.
+        """
+        return None if self._input is None else self._input.allowance
 
-class SessionLog:
-    """
-    One session's entry in the login history: its start is recorded at
-    join, its end (with why) when it leaves.  A locked or full database must
-    not stop the chat: the session then goes unrecorded, and the user stays.
-    """
+    def limits_changed(self):
+        """
+        The server's limits changed (a reload): pace this connection's
+        lines by the new ones, keeping what its allowance holds.
+        """
+        if self._input is not None:
+            self._input.pace_by(self.factory.addresses.line_pace)
 
-    log = Logger()
+    # Joining and leaving, for every listener (slots the connection keeps:
+    # factory, session, _identity, peer, _input, _output, _joined,
+    # _leave_reason, _record)
 
-    __slots__ = ("_record", "_nickname")
+    def _record_session(self):
+        """
+        Record the start of this session in the login history.  A locked or
+        full database must not stop the chat: the session then goes
+        unrecorded, and the user stays.
+        """
+        factory = self.factory
+        nickname = self.nickname
+        record = self._record = factory.accounts.store.session_started(
+            nickname, self.peer, factory.clock.seconds()
+        )
+        record.addCallbacks(self._session_recorded, self._session_not_recorded, errbackArgs=(nickname,))
 
-    def __init__(self, store, nickname, peer, now):
-        self._nickname = nickname
-        self._record = store.session_started(nickname, peer, now)
-        self._record.addCallbacks(self._started, self._not_recorded)
-
-    def _started(self, session_id):
+    def _session_recorded(self, session_id):
         # Keep the id, not the Deferred: an idle connection should cost little.
         self._record = session_id
 
-    def _not_recorded(self, failure):
+    def _session_not_recorded(self, failure, nickname):
         self._record = None
-        self._log_write_failure(failure, "the start of a session")
+        _log_write_failure(failure, "the start of a session", nickname)
 
-    def end(self, store, now, reason):
-        """
-        Record the end of this session, once its start has been recorded.
-        """
+    def _end_session_record(self, store, now, reason, nickname):
         session = self._record
         if isinstance(session, defer.Deferred):
             # By the time this runs the start is recorded (an id) or given up
             # (None): never a Deferred again, so this cannot come back here.
-            session.addCallback(lambda _: self.end(store, now, reason))
+            session.addCallback(lambda _: self._end_session_record(store, now, reason, nickname))
         elif session is not None:
             store.session_ended(session, now, reason).addErrback(
-                self._log_write_failure, "the end of a session"
+                _log_write_failure, "the end of a session", nickname
             )
 
-    def _log_write_failure(self, failure, what):
-        self.log.error(
-            "could not record {what} of {nickname}: {error}",
-            what=what,
-            nickname=self._nickname,
-            error=failure.getErrorMessage(),
+    def _greet(self, room):
+        """
+        The welcome of a listener that speaks in server notices (the line
+        and the browser): who else is here, the MOTD, and an admin's hints.
+        """
+        factory = self.factory
+        self.notice(
+            "Welcome, %s! %s Type /help for commands, /quit to leave."
+            % (self.nickname, who_else(room, self))
         )
+        for line in factory.motd_lines:
+            self.notice(line)
+        if self.is_admin:
+            self.notice("You are an admin: /help lists your commands.")
+            waiting = factory.chat.waiting()
+            if waiting:
+                self.notice("%d waiting to join: /pending" % (len(waiting),))
+
+    def _tell_what_waited(self, after_history=None):
+        """
+        After the listener's welcome: the history of the rooms (which may
+        take a registered user back into rooms; then C{after_history()}, if
+        given), then the private messages that waited for this account, in
+        that order however many trips to the database each takes; the next
+        lines wait for them.
+        """
+        chat = self.factory.chat
+        told = defer.succeed(None) if chat.replay is None else chat.replay.welcome(self)
+        if after_history is not None:
+            told.addCallback(lambda _: after_history())
+        told.addCallback(lambda _: self.factory.commands.memos.deliver(self))
+        self.hold_input_until(told)
+
+    def _left(self, reason):
+        """
+        The end of every listener's C{connectionLost}, once its own timers
+        are stopped: nothing more is read or written, the chat is told, and
+        the session's record is ended.
+        """
+        if self._input is not None:
+            # First: the end of this client's congestion may release senders,
+            # this one among them, and nothing of it must be read any more.
+            self._input.connection_lost()
+        self._output.connection_lost()
+        if self._leave_reason is None:
+            self._leave_reason = (
+                "connection closed" if reason.check(error.ConnectionDone) else "connection lost"
+            )
+        factory = self.factory
+        factory.chat.leave(self, self._leave_reason)
+        if self._joined:
+            nickname = self.nickname
+            self.log.info(
+                "{nickname} left ({reason})",
+                nickname=nickname,
+                reason=text.reason_for_log(self._leave_reason),
+            )
+            self._end_session_record(
+                factory.accounts.store, factory.clock.seconds(), self._leave_reason, nickname
+            )
+        factory.connection_closed(self, self._leave_reason)
+
+
+_log = Logger(namespace="wazzap.listeners.session")
+
+
+def _log_write_failure(failure, what, nickname):
+    _log.error(
+        "could not record {what} of {nickname}: {error}",
+        what=what,
+        nickname=nickname,
+        error=failure.getErrorMessage(),
+    )
+
+
 
 
 def address_of(address):

@@ -17,7 +17,7 @@ other rooms.  Every wazzap command is reachable as a raw command
 
 import socket
 
-from twisted.internet import defer, error
+from twisted.internet import error
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -32,7 +32,7 @@ from wazzap.flow import cancel
 from wazzap.listeners.irc import wire
 from wazzap.listeners.irc.render import IrcRenderer, prefix
 from wazzap.listeners.line import grammar
-from wazzap.listeners.session_user import SessionLog, SessionUser, address_of
+from wazzap.listeners.session_user import SessionUser, address_of
 from wazzap.net import tls
 from wazzap.net.counts import REFUSED_REASON
 from wazzap.net.input import IInputOwner, InputGate
@@ -155,23 +155,7 @@ class IrcConnection(SessionUser, Protocol):
         self._gone = True
         self._login_timer = cancel(self._login_timer)
         self._ping_timer = cancel(self._ping_timer)
-        if self._input is not None:
-            self._input.connection_lost()
-        self._output.connection_lost()
-        if self._leave_reason is None:
-            self._leave_reason = (
-                "connection closed" if reason.check(error.ConnectionDone) else "connection lost"
-            )
-        factory = self.factory
-        factory.chat.leave(self, self._leave_reason)
-        if self._joined:
-            self.log.info(
-                "{nickname} left ({reason})",
-                nickname=self.nickname,
-                reason=text.reason_for_log(self._leave_reason),
-            )
-            self._record.end(factory.accounts.store, factory.clock.seconds(), self._leave_reason)
-        factory.connection_closed(self, self._leave_reason)
+        self._left(reason)
 
     # IInputOwner
 
@@ -253,16 +237,6 @@ class IrcConnection(SessionUser, Protocol):
 
     def flush_output(self):
         self.factory.chat.outbox.flush_member(self)
-
-    @property
-    def line_allowance(self):
-        return None if self._input is None else self._input.allowance
-
-    def limits_changed(self):
-        limits = self.factory.limits
-        allowance = self.line_allowance
-        if allowance is not None:
-            allowance.change(limits.flood_burst_lines, limits.flood_rate_lines_per_second)
 
     def admit(self):
         """
@@ -480,13 +454,12 @@ class IrcConnection(SessionUser, Protocol):
     def _join(self):
         factory = self.factory
         chat = factory.chat
-        clock = factory.clock
         self.identify(color=chat.pick_color())
         room = chat.join(self)
         self._identity = None  # the session holds it now
         self._registered = self._joined = True
         nickname = self.nickname
-        self._record = SessionLog(factory.accounts.store, nickname, self.peer, clock.seconds())
+        self._record_session()
         self.log.info("{peer} joined as {nickname} over IRC", peer=self.peer, nickname=nickname)
         self._welcome()
         self._joined_room(room)
@@ -495,14 +468,8 @@ class IrcConnection(SessionUser, Protocol):
             waiting = chat.waiting()
             if waiting:
                 self.notice("%d waiting to join: /msg %s /pending" % (len(waiting), SERVICE_NICK))
-        # As the line listener does: the rooms' history (which may take a
-        # registered user back into rooms), then the private messages that
-        # waited.
         before = set(chat.presence.rooms_of(self.session_key))
-        told = defer.succeed(None) if chat.replay is None else chat.replay.welcome(self)
-        told.addCallback(lambda _: self._rooms_entered(before))
-        told.addCallback(lambda _: factory.commands.memos.deliver(self))
-        self.hold_input_until(told)
+        self._tell_what_waited(lambda: self._rooms_entered(before))
 
     def _welcome(self):
         factory = self.factory

@@ -26,7 +26,7 @@ what all connections share to L{wazzap.server}.
 
 from collections import namedtuple
 
-from twisted.internet import defer, error
+from twisted.internet import error
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from zope.interface import implementer
@@ -36,13 +36,13 @@ from wazzap.core.identity import Identity, new_session_key
 from wazzap.core.interfaces import IMember
 from wazzap.flow import cancel
 from wazzap.listeners.line import grammar, render
-from wazzap.listeners.line.dialog import LoginDialog, who_else
+from wazzap.listeners.line.dialog import LoginDialog
 from wazzap.net import tls
 from wazzap.net.counts import REFUSED_REASON
 from wazzap.net.input import IInputOwner, InputGate
 from wazzap.net.output import IOutputOwner, OutputQueue
 from wazzap.listeners.line.telnet import Telnet
-from wazzap.listeners.session_user import SessionLog, SessionUser, address_of
+from wazzap.listeners.session_user import SessionUser, address_of
 
 
 #: What the next line answers (L{ChatProtocol.ask}): kept only while a
@@ -149,25 +149,7 @@ class ChatProtocol(SessionUser, LineReceiver):
         if self._dialog is not None:
             self._dialog.connection_lost()
         cancel(self._idle_timer)
-        if self._input is not None:
-            # First: the end of this client's congestion may release senders,
-            # this one among them, and nothing of it must be read any more.
-            self._input.connection_lost()
-        self._output.connection_lost()
-        if self._leave_reason is None:
-            self._leave_reason = (
-                "connection closed" if reason.check(error.ConnectionDone) else "connection lost"
-            )
-        factory = self.factory
-        factory.chat.leave(self, self._leave_reason)
-        if self._joined:
-            self.log.info(
-                "{nickname} left ({reason})",
-                nickname=self.nickname,
-                reason=text.reason_for_log(self._leave_reason),
-            )
-            self._record.end(factory.accounts.store, factory.clock.seconds(), self._leave_reason)
-        factory.connection_closed(self, self._leave_reason)
+        self._left(reason)
 
     # LineReceiver API
 
@@ -260,30 +242,15 @@ class ChatProtocol(SessionUser, LineReceiver):
         self._identity = None  # the session holds it now
         self._joined = True
         self._state = type(self)._chat
-        self._record = SessionLog(factory.accounts.store, nickname, self.peer, clock.seconds())
+        self._record_session()
         self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
-        self.notice(
-            "Welcome, %s! %s Type /help for commands, /quit to leave."
-            % (nickname, who_else(room, self))
-        )
-        for line in factory.motd_lines:
-            self.notice(line)
-        if self.is_admin:
-            self.notice("You are an admin: /help lists your commands.")
-            waiting = chat.waiting()
-            if waiting:
-                self.notice("%d waiting to join: /pending" % (len(waiting),))
+        self._greet(room)
         if factory.limits.idle_timeout_seconds:
             self._last_heard = clock.seconds()
             self._idle_timer = clock.callLater(
                 factory.limits.idle_timeout_seconds, self._check_idle
             )
-        # After the welcome and the MOTD: the history of the rooms, then the
-        # private messages that waited for this account, in that order
-        # however many trips to the database each takes.
-        told = defer.succeed(None) if chat.replay is None else chat.replay.welcome(self)
-        told.addCallback(lambda _: factory.commands.memos.deliver(self))
-        self.hold_input_until(told)
+        self._tell_what_waited()
 
     def hold_input_until(self, deferred):
         """
@@ -360,13 +327,6 @@ class ChatProtocol(SessionUser, LineReceiver):
         """
         self._output.send(data)
 
-    @property
-    def line_allowance(self):
-        """
-        This connection's allowance of lines, or None if it was refused.
-        """
-        return None if self._input is None else self._input.allowance
-
     # IOutputOwner
 
     def output_too_slow(self):
@@ -430,8 +390,7 @@ class ChatProtocol(SessionUser, LineReceiver):
         The server's limits changed (a reload): pace this connection's lines
         and time its silence by the new ones.
         """
-        if self._input is not None:
-            self._input.pace_by(self.factory.addresses.line_pace)
+        SessionUser.limits_changed(self)
         if self._joined and not self._gone:
             self._time_idleness()
 

@@ -17,9 +17,8 @@ limits hold for browsers too.
 
 import json
 import struct
-from dataclasses import replace
 
-from twisted.internet import defer, error
+from twisted.internet import error
 from twisted.logger import Logger
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.utilities import RemoteProtocolError
@@ -30,7 +29,8 @@ from wazzap.core.identity import Identity, new_session_key
 from wazzap.core.interfaces import IMember
 from wazzap.flow import cancel
 from wazzap.listeners.line import grammar
-from wazzap.listeners.line.dialog import LoginDialog, who_else
+from wazzap.listeners.line.dialog import LoginDialog
+from wazzap.listeners.session_user import SessionUser
 from wazzap.listeners.websocket.render import JSON, encode
 from wazzap.net.counts import REFUSED_REASON
 from wazzap.net.input import IInputOwner, InputGate
@@ -73,7 +73,7 @@ def text_frame(payload):
 
 
 @implementer(IMember, IOutputOwner, IInputOwner)
-class WebConnection:
+class WebConnection(SessionUser):
     """
     One browser, from the handshake, through the login and the chat, to leaving.
 
@@ -162,23 +162,7 @@ class WebConnection:
         self._ping_timer = cancel(self._ping_timer)
         if self._dialog is not None:
             self._dialog.connection_lost()
-        if self._input is not None:
-            self._input.connection_lost()
-        self._output.connection_lost()
-        if self._leave_reason is None:
-            self._leave_reason = (
-                "connection closed" if reason.check(error.ConnectionDone) else "connection lost"
-            )
-        factory = self.factory
-        factory.chat.leave(self, self._leave_reason)
-        if self._joined:
-            self.log.info(
-                "{nickname} left ({reason})",
-                nickname=self.nickname,
-                reason=text.reason_for_log(self._leave_reason),
-            )
-            self._end_session(factory.accounts.store, factory.clock.seconds())
-        factory.connection_closed(self, self._leave_reason)
+        self._left(reason)
 
     # WebSocket frames
 
@@ -320,9 +304,6 @@ class WebConnection:
         self._dialog = None
         self._join()
 
-    def notice(self, message):
-        self.factory.chat.tell(self, message)
-
     def ask(self, prompt, answer, secret=False):
         self.notice(prompt)
         self._answer = answer
@@ -338,43 +319,6 @@ class WebConnection:
         except UnicodeDecodeError:
             return None
 
-    @property
-    def line_allowance(self):
-        return None if self._input is None else self._input.allowance
-
-    @property
-    def identity(self):
-        session = self.session
-        return self._identity if session is None else session.identity
-
-    @property
-    def nickname(self):
-        return self.identity.nickname
-
-    @property
-    def account(self):
-        return self.identity.account
-
-    @property
-    def is_admin(self):
-        return self.identity.is_admin
-
-    @property
-    def color(self):
-        return self.identity.color
-
-    @property
-    def room(self):
-        session = self.session
-        return None if session is None else session.room
-
-    def identify(self, **fields):
-        session = self.session
-        if session is None:
-            self._identity = replace(self._identity, **fields)
-        else:
-            session.change(**fields)
-
     def set_colors(self, on):
         """
         The page always shows colours: C{/colors} changes nothing here.
@@ -383,65 +327,19 @@ class WebConnection:
     def flush_output(self):
         self.factory.chat.outbox.flush_member(self)
 
-    def limits_changed(self):
-        allowance = self.line_allowance
-        if allowance is not None:
-            limits = self.factory.limits
-            allowance.change(limits.flood_burst_lines, limits.flood_rate_lines_per_second)
-
     # Joining, as the line connection does
 
     def _join(self):
         factory = self.factory
         chat = factory.chat
-        clock = factory.clock
         self.identify(color=chat.pick_color())
         room = chat.join(self)
         self._identity = None  # the session holds it now
         self._joined = True
-        self._record = factory.accounts.store.session_started(
-            self.nickname, self.peer, clock.seconds()
-        )
-        self._record.addCallbacks(self._session_started, self._session_not_recorded)
+        self._record_session()
         self.log.info("{peer} joined as {nickname} from a browser", peer=self.peer, nickname=self.nickname)
-        self.notice(
-            "Welcome, %s! %s Type /help for commands, /quit to leave."
-            % (self.nickname, who_else(room, self))
-        )
-        for line in factory.motd_lines:
-            self.notice(line)
-        if self.is_admin:
-            self.notice("You are an admin: /help lists your commands.")
-            waiting = chat.waiting()
-            if waiting:
-                self.notice("%d waiting to join: /pending" % (len(waiting),))
-        told = defer.succeed(None) if chat.replay is None else chat.replay.welcome(self)
-        told.addCallback(lambda _: factory.commands.memos.deliver(self))
-        self.hold_input_until(told)
-
-    def _session_started(self, session_id):
-        self._record = session_id
-
-    def _session_not_recorded(self, failure):
-        self._record = None
-        self.log.error(
-            "could not record the start of a session of {nickname}: {error}",
-            nickname=self.nickname,
-            error=failure.getErrorMessage(),
-        )
-
-    def _end_session(self, store, now):
-        session, reason = self._record, self._leave_reason
-        if isinstance(session, defer.Deferred):
-            session.addCallback(lambda _: self._end_session(store, now))
-        elif session is not None:
-            store.session_ended(session, now, reason).addErrback(
-                lambda failure: self.log.error(
-                    "could not record the end of a session of {nickname}: {error}",
-                    nickname=self.nickname,
-                    error=failure.getErrorMessage(),
-                )
-            )
+        self._greet(room)
+        self._tell_what_waited()
 
     # The page's state
 
