@@ -64,6 +64,16 @@ class SessionUser:
     def notice(self, message):
         self.factory.chat.tell(self, message)
 
+    def sending_too_fast(self):
+        # IInputOwner: told once a flood, as the input gate decides.
+        self.notice("you are sending too fast: your lines are being slowed down")
+
+    def output_too_slow(self):
+        # IOutputOwner: the output queue gave up on this reader.
+        self.log.info("{peer} is not reading its output: disconnecting", peer=self.peer)
+        self._leave_reason = "too slow: stopped reading"
+        self.transport.abortConnection()
+
     @property
     def line_allowance(self):
         """

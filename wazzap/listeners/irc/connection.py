@@ -184,16 +184,6 @@ class IrcConnection(SessionUser, Protocol):
     def lineLengthExceeded(self, line):
         self._reply("417", "Input line was too long (at most %d bytes)" % (wire.MAX_LINE_BYTES,))
 
-    def sending_too_fast(self):
-        self.notice("you are sending too fast: your lines are being slowed down")
-
-    # IOutputOwner
-
-    def output_too_slow(self):
-        self.log.info("{peer} is not reading its output: disconnecting", peer=self.peer)
-        self._leave_reason = "too slow: stopped reading"
-        self.transport.abortConnection()
-
     # IMember and the user API of wazzap.commands (with SessionUser's)
 
     def send(self, data):

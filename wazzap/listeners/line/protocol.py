@@ -327,18 +327,6 @@ class ChatProtocol(SessionUser, LineReceiver):
         """
         self._output.send(data)
 
-    # IOutputOwner
-
-    def output_too_slow(self):
-        self.log.info("{peer} is not reading its output: disconnecting", peer=self.peer)
-        self._leave_reason = "too slow: stopped reading"
-        self.transport.abortConnection()
-
-    # IInputOwner (with lineReceived and lineLengthExceeded above)
-
-    def sending_too_fast(self):
-        self.notice("you are sending too fast: your lines are being slowed down")
-
     def _close(self):
         """
         Write what is queued and close the connection, once.

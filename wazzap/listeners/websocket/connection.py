@@ -255,16 +255,6 @@ class WebConnection(SessionUser):
             % (self.factory.limits.max_line_bytes,)
         )
 
-    def sending_too_fast(self):
-        self.notice("you are sending too fast: your lines are being slowed down")
-
-    # IOutputOwner
-
-    def output_too_slow(self):
-        self.log.info("{peer} is not reading its output: disconnecting", peer=self.peer)
-        self._leave_reason = "too slow: stopped reading"
-        self.transport.abortConnection()
-
     # IMember
 
     def send(self, data):
