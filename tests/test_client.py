@@ -991,6 +991,19 @@ def test_roster_follows_the_users_own_nickname_and_room():
     assert roster.nicknames == []
 
 
+def test_roster_follows_the_rooms_a_returning_user_is_back_in():
+    """
+    A registered user's login puts them back in their rooms: the prompt shows the one they
+    talk in, and completion knows them all.
+    """
+    changes = []
+    roster = Roster(Clock(), on_change=lambda: changes.append(roster.room))
+    roster.hear("[Server] Welcome, bob! Also here: alice.")
+    roster.hear("[Server] you are back in #art, #maths; you talk in #art")
+    assert changes == ["#lobby", "#art"]
+    assert roster.rooms == ["#art", "#lobby", "#maths"]
+
+
 def test_roster_is_not_fooled_by_what_users_type():
     """
     Words in someone's line that look like a notice teach nothing.
