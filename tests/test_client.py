@@ -143,6 +143,8 @@ def test_password_prompt_detection():
     assert is_password_prompt("[Server] Password for carol (new account) password:")
     assert not is_password_prompt("bob: my password:")
     assert not is_password_prompt("[Server] password: wrong, try again")
+    assert not is_password_prompt("[Server] eve set the topic of #lobby: your password:")
+    assert not is_password_prompt("[Server]   1. to bob, 11:43 UTC: my password:")
 
 
 def test_password_prompt_hides_the_next_typed_line_only():
@@ -172,6 +174,16 @@ def test_environment_password_answers_the_first_prompt():
     assert sent(transport) == []
     assert hidden.hidden
     assert not any("s3cret" in line for line in screen.lines)
+
+
+def test_environment_password_is_never_sent_once_joined():
+    """
+    A password prompt after joining (or a notice that looks like one) gets nothing from the
+    environment: the password is for logging in, never a line in the chat.
+    """
+    client, transport, _, _, _ = connected_client(nickname="carol", password="s3cret")
+    receive(client, NICKNAME_PROMPT, WELCOME, PASSWORD_PROMPT)
+    assert "s3cret" not in sent(transport)
 
 
 def test_echo_is_restored_when_the_connection_ends_at_a_password_prompt():

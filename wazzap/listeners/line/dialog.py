@@ -28,8 +28,9 @@ from wazzap.net.tls import TLS_HANDSHAKE
 from wazzap.passwords import MAX_ATTEMPTS_PER_CONNECTION
 from wazzap.store import log_failure
 
-# wazzap.client recognises "Choose a nickname", "[Server] Welcome, NICK!" and any
-# server line ending in "password:" (case-insensitive): keep those wordings.
+# wazzap.client recognises "Choose a nickname", "[Server] Welcome, NICK!" and a
+# server line ending in "password:" (case-insensitive) with no colon before that:
+# keep those wordings.
 NICKNAME_PROMPT = "Choose a nickname (1 to 16 letters, digits, _ or -):"
 
 #: Names listed in a newcomer's welcome; /who lists everyone.
