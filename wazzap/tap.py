@@ -65,9 +65,10 @@ DEFAULT_PORT = 5555
 log = Logger(namespace="wazzap.tap")
 
 
-def _number(kind, minimum, name):
+def _number(kind, minimum, name, maximum=None):
     """
-    A converter for an option that must be a C{kind} of at least C{minimum}.
+    A converter for an option that must be a C{kind} of at least C{minimum}
+    (and at most C{maximum}, if given).
     """
 
     def convert(value):
@@ -77,6 +78,8 @@ def _number(kind, minimum, name):
             raise usage.UsageError("--%s must be a number, not %r" % (name, value))
         if not number >= minimum:
             raise usage.UsageError("--%s must be at least %s, not %s" % (name, minimum, value))
+        if maximum is not None and number > maximum:
+            raise usage.UsageError("--%s must be at most %s, not %s" % (name, maximum, value))
         return number
 
     return convert
@@ -187,7 +190,7 @@ class Options(usage.Options):
         ("replay", None, REPLAY_LINES,
          "Lines of a room's history shown to someone joining it, up to %d (0: none)."
          % (MAX_HISTORY_LINES,),
-         _number(int, 0, "replay")),
+         _number(int, 0, "replay", MAX_HISTORY_LINES)),
         ("max-rooms-per-user", None, MAX_ROOMS_PER_USER,
          "Rooms one user may be in at once (#lobby counts).",
          _number(int, 1, "max-rooms-per-user")),
@@ -333,10 +336,6 @@ class Options(usage.Options):
             problem = console_problem(parent is not None and parent["nodaemon"])
             if problem is not None:
                 raise usage.UsageError(problem)
-        if self["replay"] > MAX_HISTORY_LINES:
-            raise usage.UsageError(
-                "--replay must be at most %d, not %d" % (MAX_HISTORY_LINES, self["replay"])
-            )
         rooms = 1 + len(self["room"])
         if self["max-rooms"] < rooms:
             raise usage.UsageError(
