@@ -142,6 +142,8 @@ _LIMIT_OPTIONS = [
 
 class Options(usage.Options):
     synopsis = "[options]"
+    #: Whether these options are read again for a reload (L{parse_again}).
+    reloading = False
     longdesc = (
         "Run a wazzap chat server. Users connect with nc, telnet or "
         "wazzap-client (python -m wazzap.client). --port takes a port number (all IPv4 "
@@ -330,7 +332,9 @@ class Options(usage.Options):
         if not self["port"]:
             self.opt_port(str(DEFAULT_PORT))
         self._check_tls()
-        if self["console"]:
+        # A reload has no twistd options to say -n, and a console that
+        # reads already: whether it could start is a question for a start.
+        if self["console"] and not self.reloading:
             # twistd's own options are the parent of these.
             parent = getattr(self, "parent", None)
             problem = console_problem(parent is not None and parent["nodaemon"])
@@ -383,6 +387,7 @@ def parse_again(options):
     anew: what a reload puts in force.
     """
     fresh = type(options)()
+    fresh.reloading = True
     fresh.parse_arguments(options.command_line)
     return fresh
 
