@@ -173,7 +173,8 @@ class Options(usage.Options):
         ("motd", None, None,
          "A text file shown to each user after the welcome; reread on SIGHUP.", _motd),
         ("db", None, None,
-         "The SQLite database of accounts, login history and bans "
+         "The SQLite database of accounts, login history, bans, room history and "
+         "offline messages "
          "[default: %s]." % (default_db_path(),)),
         ("control-socket", None, None,
          "The UNIX socket wazzap-admin's pending, approve, deny, kick, announce and who "
