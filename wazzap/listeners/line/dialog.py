@@ -204,7 +204,7 @@ class LoginDialog:
         cancel(self._timer)
         self._waiting = True
         admins = self._admission.wait_for_approval(user)
-        user.notice("This room needs an admin's approval to join; please wait.")
+        user.notice("This chat needs an admin's approval to join; please wait.")
         if not admins:
             user.notice(
                 "No admin is online right now: you will be let in or turned away "
