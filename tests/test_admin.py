@@ -190,3 +190,13 @@ def test_add_without_a_password_says_how_to_give_one(path):
     status, out, err = admin("--db", path, "add", "carol")
     assert status == 1
     assert "set WAZZAP_PASSWORD" in err and "Traceback" not in err
+
+
+def test_every_command_is_summed_up_in_a_sentence():
+    """Each command in the help reads as a sentence, ending in a full stop."""
+    from wazzap.admin import parser
+
+    commands = next(action for action in parser()._actions if action.dest == "command")
+    summaries = {choice.dest: choice.help for choice in commands._choices_actions}
+    assert "who" in summaries
+    assert [name for name, summary in summaries.items() if not summary.endswith(".")] == []

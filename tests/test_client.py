@@ -143,6 +143,8 @@ def test_password_prompt_detection():
     assert is_password_prompt("[Server] Password for carol (new account) password:")
     assert not is_password_prompt("bob: my password:")
     assert not is_password_prompt("[Server] password: wrong, try again")
+    assert not is_password_prompt("[Server] eve set the topic of #lobby: your password:")
+    assert not is_password_prompt("[Server]   1. to bob, 11:43 UTC: my password:")
 
 
 def test_password_prompt_hides_the_next_typed_line_only():
@@ -172,6 +174,16 @@ def test_environment_password_answers_the_first_prompt():
     assert sent(transport) == []
     assert hidden.hidden
     assert not any("s3cret" in line for line in screen.lines)
+
+
+def test_environment_password_is_never_sent_once_joined():
+    """
+    A password prompt after joining (or a notice that looks like one) gets nothing from the
+    environment: the password is for logging in, never a line in the chat.
+    """
+    client, transport, _, _, _ = connected_client(nickname="carol", password="s3cret")
+    receive(client, NICKNAME_PROMPT, WELCOME, PASSWORD_PROMPT)
+    assert "s3cret" not in sent(transport)
 
 
 def test_echo_is_restored_when_the_connection_ends_at_a_password_prompt():
@@ -989,6 +1001,19 @@ def test_roster_follows_the_users_own_nickname_and_room():
         ("Caz", "#art"),
     ]
     assert roster.nicknames == []
+
+
+def test_roster_follows_the_rooms_a_returning_user_is_back_in():
+    """
+    A registered user's login puts them back in their rooms: the prompt shows the one they
+    talk in, and completion knows them all.
+    """
+    changes = []
+    roster = Roster(Clock(), on_change=lambda: changes.append(roster.room))
+    roster.hear("[Server] Welcome, bob! Also here: alice.")
+    roster.hear("[Server] you are back in #art, #maths; you talk in #art")
+    assert changes == ["#lobby", "#art"]
+    assert roster.rooms == ["#art", "#lobby", "#maths"]
 
 
 def test_roster_is_not_fooled_by_what_users_type():

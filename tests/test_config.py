@@ -93,6 +93,7 @@ def test_without_a_file_the_defaults_hold():
     "text, expected",
     [
         ("max-line-bytes = 10\n", "max-line-bytes must be at least 64, not 10"),
+        ("replay = 5000\n", "replay must be at most 1000, not 5000"),
         ('max-line-bytes = "lots"\n', "max-line-bytes must be a number, not 'lots'"),
         ("max-line-bytes = true\n", "max-line-bytes must be a number or a string, not true"),
         ('approve-joins = "yes"\n', "approve-joins must be true or false, not 'yes'"),

@@ -558,7 +558,7 @@ def test_approve_and_deny(start_server, open_client, tmp_path):
     carol.read_until(NICKNAME_PROMPT)
     carol.send("carol")
     assert carol.read_until("approval") == (
-        "[Server] This room needs an admin's approval to join; please wait."
+        "[Server] This chat needs an admin's approval to join; please wait."
     )
     assert boss.read_until("asks to join") == (
         "[Server] carol (127.0.0.1) asks to join: /approve carol or /deny carol"
@@ -592,7 +592,7 @@ def test_newcomer_waits_for_an_admin_to_log_in(start_server, open_client, tmp_pa
     erin.read_until(NICKNAME_PROMPT)
     erin.send("erin")
     assert erin.read_through("No admin")[-2:] == [
-        "[Server] This room needs an admin's approval to join; please wait.",
+        "[Server] This chat needs an admin's approval to join; please wait.",
         "[Server] No admin is online right now: you will be let in or turned away when one decides.",
     ]
     boss = open_client(server)

@@ -630,6 +630,8 @@ def test_history_is_paged_a_turn_at_a_time():
         ("/history #maths", "[Server] you are not in #maths: /history shows only rooms you are in"),
         ("/history #lobby 5 6", "[Server] usage: /history [#ROOM] [N]"),
         ("/history 5 #lobby", "[Server] usage: /history [#ROOM] [N]"),
+        ("/history ++5", "[Server] usage: /history [#ROOM] [N]"),
+        ("/history #lobby \u00b2", "[Server] usage: /history [#ROOM] [N]"),
         (
             "/history bob",
             "[Server] permission denied: /history NICK is for admins; "

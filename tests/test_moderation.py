@@ -355,8 +355,9 @@ def test_pending_is_paged():
     assert len(page) == 6 and page[-1].startswith("[Server]   p24 ")
     admin.send("/pending 3")
     assert admin.lines() == ["[Server] there are only 2 pages"]
-    admin.send("/pending x")
-    assert admin.lines() == ["[Server] usage: /pending [PAGE], PAGE a number from 1"]
+    for junk in ("x", "\u00b2"):
+        admin.send("/pending " + junk)
+        assert admin.lines() == ["[Server] usage: /pending [PAGE], PAGE a number from 1"]
 
 
 def test_waiting_newcomer_can_quit():

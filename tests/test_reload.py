@@ -96,6 +96,16 @@ def test_restart_needed_for_ports_and_database(config_file, tmp_path, logged):
     assert any(line.startswith("reload: db changed from unset to ") for line in logged)
 
 
+def test_reload_of_a_server_with_a_console_is_not_refused(monkeypatch):
+    """A server started with --console reloads: whether its console could start is not asked again."""
+    options = tap.Options()
+    options.parent = {"nodaemon": True}  # twistd -n
+    with monkeypatch.context() as start:
+        start.setattr(tap, "console_problem", lambda nodaemon: None)
+        options.parse_arguments(["--console", "--max-line-bytes=3000"])
+    assert tap.parse_again(options)["max-line-bytes"] == 3000
+
+
 def test_command_line_still_wins_on_reload(config_file):
     """What the command line gave stays in force over a changed file."""
     options = options_of(config_file, "max-line-bytes = 1000\n", "--max-line-bytes=3000")

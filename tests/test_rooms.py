@@ -87,6 +87,12 @@ def test_rooms_per_user_are_limited():
     assert chat.find_room("#c") is None and chat.room_of(alice).name == "#b"
 
 
+def test_a_limit_of_one_room_is_told_in_the_singular():
+    """One may be in one room at most: the notice says '1 room', not '1 rooms'."""
+    chat, (alice,) = chat_with("alice", max_rooms_per_user=1)
+    assert "you are in 1 room, the most" in chat.enter(alice, "#a")
+
+
 def test_rooms_on_the_server_are_limited():
     """Past --max-rooms no room is created, but existing ones may be joined."""
     chat, (alice, bob) = chat_with("alice", "bob", max_rooms=2)

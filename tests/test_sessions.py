@@ -476,7 +476,7 @@ def test_approval_queue():
     admin = admin_logged_in(factory, "root1", port=59001)
     bob = connect(factory, 59002)
     bob.send("bob")
-    assert bob.lines()[0] == "[Server] This room needs an admin's approval to join; please wait."
+    assert bob.lines()[0] == "[Server] This chat needs an admin's approval to join; please wait."
     assert admin.lines() == ["[Server] bob (127.0.0.1) asks to join: /approve bob or /deny bob"]
     admin.send("/pending")
     assert "bob (127.0.0.1)" in admin.lines()[0]

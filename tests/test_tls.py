@@ -15,6 +15,7 @@ from twisted.internet.testing import StringTransport
 from tests.certificates import make_certificates
 from tests.doubles import CLEAR_TEXT_WARNING, Connection, add_account, make_factory
 from wazzap.app import service, tap
+from wazzap.net.counts import REFUSED
 from wazzap.net.tls import ClearText, ServerCertificate, TLSError, TLSOrPlainFactory
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -130,6 +131,16 @@ def test_a_plain_client_on_the_tls_port_is_answered_in_plain_text(files):
     protocol.dataReceived(b"/quit\n")
     assert transport.value() == b""  # answered once
     assert not port_factory.tls.wrappedFactory.connections
+
+
+def test_a_plain_client_on_the_tls_port_is_counted_as_refused(files):
+    """The metrics count a plain client turned away by a TLS port, as they do the reverse."""
+    port_factory = tls_port(files)
+    protocol, _ = connect_to(port_factory)
+    protocol.dataReceived(b"alice\n")
+    counts = port_factory.tls.wrappedFactory.counts
+    assert counts.connections == 1
+    assert counts.disconnections[REFUSED] == 1
 
 
 def test_a_client_hello_split_after_its_first_byte_still_goes_to_tls(files):

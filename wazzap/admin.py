@@ -236,7 +236,8 @@ def parser():
         A command sent to the running server: C{name}, then the C{words}
         (argparse destinations) its arguments are kept in.
         """
-        sub = commands.add_parser(name, help=summary, description=summary + ".")
+        summary += "."
+        sub = commands.add_parser(name, help=summary, description=summary)
         sub.set_defaults(handler=None, request=name, words=words)
         return sub
 

@@ -475,14 +475,16 @@ class Chat:
             self._read(member, room)
             return None
         if len(self.presence.rooms_of(key)) >= self.max_rooms_per_user:
-            return "you are in %d rooms, the most one may be in: /part one first" % (
-                self.max_rooms_per_user,
+            return "you are in %s, the most one may be in: /part one first" % (
+                _rooms(self.max_rooms_per_user),
             )
         if room is None:
             if not self.user_rooms and not member.is_admin:
                 return "only admins create rooms here: /rooms lists those there are"
             if len(self._rooms) >= self.max_rooms:
-                return "the server holds %d rooms, its most: /rooms lists them" % (self.max_rooms,)
+                return "the server holds %s, its most: /rooms lists them" % (
+                    _rooms(self.max_rooms),
+                )
             room = self._rooms[room_key(name)] = Room(name, self, self._clock)
         if self.replay is not None:
             self.replay.arriving(key)
@@ -695,3 +697,10 @@ def _approval_request(member):
         member.nickname,
         member.nickname,
     )
+
+
+def _rooms(count):
+    """
+    C{count} rooms in words, for limits as low as one: "1 room", "3 rooms".
+    """
+    return "%d room%s" % (count, "" if count == 1 else "s")

@@ -66,9 +66,10 @@ DEFAULT_PORT = 5555
 log = Logger(namespace="wazzap.app.tap")
 
 
-def _number(kind, minimum, name):
+def _number(kind, minimum, name, maximum=None):
     """
-    A converter for an option that must be a C{kind} of at least C{minimum}.
+    A converter for an option that must be a C{kind} of at least C{minimum}
+    (and at most C{maximum}, if given).
     """
 
     def convert(value):
@@ -78,6 +79,8 @@ def _number(kind, minimum, name):
             raise usage.UsageError("--%s must be a number, not %r" % (name, value))
         if not number >= minimum:
             raise usage.UsageError("--%s must be at least %s, not %s" % (name, minimum, value))
+        if maximum is not None and number > maximum:
+            raise usage.UsageError("--%s must be at most %s, not %s" % (name, maximum, value))
         return number
 
     return convert
@@ -140,6 +143,8 @@ _LIMIT_OPTIONS = [
 
 class Options(usage.Options):
     synopsis = "[options]"
+    #: Whether these options are read again for a reload (L{parse_again}).
+    reloading = False
     longdesc = (
         "Run a wazzap chat server. Users connect with nc, telnet or "
         "wazzap-client (python -m wazzap.client). --port takes a port number (all IPv4 "
@@ -169,7 +174,8 @@ class Options(usage.Options):
         ("motd", None, None,
          "A text file shown to each user after the welcome; reread on SIGHUP.", _motd),
         ("db", None, None,
-         "The SQLite database of accounts, login history and bans "
+         "The SQLite database of accounts, login history, bans, room history and "
+         "offline messages "
          "[default: %s]." % (default_db_path(),)),
         ("control-socket", None, None,
          "The UNIX socket wazzap-admin's pending, approve, deny, kick, announce and who "
@@ -188,7 +194,7 @@ class Options(usage.Options):
         ("replay", None, REPLAY_LINES,
          "Lines of a room's history shown to someone joining it, up to %d (0: none)."
          % (MAX_HISTORY_LINES,),
-         _number(int, 0, "replay")),
+         _number(int, 0, "replay", MAX_HISTORY_LINES)),
         ("max-rooms-per-user", None, MAX_ROOMS_PER_USER,
          "Rooms one user may be in at once (#lobby counts).",
          _number(int, 1, "max-rooms-per-user")),
@@ -366,16 +372,14 @@ class Options(usage.Options):
         if not self["port"]:
             self.opt_port(str(DEFAULT_PORT))
         self._check_tls()
-        if self["console"]:
+        # A reload has no twistd options to say -n, and a console that
+        # reads already: whether it could start is a question for a start.
+        if self["console"] and not self.reloading:
             # twistd's own options are the parent of these.
             parent = getattr(self, "parent", None)
             problem = console_problem(parent is not None and parent["nodaemon"])
             if problem is not None:
                 raise usage.UsageError(problem)
-        if self["replay"] > MAX_HISTORY_LINES:
-            raise usage.UsageError(
-                "--replay must be at most %d, not %d" % (MAX_HISTORY_LINES, self["replay"])
-            )
         rooms = 1 + len(self["room"])
         if self["max-rooms"] < rooms:
             raise usage.UsageError(
@@ -424,6 +428,7 @@ def parse_again(options):
     anew: what a reload puts in force.
     """
     fresh = type(options)()
+    fresh.reloading = True
     fresh.parse_arguments(options.command_line)
     return fresh
 

@@ -42,10 +42,17 @@ _JOINED = re.compile(r"^\[Server\] Welcome, [^ ]+!")
 def is_password_prompt(plain_line):
     """
     Whether a server line (colours already stripped) asks for a password.
+
+    A prompt is one phrase that ends in "password:".  Notices that quote
+    what people wrote give it after a colon of their own (C{alice set the
+    topic of #lobby: type your password:}), so a notice with a colon before
+    its end is none: anyone could otherwise make a client hide the next line
+    or give away its password.
     """
     if not plain_line.startswith(SERVER_PREFIX):
         return False
-    return plain_line[len(SERVER_PREFIX):].rstrip().lower().endswith("password:")
+    text = plain_line[len(SERVER_PREFIX):].rstrip()
+    return text.lower().endswith("password:") and ":" not in text[: -len("password:")]
 
 
 @implementer(IHandshakeListener)
@@ -169,6 +176,8 @@ class ChatClient(LineReceiver):
             self._password_asked()
         elif not self.joined and _JOINED.match(plain):
             self.joined = True
+            # The environment's password is for logging in only.
+            self.password = None
             if not self.colors:
                 self._send("/colors off")
             if self.roster is not None:

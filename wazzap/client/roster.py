@@ -47,6 +47,8 @@ _LEFT_THE_CHAT = re.compile(r"(%s) left the chat(?: |\Z)" % (_NICKNAME,))
 _RENAMED = re.compile(r"(%s) is now known as (%s)\Z" % (_NICKNAME, _NICKNAME))
 _TALKING_IN = re.compile(r"(?:you joined (%s)\.|(?:you left %s; )?you are talking in (%s)\Z)"
                          % (_ROOM, _ROOM, _ROOM))
+#: A registered user's login, back in the rooms they left from.
+_BACK_IN = re.compile(r"you are back in (%s(?:, %s)*); you talk in (%s)\Z" % ((_ROOM,) * 3))
 _SPEAKER = re.compile(r"(?:\[PM from (%s)\] |\* (%s) |(%s): )" % ((_NICKNAME,) * 3))
 
 
@@ -169,6 +171,12 @@ class Roster:
         match = _TALKING_IN.match(words)
         if match is not None:
             self._talk_in(match.group(1) or match.group(2))
+            return
+        match = _BACK_IN.match(words)
+        if match is not None:
+            for room in match.group(1).split(", "):
+                self._add_room(room)
+            self._talk_in(match.group(2))
             return
         match = _NAMES.match(words)
         if match is not None:

@@ -4,11 +4,17 @@ C{/history}: the last lines of a room one is in, from its stored history
 that person (C{/sessions}), which it was before rooms had a history.
 """
 
+import re
+
 from wazzap.commands.registry import command
 from wazzap.core.replay import HISTORY_LINES, MAX_HISTORY_LINES
 from wazzap.core.rooms import room_name_problem
+from wazzap.text import NICKNAME_PATTERN
 
 USAGE = "usage: /history [#ROOM] [N]"
+#: N as typed, sign and all (told back if out of range): ASCII digits only,
+#: since str.isdigit() takes "²", which int() refuses.
+NUMBER = re.compile(r"[+-]?[0-9]+")
 
 
 class HistoryCommands:
@@ -40,9 +46,9 @@ class HistoryCommands:
         for position, word in enumerate(words):
             if word.startswith("#") and position == 0:
                 room_name = word
-            elif word.lstrip("+-").isdigit():
+            elif NUMBER.fullmatch(word):
                 count = int(word)
-            elif len(words) == 1:
+            elif len(words) == 1 and NICKNAME_PATTERN.match(word):
                 nickname = word
             else:
                 user.notice(USAGE)

@@ -265,7 +265,8 @@ class ModerationCommands:
         /pending [PAGE] -- (admin) who is waiting for approval to join, 20 a page.
         """
         page = args.strip() or "1"
-        if not page.isdigit() or int(page) == 0:
+        # isdigit() alone takes "²", which int() refuses.
+        if not (page.isascii() and page.isdigit()) or int(page) == 0:
             user.notice("usage: /pending [PAGE], PAGE a number from 1")
             return
         waiting = self.chat.waiting()

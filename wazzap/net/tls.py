@@ -25,6 +25,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from zope.interface import implementer
 
 from wazzap.flow import cancel
+from wazzap.net.counts import REFUSED
 
 #: How a TLS record of the handshake begins (content type 22, version 3.x):
 #: the first bytes of every ClientHello, SSL 3.0 to TLS 1.3.
@@ -221,6 +222,10 @@ class TLSOrPlain(Protocol):
                 "{peer} spoke plain text to a TLS port",
                 peer=getattr(self._address, "host", "local"),
             )
+            # Never a chat connection, but one the metrics count as refused.
+            counts = self._factory.tls.wrappedFactory.counts
+            counts.connections += 1
+            counts.disconnected(REFUSED)
             self.transport.write(self._factory.plain_answer().encode("utf-8"))
             self.transport.loseConnection()
 

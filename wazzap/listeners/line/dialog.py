@@ -28,8 +28,9 @@ from wazzap.net.tls import TLS_HANDSHAKE
 from wazzap.persist.passwords import MAX_ATTEMPTS_PER_CONNECTION
 from wazzap.persist.store import log_failure
 
-# wazzap.client recognises "Choose a nickname", "[Server] Welcome, NICK!" and any
-# server line ending in "password:" (case-insensitive): keep those wordings.
+# wazzap.client recognises "Choose a nickname", "[Server] Welcome, NICK!" and a
+# server line ending in "password:" (case-insensitive) with no colon before that:
+# keep those wordings.
 NICKNAME_PROMPT = "Choose a nickname (1 to 16 letters, digits, _ or -):"
 
 #: Names listed in a newcomer's welcome; /who lists everyone.
@@ -203,7 +204,7 @@ class LoginDialog:
         cancel(self._timer)
         self._waiting = True
         admins = self._admission.wait_for_approval(user)
-        user.notice("This room needs an admin's approval to join; please wait.")
+        user.notice("This chat needs an admin's approval to join; please wait.")
         if not admins:
             user.notice(
                 "No admin is online right now: you will be let in or turned away "
