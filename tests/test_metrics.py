@@ -216,6 +216,7 @@ def test_every_leave_reason_has_a_kind_and_unknown_ones_are_other():
     """The reasons the server gives map to their kinds; a reason nobody gives is other."""
     assert disconnection_kind("quit: off to bed") == counts.QUIT
     assert disconnection_kind("idle for 600 seconds") == counts.TIMEOUT
+    assert disconnection_kind("ping timeout: 150 seconds") == counts.TIMEOUT
     assert disconnection_kind("too slow: stopped reading") == counts.SLOW
     assert disconnection_kind("banned") == counts.REFUSED
     assert disconnection_kind("something new") == counts.OTHER

@@ -30,7 +30,7 @@ REFUSED_REASON = "refused"
 _KIND_OF_REASON = (
     (QUIT, ("quit", "connection closed")),
     (SLOW, ("too slow",)),
-    (TIMEOUT, ("login timeout", "no approval in time", "idle for ")),
+    (TIMEOUT, ("login timeout", "no approval in time", "idle for ", "ping timeout")),
     (KICKED, ("kicked by ", "banned by ", "denied by ", TAKEN_OVER)),
     (ERROR, ("connection lost", "server error")),
     (REFUSED, (REFUSED_REASON, "banned", "too many wrong passwords", "too many waiting")),

@@ -52,7 +52,7 @@ MESSAGE_TOO_BIG = 1009
 LEAVING_CODES = (NORMAL_CLOSURE, 1001, 1005)
 
 #: The leave reason of a browser that stopped answering pings.
-PING_TIMEOUT_REASON = "connection lost: no answer to pings"
+PING_TIMEOUT_REASON = "ping timeout: no answer to pings"
 
 
 def text_frame(payload):
