@@ -217,6 +217,9 @@ class Options(usage.Options):
 
     def __init__(self):
         usage.Options.__init__(self)
+        # An opt_ method's docstring is its help, and twistd wraps it with
+        # the docstring's own line breaks and indentation left in.
+        self.docs = {name: doc and " ".join(doc.split()) for name, doc in self.docs.items()}
         self["port"] = []
         self["tls-port"] = []
         self["irc-port"] = []
