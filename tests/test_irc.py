@@ -218,6 +218,21 @@ def test_join_part_names_topic_list_who_and_mode():
     assert ("left", "alice") in bob.heard()
 
 
+def test_a_topic_set_anywhere_reaches_irc_as_a_topic_message():
+    """A topic set or cleared by a line user reaches an IRC client as TOPIC, which its topic bar shows."""
+    world, irc, line = irc_and_line()
+    bob = line.join("bob")
+    client = irc.join("alice")
+    client.lines()
+    bob.say("/topic #lobby sums and proofs")
+    assert client.lines() == [":bob!bob@wazzap TOPIC #lobby :sums and proofs"]
+    bob.say("/topic #lobby -")
+    assert client.lines() == [":bob!bob@wazzap TOPIC #lobby :"]
+    client.send("TOPIC #lobby :from irc")
+    assert client.lines() == [":alice!alice@wazzap TOPIC #lobby :from irc"]
+    assert ("notice", "alice set the topic of #lobby: from irc") in bob.heard()
+
+
 def test_privmsg_to_a_channel_goes_to_that_channel():
     """A PRIVMSG to one of the user's channels reaches that room, not the one it talked in last."""
     world, irc, line = irc_and_line()

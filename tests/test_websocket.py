@@ -264,6 +264,9 @@ def test_the_renderer_is_pure_and_concatenates():
         {"type": "notice", "text": "n"},
     ]
     assert json.loads(JSON.render((events.Joined("bob", "#maths"),), None, "#maths"))["from_room"] == "#maths"
+    assert json.loads(JSON.render((events.TopicSet("bob", "#maths", "sums"),), None)) == {
+        "type": "topic", "nickname": "bob", "room": "#maths", "topic": "sums"
+    }
 
 
 def test_the_renderer_tells_private_messages_by_direction():

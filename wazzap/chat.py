@@ -541,10 +541,7 @@ class Chat:
             return problem
         room.topic = topic
         nickname = self._sessions[member.session_key].identity.nickname
-        if topic:
-            room.announce("%s set the topic of %s: %s" % (nickname, room.name, topic))
-        else:
-            room.announce("%s cleared the topic of %s" % (nickname, room.name))
+        room.publish(events.TopicSet(nickname, room.name, topic))
         return None
 
     def lock(self, member, room, locked):

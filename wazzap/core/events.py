@@ -65,6 +65,19 @@ class Renamed:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicSet:
+    """
+    C{nickname} gave C{room} the topic C{topic}, or cleared it (C{""}): an
+    event of its own, so that each listener says it its own way (an IRC
+    client shows it in its topic bar).
+    """
+
+    nickname: str
+    room: str
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
 class PresenceSummary:
     """
     How many joined and left over a window in which they were too many to
@@ -127,8 +140,8 @@ class History:
 EVENT_TYPES = {
     cls.__name__: cls
     for cls in (
-        Said, Emoted, Joined, Left, Renamed, PresenceSummary, Notice, Announcement, Private,
-        History,
+        Said, Emoted, Joined, Left, Renamed, TopicSet, PresenceSummary, Notice, Announcement,
+        Private, History,
     )
 }
 

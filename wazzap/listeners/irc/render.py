@@ -91,6 +91,8 @@ class IrcRenderer:
             return wire.lines(head, " :" + event.reason if event.reason else "")
         if kind is events.Renamed:
             return ("%s NICK :%s\r\n" % (prefix(event.old), event.new)).encode("utf-8")
+        if kind is events.TopicSet:
+            return wire.lines("%s TOPIC %s :" % (prefix(event.nickname), event.room), event.topic)
         if kind is events.PresenceSummary:
             return self._notice(
                 self._target(recipient, room),

@@ -68,6 +68,10 @@ def _notice_text(event):
         return "%s left %s" % (event.nickname, where)
     if kind is events.Renamed:
         return "%s is now known as %s" % (event.old, event.new)
+    if kind is events.TopicSet:
+        if event.topic:
+            return "%s set the topic of %s: %s" % (event.nickname, event.room, event.topic)
+        return "%s cleared the topic of %s" % (event.nickname, event.room)
     if kind is events.PresenceSummary:
         return presence_summary(event.joined, event.left, event.window_seconds)
     raise TypeError("no line for %r" % (event,))

@@ -22,6 +22,7 @@ TYPES = {
     events.Joined: "joined",
     events.Left: "left",
     events.Renamed: "renamed",
+    events.TopicSet: "topic",
     events.PresenceSummary: "presence",
     events.Notice: "notice",
     events.Announcement: "announcement",

@@ -48,6 +48,9 @@ function describe(event) {
                (event.reason ? " (" + event.reason + ")" : "")], "server"];
     case "renamed":
       return [["[Server] " + event.old + " is now known as " + event.new], "server"];
+    case "topic":
+      return [["[Server] " + event.nickname + (event.topic ? " set the topic of " + event.room + ": " +
+               event.topic : " cleared the topic of " + event.room)], "server"];
     case "presence":
       return [["[Server] " + event.joined + " joined, " + event.left + " left in the last " +
                event.window_seconds + " s"], "server"];
