@@ -133,3 +133,22 @@ def test_a_client_that_stops_reading_is_dropped_while_others_go_on(first, second
     assert said(told) == [("said", "alice", "message number %d" % (i,)) for i in range(100)]
     assert ("left", "bob") in told
     assert not alice.closed() and not carol.closed()
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=[adapter.name for adapter in ADAPTERS])
+def test_the_idle_timeout_counts_from_the_last_line_sent(adapter):
+    """With --idle-timeout, someone silent that long is disconnected, counted from their last line."""
+    world = World(idle_timeout_seconds=60)
+    alice = adapter(world).join("alice")
+    bob = ADAPTERS[0](world).join("bob")
+    world.clock.advance(40)
+    alice.say("still here")
+    world.clock.advance(10)
+    bob.say("me too")  # bob's own silence ends later than alice's
+    for _ in range(4):
+        world.clock.advance(10)
+    assert not alice.closed()
+    world.clock.advance(15)
+    assert alice.closed()
+    alice.lose_connection()
+    assert ("left", "alice") in bob.heard()

@@ -12,6 +12,7 @@ from twisted.internet import defer, error
 from twisted.logger import Logger
 
 from wazzap import addresses, text
+from wazzap.flow import cancel
 from wazzap.listeners.line.dialog import who_else
 
 
@@ -85,10 +86,51 @@ class SessionUser:
     def limits_changed(self):
         """
         The server's limits changed (a reload): pace this connection's
-        lines by the new ones, keeping what its allowance holds.
+        lines and time its silence by the new ones, keeping what its
+        allowance holds.
         """
         if self._input is not None:
             self._input.pace_by(self.factory.addresses.line_pace)
+        if self._joined and not self._gone:
+            self._time_idleness()
+
+    # Silence (--idle-timeout), for every listener (slots: _idle_timer,
+    # _last_spoke)
+
+    def _spoke(self):
+        """
+        The user sent a line of their own (not a keep-alive): their silence
+        counts from now.
+        """
+        if self._idle_timer is not None:
+            self._last_spoke = self.factory.clock.seconds()
+
+    def _time_idleness(self):
+        """
+        Disconnect this user after the idle timeout (if there is one) of
+        silence, counted from the last line they sent, or from now.
+        """
+        clock = self.factory.clock
+        limit = self.factory.limits.idle_timeout_seconds
+        self._idle_timer = cancel(self._idle_timer)
+        if not limit:
+            self._last_spoke = None
+            return
+        now = clock.seconds()
+        if self._last_spoke is None:
+            self._last_spoke = now
+        wait = max(self._last_spoke + limit - now, 0)
+        self._idle_timer = clock.callLater(wait, self._check_idle)
+
+    def _check_idle(self):
+        clock = self.factory.clock
+        idle_for = clock.seconds() - self._last_spoke
+        limit = self.factory.limits.idle_timeout_seconds
+        if idle_for >= limit:
+            self._idle_timer = None
+            self.disconnect("idle for %d seconds" % (idle_for,))
+        else:
+            self._idle_timer = clock.callLater(limit - idle_for, self._check_idle)
 
     # Joining and leaving, for every listener (slots the connection keeps:
     # factory, session, _identity, peer, _input, _output, _joined,
@@ -165,6 +207,7 @@ class SessionUser:
         are stopped: nothing more is read or written, the chat is told, and
         the session's record is ended.
         """
+        self._idle_timer = cancel(self._idle_timer)
         if self._input is not None:
             # First: the end of this client's congestion may release senders,
             # this one among them, and nothing of it must be read any more.

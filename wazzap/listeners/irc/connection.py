@@ -66,6 +66,9 @@ ISUPPORT = (
 
 #: Commands a client may send before it is registered.
 _BEFORE_REGISTRATION = {"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"}
+#: What IRC clients send by themselves, which is no sign of the user: it
+#: does not end their silence for --idle-timeout.
+_KEEPALIVES = {"PING", "PONG", "AWAY", "ISON", "USERHOST", "WHO", "MODE", "CAP"}
 
 
 class IrcLimits:
@@ -119,6 +122,8 @@ class IrcConnection(SessionUser, Protocol):
         self._ping_timer = None
         self._last_heard = None
         self._pinged = False
+        self._idle_timer = None
+        self._last_spoke = None
 
     # Protocol API
 
@@ -168,6 +173,8 @@ class IrcConnection(SessionUser, Protocol):
         if not self._registered and command not in _BEFORE_REGISTRATION:
             self._reply("451", command, "You have not registered")
             return
+        if command not in _KEEPALIVES:
+            self._spoke()
         handler = _HANDLERS.get(command)
         if handler is not None:
             self._exact = line
@@ -453,6 +460,7 @@ class IrcConnection(SessionUser, Protocol):
         self.log.info("{peer} joined as {nickname} over IRC", peer=self.peer, nickname=nickname)
         self._welcome()
         self._joined_room(room)
+        self._time_idleness()
         if self.is_admin:
             self.notice("You are an admin: /msg %s /help lists your commands." % (SERVICE_NICK,))
             waiting = chat.waiting()

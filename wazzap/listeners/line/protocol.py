@@ -34,7 +34,6 @@ from zope.interface import implementer
 from wazzap import text
 from wazzap.core.identity import Identity, new_session_key
 from wazzap.core.interfaces import IMember
-from wazzap.flow import cancel
 from wazzap.listeners.line import grammar, render
 from wazzap.listeners.line.dialog import LoginDialog
 from wazzap.net import tls
@@ -83,7 +82,7 @@ class ChatProtocol(SessionUser, LineReceiver):
         "_exact",
         "_telnet",
         "_state",
-        "_last_heard",
+        "_last_spoke",
     )
 
     def __init__(self):
@@ -108,7 +107,7 @@ class ChatProtocol(SessionUser, LineReceiver):
         self._question = None
         self._exact = b""
         self._telnet = None
-        self._last_heard = None
+        self._last_spoke = None
         # The state is a plain function called with self: unlike a bound
         # method it costs an idle connection nothing.
         self._state = ChatProtocol._logging_in
@@ -148,7 +147,6 @@ class ChatProtocol(SessionUser, LineReceiver):
         self._gone = True
         if self._dialog is not None:
             self._dialog.connection_lost()
-        cancel(self._idle_timer)
         self._left(reason)
 
     # LineReceiver API
@@ -236,7 +234,6 @@ class ChatProtocol(SessionUser, LineReceiver):
         factory = self.factory
         chat = factory.chat
         nickname = self.nickname
-        clock = factory.clock
         self.identify(color=chat.pick_color())
         room = chat.join(self)
         self._identity = None  # the session holds it now
@@ -245,11 +242,7 @@ class ChatProtocol(SessionUser, LineReceiver):
         self._record_session()
         self.log.info("{peer} joined as {nickname}", peer=self.peer, nickname=nickname)
         self._greet(room)
-        if factory.limits.idle_timeout_seconds:
-            self._last_heard = clock.seconds()
-            self._idle_timer = clock.callLater(
-                factory.limits.idle_timeout_seconds, self._check_idle
-            )
+        self._time_idleness()
         self._tell_what_waited()
 
     def hold_input_until(self, deferred):
@@ -369,44 +362,8 @@ class ChatProtocol(SessionUser, LineReceiver):
     # Chat
 
     def _chat(self, line):
-        if self._idle_timer is not None:
-            self._last_heard = self.factory.clock.seconds()
+        self._spoke()
         self.factory.commands.dispatch(self, grammar.parse(line))
-
-    def limits_changed(self):
-        """
-        The server's limits changed (a reload): pace this connection's lines
-        and time its silence by the new ones.
-        """
-        SessionUser.limits_changed(self)
-        if self._joined and not self._gone:
-            self._time_idleness()
-
-    def _time_idleness(self):
-        """
-        Disconnect this user after the idle timeout (if there is one) of
-        silence, counted from the last line heard, or from now.
-        """
-        clock = self.factory.clock
-        limit = self.factory.limits.idle_timeout_seconds
-        self._idle_timer = cancel(self._idle_timer)
-        if not limit:
-            self._last_heard = None
-            return
-        now = clock.seconds()
-        if self._last_heard is None:
-            self._last_heard = now
-        wait = max(self._last_heard + limit - now, 0)
-        self._idle_timer = clock.callLater(wait, self._check_idle)
-
-    def _check_idle(self):
-        clock = self.factory.clock
-        idle_for = clock.seconds() - self._last_heard
-        limit = self.factory.limits.idle_timeout_seconds
-        if idle_for >= limit:
-            self.disconnect("idle for %d seconds" % (idle_for,))
-        else:
-            self._idle_timer = clock.callLater(limit - idle_for, self._check_idle)
 
 
 def _ignore(protocol, line):

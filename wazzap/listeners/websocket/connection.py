@@ -117,6 +117,8 @@ class WebConnection(SessionUser):
         self._message_parts = []
         self._last_heard = None
         self._ping_timer = None
+        self._idle_timer = None
+        self._last_spoke = None
         self._state_sent = None
 
     # IProtocol of the upgraded TCP connection
@@ -235,6 +237,7 @@ class WebConnection(SessionUser):
             if answer is not None:
                 answer(line)
             elif self._joined:
+                self._spoke()
                 self.factory.commands.dispatch(self, grammar.parse(line))
             elif self._dialog is not None:
                 self._dialog.line_received(line)
@@ -329,6 +332,7 @@ class WebConnection(SessionUser):
         self._record_session()
         self.log.info("{peer} joined as {nickname} from a browser", peer=self.peer, nickname=self.nickname)
         self._greet(room)
+        self._time_idleness()
         self._tell_what_waited()
 
     # The page's state
