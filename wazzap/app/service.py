@@ -256,58 +256,17 @@ class SessionHistoryRetention(Retention):
             )
 
 
-class MetricsService(Service):
+class SiteService(Service):
     """
-    Serves the L{wazzap.app.metrics.Metrics} of a server on an endpoint,
-    and samples the reactor's lag while it runs.
-
-    Like L{ChatServerService}, L{listen} is called before twistd becomes a
-    daemon, so a port in use is told on the terminal that started it.
-    """
-
-    log = Logger()
-
-    def __init__(self, metrics, endpoint_description, reactor):
-        self.metrics = metrics
-        self.endpoint_description = endpoint_description
-        self._reactor = reactor
-        self._port = None
-
-    def listen(self):
-        """
-        Listen now, or raise L{SystemExit} with a one-line reason.
-        """
-        description = self.endpoint_description
-        try:
-            self._port = listen_at_once(self._reactor, description, self.metrics.site)
-        except CannotListen as e:
-            raise SystemExit("wazzap: cannot serve metrics on %s: %s" % (description, e))
-        self.log.info(
-            "serving metrics on http://{address}/metrics",
-            address=describe_address(self._port.getHost()),
-        )
-
-    def startService(self):
-        Service.startService(self)
-        self.metrics.lag.start()
-
-    def stopService(self):
-        Service.stopService(self)
-        self.metrics.lag.stop()
-        port, self._port = self._port, None
-        return defer.maybeDeferred(port.stopListening) if port is not None else None
-
-
-class WebService(Service):
-    """
-    Serves the browser page and its WebSocket (C{--web}) on an endpoint.
-
-    Like L{ChatServerService}, L{listen} is called before twistd becomes a
-    daemon, so a port in use is told on the terminal that started it; the
-    browsers' connections are the chat factory's, closed with the others.
+    Serves a web site on an endpoint.  Like L{ChatServerService}, L{listen}
+    is called before twistd becomes a daemon, so a port in use is told on
+    the terminal that started it.  A subclass names what it serves
+    (C{what}) and where (C{path}).
     """
 
     log = Logger()
+    what = "a web site"
+    path = "/"
 
     def __init__(self, site, endpoint_description, reactor):
         self.site = site
@@ -323,16 +282,49 @@ class WebService(Service):
         try:
             self._port = listen_at_once(self._reactor, description, self.site)
         except CannotListen as e:
-            raise SystemExit("wazzap: cannot serve the web page on %s: %s" % (description, e))
+            raise SystemExit("wazzap: cannot serve %s on %s: %s" % (self.what, description, e))
         self.log.info(
-            "serving the web page on http://{address}/",
+            "serving {what} on http://{address}{path}",
+            what=self.what,
             address=describe_address(self._port.getHost()),
+            path=self.path,
         )
 
     def stopService(self):
         Service.stopService(self)
         port, self._port = self._port, None
         return defer.maybeDeferred(port.stopListening) if port is not None else None
+
+
+class MetricsService(SiteService):
+    """
+    Serves the L{wazzap.app.metrics.Metrics} of a server, and samples the
+    reactor's lag while it runs.
+    """
+
+    what = "metrics"
+    path = "/metrics"
+
+    def __init__(self, metrics, endpoint_description, reactor):
+        SiteService.__init__(self, metrics.site, endpoint_description, reactor)
+        self.metrics = metrics
+
+    def startService(self):
+        SiteService.startService(self)
+        self.metrics.lag.start()
+
+    def stopService(self):
+        self.metrics.lag.stop()
+        return SiteService.stopService(self)
+
+
+class WebService(SiteService):
+    """
+    Serves the browser page and its WebSocket (C{--web}); the browsers'
+    connections are the chat factory's, closed with the others.
+    """
+
+    what = "the web page"
 
 
 def describe_address(address):
