@@ -14,6 +14,8 @@ from twisted.logger import Logger, LogLevel, formatEvent
 from twisted.python.failure import Failure
 
 from tests.doubles import ThreadedReactor, started_threads
+from wazzap.core.records import Account
+from wazzap.failures import log_failure
 from wazzap.persist import store
 from wazzap.persist.store import (
     ADDRESS,
@@ -21,7 +23,6 @@ from wazzap.persist.store import (
     NICKNAME,
     SCHEMA_VERSION,
     STORE_THREADS,
-    Account,
     Ban,
     Database,
     Session,
@@ -485,7 +486,7 @@ def test_a_full_disk_is_one_line():
         for i in range(1000):
             database.create_account("user%d" % (i,), "x" * 1000)
     except StoreError:
-        store.log_failure(Failure(), log, "/register")
+        log_failure(Failure(), log, "/register")
     [event] = events
     assert event["log_level"] == LogLevel.error
     assert "log_failure" not in event
@@ -499,7 +500,7 @@ def test_other_failures_keep_their_traceback():
     try:
         1 / 0
     except ZeroDivisionError:
-        store.log_failure(Failure(), Logger(observer=events.append), "serving alice")
+        log_failure(Failure(), Logger(observer=events.append), "serving alice")
     [event] = events
     assert event["log_level"] == LogLevel.critical
     assert event["log_failure"].check(ZeroDivisionError)

@@ -19,7 +19,7 @@ import sys
 import time
 
 from wazzap.app.control import NoAnswer, ask, control_socket_for
-from wazzap.persist.bans import format_time
+from wazzap.text import format_time
 from wazzap.client import program_name
 from wazzap.persist.passwords import argon2_hasher, password_problem
 from wazzap.persist.store import HISTORY_LIMIT, Database, StoreError, default_db_path

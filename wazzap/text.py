@@ -9,6 +9,7 @@ server's own colours are added afterwards, by the renderer of each listener
 """
 
 import re
+import time
 import unicodedata
 
 #: Longest nickname, in characters.
@@ -178,3 +179,17 @@ def nickname_key(nickname):
     key = nickname.lower()
     # The same string when it is already lower case: one copy per person, not two.
     return nickname if key == nickname else key
+
+
+def format_time(timestamp, local=False):
+    """
+    A unix time to the minute, in UTC (or local time); a time past what the
+    calendar functions take (a ban stored before durations had a cap) is
+    written as such instead of raising.
+    """
+    try:
+        if local:
+            return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
+    except (OverflowError, ValueError, OSError):
+        return "after the year 9999"

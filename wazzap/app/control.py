@@ -42,7 +42,8 @@ from zope.interface import implementer
 from wazzap import text
 from wazzap.commands.base import plural, split_word
 from wazzap.net.framing import TOO_LONG, LineFramer
-from wazzap.persist.store import default_db_path, log_failure
+from wazzap.failures import log_failure
+from wazzap.persist.store import default_db_path
 
 #: Who the users are told did what the operator does.
 OPERATOR = "the operator"

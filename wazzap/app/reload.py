@@ -20,7 +20,7 @@ from twisted.python import usage
 from wazzap.persist.accounts import RESERVED_ADMIN
 from wazzap.app.config import ConfigError
 from wazzap.net.tls import TLSError
-from wazzap.persist.store import log_failure
+from wazzap.failures import log_failure
 from wazzap.text import nickname_key
 
 NOW_ADMIN = "You are now an admin: /help lists your commands."

@@ -16,7 +16,7 @@ from twisted.python.failure import Failure
 
 from wazzap.net.tls import ClearText, TLSOrPlainFactory
 from wazzap.persist.retention import Retention
-from wazzap.persist.store import log_failure
+from wazzap.failures import log_failure
 
 SHUTDOWN_NOTICE = "server is shutting down"
 

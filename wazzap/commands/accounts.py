@@ -8,7 +8,7 @@ import time
 
 from twisted.logger import Logger
 
-from wazzap.persist.accounts import Refused
+from wazzap.core.records import Refused
 from wazzap.commands.base import format_duration
 from wazzap.commands.registry import command, run_held
 from wazzap.persist.passwords import password_problem

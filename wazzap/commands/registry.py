@@ -17,7 +17,7 @@ from typing import Callable, Tuple
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from wazzap.persist.store import log_failure
+from wazzap.failures import log_failure
 
 log = Logger()
 

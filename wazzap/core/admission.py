@@ -25,10 +25,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from wazzap import text
-from wazzap.persist.accounts import Refused as AccountRefusal
-from wazzap.persist.accounts import ReservedNickname
-from wazzap.persist.bans import format_time
-from wazzap.persist.store import Account
+from wazzap.core.records import Account, ReservedNickname
+from wazzap.core.records import Refused as AccountRefusal
 
 #: People from one address who may wait for approval (--approve-joins) at
 #: once: each holds a nickname until an admin decides or the wait times out.
@@ -229,7 +227,7 @@ def ban_details(ban):
     """
     until = ""
     if ban.until:
-        until = " until %s" % (format_time(ban.until),)
+        until = " until %s" % (text.format_time(ban.until),)
     return until + (": " + ban.reason if ban.reason else "")
 
 

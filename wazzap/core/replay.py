@@ -13,7 +13,7 @@ from twisted.logger import Logger
 
 from wazzap.core import events
 from wazzap.core.rooms import LOBBY, room_key
-from wazzap.persist.store import log_failure
+from wazzap.failures import log_failure
 
 log = Logger()
 

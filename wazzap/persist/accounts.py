@@ -5,12 +5,12 @@ and how much password work one address may ask for.
 """
 
 import functools
-from dataclasses import dataclass
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from wazzap import text
+from wazzap.core.records import Account, Refused, ReservedNickname
 from wazzap.persist.passwords import (
     ACCOUNT_LANE,
     LOGIN_LANE,
@@ -18,7 +18,7 @@ from wazzap.persist.passwords import (
     LoginThrottle,
     RegistrationLimit,
 )
-from wazzap.persist.store import Account, StoreError
+from wazzap.persist.store import StoreError
 
 #: What the log and the start-up message say about an --admin nickname nobody
 #: has registered.
@@ -27,20 +27,6 @@ RESERVED_ADMIN = (
     "register it from the network. Create it with: wazzap-admin add {nickname} --admin "
     "(or: python -m wazzap.admin add {nickname} --admin)"
 )
-
-
-class Refused(Exception):
-    """
-    The server will not do this now; C{str()} says why, for the user.
-    """
-
-
-@dataclass(frozen=True)
-class ReservedNickname(Account):
-    """
-    An C{--admin} nickname nobody has registered, as L{Accounts.lookup}
-    gives it: held for the admin, it has no password that could open it.
-    """
 
 
 def _waited_for_at_close(method):

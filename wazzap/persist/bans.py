@@ -15,27 +15,12 @@ the connection and a restart, and one of an account its changes of nickname.
 """
 
 import ipaddress
-import time
 
 from twisted.internet import defer
 
 from wazzap import addresses
 from wazzap.persist.store import ACCOUNT, ADDRESS, NICKNAME, Mute
 from wazzap.text import nickname_key
-
-
-def format_time(timestamp, local=False):
-    """
-    A unix time to the minute, in UTC (or local time); a time past what the
-    calendar functions take (a ban stored before durations had a cap) is
-    written as such instead of raising.
-    """
-    try:
-        if local:
-            return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
-        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
-    except (OverflowError, ValueError, OSError):
-        return "after the year 9999"
 
 
 def _expired(until, now):

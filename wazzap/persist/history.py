@@ -30,7 +30,7 @@ from wazzap.core.events import pack, unpack
 from wazzap.core.rooms import room_key
 from wazzap.flow import cancel
 from wazzap.persist.retention import Retention
-from wazzap.persist.store import log_failure
+from wazzap.failures import log_failure
 
 MINUTE = 60
 DAY = 24 * 60 * MINUTE

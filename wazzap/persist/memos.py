@@ -20,13 +20,13 @@ from twisted.logger import Logger
 from wazzap import text
 from wazzap.chat import EMPTY_PRIVATE_MESSAGE, PRIVATE_CHAT_NEEDED
 from wazzap.core import events
+from wazzap.failures import log_failure
 from wazzap.persist.store import (
     MEMO_KEPT,
     MEMO_RECIPIENT_FULL,
     MEMO_SENDER_FULL,
     MEMO_UNREGISTERED,
     StoreError,
-    log_failure,
 )
 
 log = Logger()

@@ -8,7 +8,7 @@ from twisted.application.service import Service
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from wazzap.persist.store import log_failure
+from wazzap.failures import log_failure
 
 
 class Retention(Service):

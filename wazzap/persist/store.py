@@ -34,6 +34,9 @@ from typing import Optional
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from wazzap.core.records import Account
+from wazzap.failures import OperatorError
+
 DATABASE_FILE_NAME = "wazzap.sqlite3"
 #: The store's one thread (a L{wazzap.threads.ThreadPoolService} of this size).
 STORE_THREADS = 1
@@ -235,23 +238,11 @@ MEMO_RECIPIENT_FULL = "recipient full"
 MEMO_SENDER_FULL = "sender full"
 
 
-class StoreError(Exception):
+class StoreError(OperatorError):
     """
     The database could not be opened or used; the message, one line, says
     which file and why.
     """
-
-    def __init__(self, message):
-        # SQLite's own messages (quick_check's in particular) may span lines.
-        super().__init__(" ".join(str(message).split()))
-
-
-@dataclass(frozen=True)
-class Account:
-    nickname: str
-    password_hash: str
-    is_admin: bool
-    created_at: float
 
 
 @dataclass(frozen=True)
@@ -375,19 +366,6 @@ def _describe(error):
     if "closed" in text:
         return "the database is closed"
     return text
-
-
-def log_failure(failure, log, doing):
-    """
-    Log that C{doing} failed: a L{StoreError} in one line saying why (the
-    disk is full, another process holds the lock), since it is the
-    operator's to fix and not a bug; anything else with its traceback.
-    Return None, so that it can end an errback chain.
-    """
-    if failure.check(StoreError):
-        log.error("{doing} failed: {error}", doing=doing, error=failure.value)
-    else:
-        log.failure("{doing} failed", failure, doing=doing)
 
 
 class Database:

@@ -38,7 +38,7 @@ from wazzap.net.counts import REFUSED_REASON
 from wazzap.net.input import IInputOwner, InputGate
 from wazzap.net.limits import ConnectionRules
 from wazzap.net.output import IOutputOwner, OutputQueue
-from wazzap.persist.store import log_failure
+from wazzap.failures import log_failure
 
 #: The nick that runs what it is sent as a wazzap line (C{/help}, C{/ban ...}).
 SERVICE_NICK = "wazzap"

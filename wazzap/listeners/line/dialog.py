@@ -26,7 +26,7 @@ from wazzap.core.rooms import others_in
 from wazzap.flow import cancel
 from wazzap.net.tls import TLS_HANDSHAKE
 from wazzap.persist.passwords import MAX_ATTEMPTS_PER_CONNECTION
-from wazzap.persist.store import log_failure
+from wazzap.failures import log_failure
 
 # wazzap.client recognises "Choose a nickname", "[Server] Welcome, NICK!" and a
 # server line ending in "password:" (case-insensitive) with no colon before that:
