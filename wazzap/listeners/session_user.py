@@ -65,6 +65,39 @@ class SessionUser:
     def notice(self, message):
         self.factory.chat.tell(self, message)
 
+    def disconnect(self, reason, notice=None):
+        """
+        L{close}, telling the user C{notice}, by default that they were
+        disconnected for C{reason}.
+        """
+        self.close(reason, notice or "disconnected: " + reason)
+
+    def hold_input_until(self, deferred):
+        """
+        Handle none of this user's next lines until C{deferred} has fired, so
+        a command that waits for the database finishes before the next one.
+        """
+        self._input.hold_until(deferred)
+
+    @property
+    def exact_line(self):
+        """
+        The line being handled exactly as sent (only the line ending, and a
+        listener's own framing, removed), for passwords given on a command
+        line; or L{None} if it was not valid UTF-8.
+        """
+        try:
+            return self._exact.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def flush_output(self):
+        """
+        Write now what the outbox holds for this connection this turn: before
+        it closes, or writes bytes of its own that must come after.
+        """
+        self.factory.chat.outbox.flush_member(self)
+
     def sending_too_fast(self):
         # IInputOwner: told once a flood, as the input gate decides.
         self.notice("you are sending too fast: your lines are being slowed down")

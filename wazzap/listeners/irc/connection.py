@@ -200,15 +200,9 @@ class IrcConnection(SessionUser, Protocol):
         self._leave_reason = reason
         self._error(farewell)
 
-    def disconnect(self, reason, notice=None):
-        self.close(reason, notice or "disconnected: " + reason)
-
     def quit(self, reason=None):
         self._leave_reason = "quit: " + reason if reason else "quit"
         self._error("Goodbye!")
-
-    def hold_input_until(self, deferred):
-        self._input.hold_until(deferred)
 
     def ask(self, prompt, answer, secret=False):
         """
@@ -218,22 +212,8 @@ class IrcConnection(SessionUser, Protocol):
         self.notice(prompt + " (send it as a message to %s)" % (SERVICE_NICK,))
         self._answer = answer
 
-    @property
-    def exact_line(self):
-        """
-        The text being handled exactly as sent (a message's text, or a raw
-        command's line), or L{None} if it was not valid UTF-8.
-        """
-        try:
-            return self._exact.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-
     def set_colors(self, on):
         self.renderer = self.factory.colored if on else self.factory.plain
-
-    def flush_output(self):
-        self.factory.chat.outbox.flush_member(self)
 
     def admit(self):
         """

@@ -202,13 +202,6 @@ class ChatProtocol(SessionUser, LineReceiver):
         self._leave_reason = reason
         self._close()
 
-    def disconnect(self, reason, notice=None):
-        """
-        L{close}, telling the user C{notice}, by default that they were
-        disconnected for C{reason}.
-        """
-        self.close(reason, notice or "disconnected: " + reason)
-
     def admit(self):
         """
         Join the chat: admission, or an admin's /approve, let this user in.
@@ -245,13 +238,6 @@ class ChatProtocol(SessionUser, LineReceiver):
         self._time_idleness()
         self._tell_what_waited()
 
-    def hold_input_until(self, deferred):
-        """
-        Handle none of this user's next lines until C{deferred} has fired, so
-        a command that waits for the database finishes before the next one.
-        """
-        self._input.hold_until(deferred)
-
     def ask(self, prompt, answer, secret=False):
         """
         Show C{prompt} and hand the next line to C{answer} instead of the chat.
@@ -276,18 +262,6 @@ class ChatProtocol(SessionUser, LineReceiver):
             return None
         return self.factory.clear_text
 
-    @property
-    def exact_line(self):
-        """
-        The line being handled exactly as typed (only the line ending and
-        telnet commands removed), for passwords given on a command line; or
-        L{None} if it was not valid UTF-8.
-        """
-        try:
-            return self._exact.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-
     def set_colors(self, on):
         self.renderer = render.COLORED if on else render.PLAIN
 
@@ -297,13 +271,6 @@ class ChatProtocol(SessionUser, LineReceiver):
         self._close()
 
     # Output
-
-    def flush_output(self):
-        """
-        Write now what the outbox holds for this connection this turn: before
-        it closes, or writes bytes of its own that must come after.
-        """
-        self.factory.chat.outbox.flush_member(self)
 
     def _write_in_order(self, data):
         """

@@ -277,9 +277,6 @@ class WebConnection(SessionUser):
 
     # The user API of the login dialog and the commands
 
-    def disconnect(self, reason, notice=None):
-        self.close(reason, notice or "disconnected: " + reason)
-
     def quit(self, reason=None):
         self.notice("Goodbye!")
         self._leave_reason = "quit: " + reason if reason else "quit"
@@ -302,23 +299,10 @@ class WebConnection(SessionUser):
         self._answer = answer
         self._secret_answer = secret
 
-    def hold_input_until(self, deferred):
-        self._input.hold_until(deferred)
-
-    @property
-    def exact_line(self):
-        try:
-            return self._exact.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-
     def set_colors(self, on):
         """
         The page always shows colours: C{/colors} changes nothing here.
         """
-
-    def flush_output(self):
-        self.factory.chat.outbox.flush_member(self)
 
     # Joining, as the line connection does
 
