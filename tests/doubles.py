@@ -173,7 +173,6 @@ def make_factory(admins=(), approve_joins=False, consent=False, locked=False, **
         Chat(clock, consent_by_default=consent),
         accounts,
         Bans(store, clock),
-        accounts.throttle,
         Limits(**limits),
         clock=clock,
         approve_joins=approve_joins,

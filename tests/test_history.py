@@ -389,7 +389,6 @@ def history_factory(replay_lines=20, approve_joins=False, rooms=()):
         chat,
         accounts,
         Bans(saved, clock),
-        accounts.throttle,
         Limits(flood_rate_lines_per_second=0),
         clock=clock,
         approve_joins=approve_joins,

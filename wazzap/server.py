@@ -67,13 +67,12 @@ class ChatFactory(ServerFactory):
     #: What each user is shown after the welcome (--motd), sanitised.
     motd_lines = ()
 
-    def __init__(self, chat, accounts, bans, throttle, limits=None, clock=None, approve_joins=False):
+    def __init__(self, chat, accounts, bans, limits=None, clock=None, approve_joins=False):
         if clock is None:
             from twisted.internet import reactor as clock
         self.chat = chat
         self.accounts = accounts
         self.bans = bans
-        self.throttle = throttle
         self.commands = Commands(chat, accounts, bans, clock)
         self.limits = limits or Limits()
         self.clock = clock

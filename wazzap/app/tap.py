@@ -491,7 +491,6 @@ def makeService(config, reactor=None):
         ),
         accounts,
         bans,
-        accounts.throttle,
         config.limits(),
         clock=reactor,
         approve_joins=config["approve-joins"],

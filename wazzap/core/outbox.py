@@ -203,8 +203,6 @@ class Outbox:
             delivered += len(pieces)
             pieces.sort(key=_by_order)
             data = b"".join([data for _, data in pieces])
-            if gathered:
-                data = gathered.pop(member, b"") + data
             if data:
                 _send(member, data)
         if gathered:

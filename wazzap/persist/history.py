@@ -28,9 +28,10 @@ from twisted.logger import Logger
 
 from wazzap.core.events import pack, unpack
 from wazzap.core.rooms import room_key
+from wazzap.failures import log_failure
 from wazzap.flow import cancel
 from wazzap.persist.retention import Retention
-from wazzap.failures import log_failure
+from wazzap.text import nickname_key
 
 MINUTE = 60
 DAY = 24 * 60 * MINUTE
@@ -44,10 +45,6 @@ BATCH_INTERVAL_SECONDS = 0.1
 MAX_UNWRITTEN_LINES = 10_000
 #: How often retention runs, after it runs at start-up.
 PRUNE_INTERVAL_SECONDS = 10 * MINUTE
-
-
-def account_key(account):
-    return account.lower()
 
 
 class HistoryLog:
@@ -178,7 +175,7 @@ class HistoryLog:
         A Deferred of where C{account} was when it last left: its rooms in
         the order joined, as (room, last line id, whether read).
         """
-        key = account_key(account)
+        key = nickname_key(account)
         for held in (self._positions, self._writing_positions):
             if key in held:
                 return defer.succeed(held[key])
@@ -189,7 +186,7 @@ class HistoryLog:
         C{account} left, in the rooms of C{rows} (room, last line id,
         whether read); none: forget where it was.
         """
-        self._positions[account_key(account)] = list(rows)
+        self._positions[nickname_key(account)] = list(rows)
         self._soon()
 
     def room_gone(self, room):

@@ -18,7 +18,7 @@ from wsproto.events import AcceptConnection
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError
 
-from wazzap import addresses
+from wazzap.listeners.session_user import address_of
 from wazzap.listeners.websocket.connection import WebConnection
 
 #: The page's files, shipped in the package: name -> content type.
@@ -152,7 +152,7 @@ class WebSocketEndpoint(Resource):
         accept = handshake.send(AcceptConnection())
         channel = request.channel
         transport = channel.transport
-        peer = addresses.normalise(getattr(request.getClientAddress(), "host", None) or "local")
+        peer = address_of(request.getClientAddress())
         connection = WebConnection(self._factory, handshake.connection, peer)
         # The answer first, then nothing of HTTP: the channel stops timing
         # the connection, and what arrives from now on is WebSocket frames.
