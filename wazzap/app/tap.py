@@ -86,11 +86,18 @@ def _number(kind, minimum, name, maximum=None):
     return convert
 
 
-def _endpoint(name, value, description):
+def _endpoint(name, value, port_form="tcp:%s", tls_added=False):
     """
-    C{description}, the endpoint the option C{name} was given as C{value},
-    if Twisted can listen there; else a usage error that says why.
+    The endpoint the option C{name} was given as C{value}: a port number,
+    written as C{port_form} says, or an endpoint string; a usage error that
+    says why if Twisted cannot listen there, or (C{tls_added}: wazzap wraps
+    the endpoint in TLS itself) if it is an C{ssl:} one.
     """
+    if tls_added and value.startswith("ssl:"):
+        raise usage.UsageError(
+            "--%s %r: give a port or a tcp: endpoint; wazzap adds the TLS" % (name, value)
+        )
+    description = port_form % (value,) if value.isdigit() else value
     try:
         from twisted.internet import reactor
 
@@ -305,8 +312,7 @@ class Options(usage.Options):
         """
         Where to listen: a port number or an endpoint string (repeatable; default 5555).
         """
-        description = "tcp:%s" % (value,) if value.isdigit() else value
-        self["port"].append(_endpoint("port", value, description))
+        self["port"].append(_endpoint("port", value))
 
     opt_p = opt_port
 
@@ -315,40 +321,28 @@ class Options(usage.Options):
         Where to listen with TLS (--tls-cert, --tls-key): a port number or a
         plain endpoint string, as for --port (repeatable).
         """
-        if value.startswith("ssl:"):
-            raise usage.UsageError(
-                "--tls-port %r: give a port or a tcp: endpoint; wazzap adds the TLS" % (value,)
-            )
-        description = "tcp:%s" % (value,) if value.isdigit() else value
-        self["tls-port"].append(_endpoint("tls-port", value, description))
+        self["tls-port"].append(_endpoint("tls-port", value, tls_added=True))
 
     def opt_irc_port(self, value):
         """
         Where to listen for IRC clients (irssi, WeeChat, HexChat): a port number
         or an endpoint string, as for --port (repeatable; default: none).
         """
-        description = "tcp:%s" % (value,) if value.isdigit() else value
-        self["irc-port"].append(_endpoint("irc-port", value, description))
+        self["irc-port"].append(_endpoint("irc-port", value))
 
     def opt_irc_tls_port(self, value):
         """
         Where to listen for IRC clients with TLS (--tls-cert, --tls-key), as
         for --tls-port (repeatable; default: none).
         """
-        if value.startswith("ssl:"):
-            raise usage.UsageError(
-                "--irc-tls-port %r: give a port or a tcp: endpoint; wazzap adds the TLS" % (value,)
-            )
-        description = "tcp:%s" % (value,) if value.isdigit() else value
-        self["irc-tls-port"].append(_endpoint("irc-tls-port", value, description))
+        self["irc-tls-port"].append(_endpoint("irc-tls-port", value, tls_added=True))
 
     def opt_metrics(self, value):
         """
         Serve Prometheus metrics over HTTP at /metrics here: a port number (on 127.0.0.1
         only) or an endpoint string such as tcp:9108:interface=127.0.0.1 [default: none].
         """
-        description = "tcp:%s:interface=127.0.0.1" % (value,) if value.isdigit() else value
-        self["metrics"] = _endpoint("metrics", value, description)
+        self["metrics"] = _endpoint("metrics", value, "tcp:%s:interface=127.0.0.1")
 
     def opt_web(self, value):
         """
@@ -356,8 +350,7 @@ class Options(usage.Options):
         interfaces) or an endpoint string such as tcp:8080:interface=127.0.0.1
         [default: none].
         """
-        description = "tcp:%s" % (value,) if value.isdigit() else value
-        self["web"] = _endpoint("web", value, description)
+        self["web"] = _endpoint("web", value)
 
     def opt_room(self, name):
         """
