@@ -28,11 +28,12 @@ def files(tmp_path):
 
 def tls_port(files, factory=None, timeout=30):
     """
-    A TLS port's factory over a chat factory on a Clock, as the server listens.
+    A TLS port's factory over a chat factory on a Clock (its login timeout
+    C{timeout}), as the server listens.
     """
-    factory = factory or make_factory()
+    factory = factory or make_factory(login_timeout_seconds=timeout)
     certificate = ServerCertificate(str(files.fullchain), str(files.key))
-    return TLSOrPlainFactory(certificate, factory, factory.clock, timeout)
+    return TLSOrPlainFactory(certificate, factory, factory.clock)
 
 
 def connect_to(port_factory):
@@ -221,7 +222,7 @@ def test_reload_serves_new_files_and_keeps_the_old_if_they_are_bad(files, tmp_pa
     files.key.write_bytes(renewed.key.read_bytes())
     assert "CN=localhost" in certificate.reload()
     chat = make_factory()
-    port_factory = TLSOrPlainFactory(certificate, chat, chat.clock, 30)
+    port_factory = TLSOrPlainFactory(certificate, chat, chat.clock)
     MemoryTLSClient(port_factory, client_context(renewed)).handshake()
     with pytest.raises(ssl.SSLCertVerificationError):
         MemoryTLSClient(port_factory, client_context(files)).handshake()
@@ -370,3 +371,13 @@ def test_ports_are_named_for_notices():
              Listening(UNIXAddress(b"/run/wazzap.sock"))]
     assert service._port_names(ports) == "5556 or 5557"
     assert service._port_names(ports[2:]) is None
+
+
+def test_a_reload_changes_the_handshake_timeout_of_tls_ports(files):
+    """The TLS port's handshake deadline is the login timeout in force, so a reload changes it."""
+    from dataclasses import replace
+
+    factory = make_factory(login_timeout_seconds=30)
+    port_factory = tls_port(files, factory)
+    factory.change_limits(replace(factory.limits, login_timeout_seconds=5))
+    assert port_factory.timeout_seconds == 5

@@ -156,12 +156,7 @@ class ChatServerService(Service):
             port = self._listen(description, self.factory, tls)
             (secure if tls else plain).append(port)
         if self.tls_descriptions:
-            tls_factory = TLSOrPlainFactory(
-                self.certificate,
-                self.factory,
-                self._reactor,
-                self.factory.limits.login_timeout_seconds,
-            )
+            tls_factory = TLSOrPlainFactory(self.certificate, self.factory, self._reactor)
             self.log.info("TLS certificate: {certificate}", certificate=self.certificate.description)
             for description in self.tls_descriptions:
                 secure.append(self._listen(description, tls_factory, True))

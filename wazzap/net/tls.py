@@ -155,15 +155,20 @@ class TLSOrPlainFactory(ServerFactory):
         plain client (set once the server listens), or L{None}.
     """
 
-    def __init__(self, certificate, chat_factory, clock, timeout_seconds):
-        """
-        @param timeout_seconds: how long a connection has to send its
-            ClientHello and finish the handshake.
-        """
+    def __init__(self, certificate, chat_factory, clock):
         self.tls = TLSMemoryBIOFactory(certificate, False, chat_factory, clock)
         self.clock = clock
-        self.timeout_seconds = timeout_seconds
+        self._limits = chat_factory.limits
         self.plain_ports = None
+
+    @property
+    def timeout_seconds(self):
+        """
+        How long a connection has to send its ClientHello and finish the
+        handshake: the login timeout, read at each connection, so that a
+        reload changes it.
+        """
+        return self._limits.login_timeout_seconds
 
     def buildProtocol(self, addr):
         return TLSOrPlain(self, addr)
