@@ -100,6 +100,15 @@ def run_wazzap(workdir, *options, daemon=False, timeout=TIMEOUT * 4, **run_optio
     )
 
 
+def interruptible():
+    """
+    A child's C{preexec_fn}: Ctrl+C (SIGINT) at its default, as a program
+    started from a terminal has it.  A test run started in the background
+    (C{&}) ignores SIGINT, and its children would inherit that.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_port(host="127.0.0.1"):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as s:

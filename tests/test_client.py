@@ -20,7 +20,14 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from tests.support import DEFAULT_TIMEOUT, REPO, child_environment, free_port, strip_colors
+from tests.support import (
+    DEFAULT_TIMEOUT,
+    REPO,
+    child_environment,
+    free_port,
+    interruptible,
+    strip_colors,
+)
 from wazzap.client import attention, cli, interactive, pipe, tls
 from wazzap.client.cli import describe_connect_error, parse_arguments
 from wazzap.client.connection import (
@@ -634,6 +641,7 @@ class ClientProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=interruptible,
         )
         self.lines = queue.Queue()
         self.seen = []
