@@ -20,8 +20,8 @@ def test_presence_provides_ipresence(presence_setup):
 def test_a_nickname_is_held_by_one_session_ignoring_case(presence_setup):
     """Once claimed, a nickname in any case is taken for others but free for its holder."""
     presence, wait = presence_setup.presence, presence_setup.wait
-    assert presence.claim(ALICE, "Alice")
-    assert not presence.claim(BOB, "ALICE")
+    assert wait(presence.claim(ALICE, "Alice"))
+    assert not wait(presence.claim(BOB, "ALICE"))
     assert wait(presence.available("alice")) is False
     assert wait(presence.available("alice", ALICE)) is True
     assert wait(presence.available("bob")) is True
@@ -32,24 +32,24 @@ def test_a_nickname_is_held_by_one_session_ignoring_case(presence_setup):
 
 def test_claiming_again_moves_the_session_to_the_new_name(presence_setup):
     """A session that claims another name frees its old one."""
-    presence = presence_setup.presence
-    assert presence.claim(ALICE, "alice")
-    assert presence.claim(ALICE, "ALICE")
+    presence, wait = presence_setup.presence, presence_setup.wait
+    assert wait(presence.claim(ALICE, "alice"))
+    assert wait(presence.claim(ALICE, "ALICE"))
     assert presence.nickname_of(ALICE) == "ALICE"
-    assert presence.claim(ALICE, "alicia")
+    assert wait(presence.claim(ALICE, "alicia"))
     assert presence.locate("alice") is None
 
 
 def test_rename_frees_the_old_name_or_keeps_it_when_refused(presence_setup):
     """Renaming frees the old nickname; a name held by another is refused and the old one kept."""
-    presence = presence_setup.presence
-    presence.claim(ALICE, "alice")
-    presence.claim(BOB, "bob")
-    assert presence.rename(ALICE, "Alicia")
+    presence, wait = presence_setup.presence, presence_setup.wait
+    wait(presence.claim(ALICE, "alice"))
+    wait(presence.claim(BOB, "bob"))
+    assert wait(presence.rename(ALICE, "Alicia"))
     assert presence.locate("alice") is None and presence.locate("alicia") == ALICE
-    assert not presence.rename(BOB, "ALICIA")
+    assert not wait(presence.rename(BOB, "ALICIA"))
     assert presence.nickname_of(BOB) == "bob"
-    assert not presence.rename(CAROL, "carol")  # nothing to rename
+    assert not wait(presence.rename(CAROL, "carol"))  # nothing to rename
     assert presence.locate("carol") is None
 
 
@@ -72,9 +72,9 @@ def test_rooms_list_their_members_in_order(presence_setup):
 
 def test_the_approval_queue_keeps_order_and_counts_addresses(presence_setup):
     """Waiting sessions come out longest-waiting first, and each address counts its waiters."""
-    presence = presence_setup.presence
+    presence, wait = presence_setup.presence, presence_setup.wait
     for key, nickname in ((BOB, "bob"), (ALICE, "alice"), (CAROL, "carol")):
-        presence.claim(key, nickname)
+        wait(presence.claim(key, nickname))
     presence.wait_for_approval(BOB, "192.0.2.1")
     presence.wait_for_approval(ALICE, "192.0.2.1")
     presence.wait_for_approval(CAROL, "192.0.2.2")
@@ -88,8 +88,8 @@ def test_the_approval_queue_keeps_order_and_counts_addresses(presence_setup):
 
 def test_release_forgets_everything_about_a_session(presence_setup):
     """A released session frees its nickname, leaves its rooms and the approval queue."""
-    presence = presence_setup.presence
-    presence.claim(ALICE, "alice")
+    presence, wait = presence_setup.presence, presence_setup.wait
+    wait(presence.claim(ALICE, "alice"))
     presence.enter("lobby", ALICE)
     presence.wait_for_approval(ALICE, "192.0.2.1")
     presence.release(ALICE)

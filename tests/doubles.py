@@ -360,6 +360,17 @@ def socket_like(transport, pending=0, room=0):
         transport.socket = Socket(room)
 
 
+def fired(deferred):
+    """
+    What C{deferred}, answered at once (as in-memory presence answers),
+    fired with.
+    """
+    results = []
+    deferred.addBoth(results.append)
+    assert results, "the answer came at once"
+    return results[0]
+
+
 def settle(chat, *members):
     """
     End the turn and forget what the recording C{members} were sent.

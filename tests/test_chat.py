@@ -10,7 +10,7 @@ from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
 from tests.doubles import RecordingMember as Recorder
-from tests.doubles import chat_with
+from tests.doubles import chat_with, fired
 from wazzap import text
 from wazzap.chat import MAX_LEAVE_NOTICES, PRESENCE_WINDOW_SECONDS, Chat
 from wazzap.core.interfaces import IMember
@@ -93,10 +93,10 @@ def test_leave_twice_is_harmless():
 def test_rename_keeps_member_reachable_under_new_name():
     """After a rename the member is found under the new name only."""
     chat, (alice, bob) = chat_with("alice", "bob")
-    assert chat.rename(alice, "Alicia") is None
+    assert fired(chat.rename(alice, "Alicia")) is None
     assert chat.find("alicia") is alice and chat.find("alice") is None
     assert chat.room_of(bob).nicknames() == ["Alicia", "bob"]
-    assert chat.rename(bob, "ALICIA") == "Alicia is already online"
+    assert fired(chat.rename(bob, "ALICIA")) == "Alicia is already online"
 
 
 def test_pick_color_prefers_unused_colors():

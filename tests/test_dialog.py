@@ -4,6 +4,7 @@ and over a user that offers only the names the dialog may use.
 """
 
 from tests.doubles import Connection, add_account, make_factory
+from wazzap.core.identity import new_session_key
 from wazzap.listeners.line.dialog import NICKNAME_PROMPT, LoginDialog
 
 
@@ -25,10 +26,11 @@ class DialogUser:
 
     __slots__ = (
         "peer", "nickname", "account", "is_admin", "told", "answer", "closed", "admitted",
-        "clear_text",
+        "clear_text", "session_key",
     )
 
     def __init__(self, clear_text=None):
+        self.session_key = new_session_key()
         self.peer = "192.0.2.9"
         self.clear_text = clear_text
         self.nickname = self.account = self.answer = self.closed = None

@@ -7,14 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from tests.contract_presence import *  # noqa: F401,F403 (the contract's tests run here)
+from tests.doubles import fired
 from wazzap.core.presence import MemoryPresence
-
-
-def fired(deferred):
-    results = []
-    deferred.addBoth(results.append)
-    assert results, "an in-memory answer fires at once"
-    return results[0]
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ L{Clock}, and the room commands over in-memory connections.
 
 import pytest
 
-from tests.doubles import Connection, admin_and_user, chat_with, joined, make_factory, settle
+from tests.doubles import Connection, admin_and_user, chat_with, fired, joined, make_factory, settle
 from wazzap.app import tap
 from wazzap.core.rooms import MAX_TOPIC_BYTES
 
@@ -169,7 +169,7 @@ def test_rename_is_heard_once():
     chat.enter(alice, "#maths")
     chat.enter(bob, "#maths")
     settle(chat, alice, bob)
-    assert chat.rename(alice, "alicia") is None
+    assert fired(chat.rename(alice, "alicia")) is None
     chat.flusher.flush()
     assert alice.lines == bob.lines == ["[Server] alice is now known as alicia"]
 

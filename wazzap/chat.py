@@ -22,11 +22,15 @@ person per turn, not per line.
 import random
 from collections import Counter, deque
 
+from twisted.internet import defer
+from zope.interface import implementer
+
 from wazzap import text
 from wazzap.bus.local import LocalBus
 from wazzap.consent import PrivateChats
 from wazzap.core import events
 from wazzap.core.identity import Identity
+from wazzap.core.interfaces import IPresenceObserver
 from wazzap.core.outbox import Outbox
 from wazzap.core.presence import MemoryPresence
 from wazzap.core.replay import REPLAY_LINES, Replay
@@ -107,34 +111,27 @@ class Room:
     def __contains__(self, member):
         return self.name in self._chat.presence.rooms_of(member.session_key)
 
-    def publish(self, event, exclude=None):
+    def publish(self, event, exclude=None, heard_in=()):
         """
-        Give C{event} to everyone in the room but the session key C{exclude}.
+        Give C{event} to everyone in the room but the session key C{exclude}
+        and those in the rooms named C{heard_in}.
         """
         if self._history is not None:
             self._history.record(self.name, event)
-        self._chat.bus.publish(self.name, event, exclude)
+        self._chat.bus.publish(self.name, event, exclude, heard_in)
 
     def publish_once(self, event, told):
         """
-        Give C{event} to everyone here who is not in C{told} (session keys,
-        which it then joins), or to everyone when C{told} is L{None}: what a
-        person in several rooms hears once, such as a quit or a new nickname.
+        Give C{event} to everyone here who is not in a room of C{told} (names
+        of the rooms it went to before, to which this one is then added), or
+        to everyone when C{told} is L{None}: what a person in several rooms
+        hears once, such as a quit or a new nickname.
         """
         if told is None:
             self.publish(event)
             return
-        bus = self._chat.bus
-        members = bus.local_members(self.name)
-        if told.isdisjoint(members):
-            self.publish(event)
-        else:
-            if self._history is not None:
-                self._history.record(self.name, event)
-            for key in members:
-                if key not in told:
-                    bus.direct(key, event)
-        told.update(members)
+        self.publish(event, heard_in=tuple(told))
+        told.append(self.name)
 
     def announce(self, notice, exclude=None):
         """
@@ -236,6 +233,7 @@ class PresenceNotices:
             self._recent_leaves.clear()
 
 
+@implementer(IPresenceObserver)
 class Chat:
     """
     Everybody online in this process, by session key, and the rooms they are in.
@@ -302,6 +300,10 @@ class Chat:
         #: (L{wazzap.app.control}), which is asked as an admin is.
         self.approval_listeners = []
         self.private_chats = PrivateChats(clock, consent_by_default)
+        #: Callables given C{"bans"} or C{"mutes"} when another process
+        #: changed them in the database (L{moderation_changed}).
+        self.moderation_listeners = []
+        self.presence.observe(self)
 
     def __len__(self):
         return len(self._sessions)
@@ -320,10 +322,13 @@ class Chat:
 
     def tell(self, member, notice):
         """
-        Give C{member} (joined or not) a C{[Server]} notice, in order with
-        what its rooms publish.
+        Give C{member} (joined or not, or of another process) a C{[Server]}
+        notice, in order with what its rooms publish.
         """
-        self.outbox.direct(member, events.Notice(notice))
+        if member.renderer is None:
+            self.bus.direct(member.session_key, events.Notice(notice))
+        else:
+            self.outbox.direct(member, events.Notice(notice))
 
     def nickname_problem(self, nickname, member=None):
         """
@@ -338,16 +343,33 @@ class Chat:
             return "%s is already online" % (self.presence.nickname_of(holder),)
         return None
 
+    def claim(self, member, nickname):
+        """
+        Hold C{nickname} for C{member}, before it joins: a Deferred firing
+        with why it cannot, or L{None}.  L{leave} frees it.
+        """
+        return self.presence.claim(member.session_key, nickname).addCallback(
+            lambda claimed: None if claimed else self.nickname_problem(nickname, member)
+            or "%s is already online" % (nickname,)
+        )
+
     def find(self, nickname):
         """
-        The member online under C{nickname} (any case), or L{None}.
+        The member online under C{nickname} (any case), here or, as an
+        L{IRemoteMember}, on another process; or L{None}.
         """
         key = self.presence.locate(nickname)
-        session = None if key is None else self._sessions.get(key)
-        return None if session is None else session.member
+        if key is None:
+            return None
+        session = self._sessions.get(key)
+        return self.presence.remote(key) if session is None else session.member
 
     def members(self):
-        return [session.member for session in self._sessions.values()]
+        """
+        Everyone who joined, here and (as L{IRemoteMember}s) elsewhere.
+        """
+        local = [session.member for session in self._sessions.values()]
+        return local + self.presence.remote_members()
 
     def admins(self):
         return [member for member in self.members() if member.is_admin]
@@ -395,9 +417,15 @@ class Chat:
 
     def waiting(self):
         """
-        The members waiting for approval, longest-waiting first.
+        The members waiting for approval, here and elsewhere, longest-waiting
+        first.
         """
-        return [self._waiting[key] for key in self.presence.waiting() if key in self._waiting]
+        waiting = []
+        for key in self.presence.waiting():
+            member = self._waiting.get(key) or self.presence.remote(key)
+            if member is not None:
+                waiting.append(member)
+        return waiting
 
     def waiting_from(self, address):
         """
@@ -411,9 +439,15 @@ class Chat:
         nickname and return it, or L{None} if nobody by that name is waiting.
         """
         key = self.presence.locate(nickname)
-        member = self._waiting.pop(key, None) if key is not None else None
+        if key is None:
+            return None
+        member = self._waiting.pop(key, None)
         if member is not None:
             self.presence.release(key)
+        elif key in self.presence.waiting():
+            # Its own process frees the nickname, as it admits or closes it.
+            member = self.presence.remote(key)
+            self.presence.stop_waiting(key)
         return member
 
     def room_of(self, member):
@@ -422,6 +456,14 @@ class Chat:
         """
         session = self._sessions.get(member.session_key)
         return None if session is None else session.room
+
+    def change_identity(self, session, **fields):
+        """
+        Change who the joined C{session} is (see L{Identity}), for this
+        process and the others.
+        """
+        session.change(**fields)
+        self.presence.describe(session.key, session.identity)
 
     def rooms_of(self, member):
         """
@@ -524,10 +566,17 @@ class Chat:
             self._read(member, self._sessions[key].room)
         return None
 
-    def _forget_if_empty(self, room):
+    def _forget_if_empty(self, room, told=True):
+        """
+        Forget C{room} if it is empty everywhere and not permanent; unless
+        C{told} otherwise, it emptied here, and other processes forget its
+        topic and lock.
+        """
         if not room.permanent and not len(room):
             del self._rooms[room_key(room.name)]
             room.presence.stop()
+            if told:
+                self.presence.forget_room(room.name)
             if self.history is not None:
                 self.history.room_gone(room.name)
 
@@ -540,6 +589,7 @@ class Chat:
         if problem is not None:
             return problem
         room.topic = topic
+        self.presence.describe_room(room.name, topic, room.locked)
         nickname = self._sessions[member.session_key].identity.nickname
         room.publish(events.TopicSet(nickname, room.name, topic))
         return None
@@ -550,6 +600,7 @@ class Chat:
         tell the room.
         """
         room.locked = locked
+        self.presence.describe_room(room.name, room.topic, locked)
         nickname = self._sessions[member.session_key].identity.nickname
         if locked:
             room.announce("%s locked %s: only admins post here" % (nickname, room.name))
@@ -582,6 +633,7 @@ class Chat:
         )
         session = self._sessions[key] = Session(key, identity, member)
         self._colors_in_use[identity.color] += 1
+        presence.describe(key, identity)
         self.private_chats.add_member(member)
         if self.replay is not None:
             self.replay.arriving(key)
@@ -596,11 +648,11 @@ class Chat:
         rooms why it left.  Leaving twice is harmless.
         """
         key = member.session_key
-        if self._waiting.pop(key, None) is not None:
-            self.presence.release(key)
-            return
         session = self._sessions.pop(key, None)
         if session is None:
+            # Waiting for approval, or holding a nickname claimed to log in.
+            self._waiting.pop(key, None)
+            self.presence.release(key)
             return
         identity = session.identity
         self._colors_in_use[identity.color] -= 1
@@ -610,7 +662,7 @@ class Chat:
         rooms = self.rooms_of(member)
         self.presence.release(key)
         # Someone in several of these rooms hears of it once.
-        told = set() if len(rooms) > 1 else None
+        told = [] if len(rooms) > 1 else None
         for room in rooms:
             self.bus.leave(room.name, key)
             room.presence.left(identity.nickname, reason, told=told)
@@ -630,23 +682,28 @@ class Chat:
 
     def rename(self, member, nickname):
         """
-        Give C{member} a new nickname and tell its rooms; return why it
-        cannot, or L{None}.
+        Give C{member} a new nickname and tell its rooms: a Deferred firing
+        with why it cannot, or L{None}.
         """
         problem = self.nickname_problem(nickname, member)
         if problem is not None:
-            return problem
+            return defer.succeed(problem)
         key = member.session_key
+        if key not in self._sessions:
+            return defer.succeed("only someone in the chat can change nickname")
+        return self.presence.rename(key, nickname).addCallback(self._renamed, key, nickname)
+
+    def _renamed(self, renamed, key, nickname):
         session = self._sessions.get(key)
         if session is None:
             return "only someone in the chat can change nickname"
-        if not self.presence.rename(key, nickname):
+        if not renamed:
             return "%s is already online" % (nickname,)
-        identity = session.identity
-        session.change(nickname=nickname)
-        event = events.Renamed(identity.nickname, nickname)
-        rooms = self.rooms_of(member)
-        told = set() if len(rooms) > 1 else None
+        old = session.identity.nickname
+        self.change_identity(session, nickname=nickname)
+        event = events.Renamed(old, nickname)
+        rooms = self.rooms_of(session.member)
+        told = [] if len(rooms) > 1 else None
         for room in rooms:
             room.publish_once(event, told)
         return None
@@ -682,9 +739,78 @@ class Chat:
         """
         event = events.Announcement(notice)
         rooms = [room for room in rooms or self._rooms.values() if len(room)]
-        told = set() if len(rooms) > 1 else None
+        told = [] if len(rooms) > 1 else None
         for room in rooms:
             room.publish_once(event, told)
+
+    # What other processes did (IPresenceObserver)
+
+    def _room_known(self, name):
+        room = self.find_room(name)
+        if room is None:
+            room = self._rooms[room_key(name)] = Room(name, self, self._clock)
+        return room
+
+    def room_entered(self, name):
+        self._room_known(name)
+
+    def room_exited(self, name):
+        room = self.find_room(name)
+        if room is not None:
+            self._forget_if_empty(room, told=False)
+
+    def room_described(self, name, topic, locked):
+        room = self._room_known(name)
+        room.topic, room.locked = topic, locked
+
+    def remote_gone(self, nickname, rooms):
+        # Each process tells its own members: the process that would have
+        # published the notice is gone.
+        event = events.Left(nickname, "their server stopped answering", "")
+        told = set()
+        for name in rooms:
+            members = self.bus.local_members(name)
+            for key, member in members.items():
+                if key not in told:
+                    told.add(key)
+                    self.outbox.direct(member, event)
+            room = self.find_room(name)
+            if room is not None:
+                self._forget_if_empty(room, told=False)
+
+    def nickname_lost(self, session_key):
+        session = self._sessions.get(session_key)
+        if session is not None:
+            session.member.disconnect(
+                "nickname taken elsewhere",
+                "While this server could not reach the others, someone on another server "
+                "took the nickname %s: please connect again and choose another"
+                % (session.identity.nickname,),
+            )
+
+    def reachable(self, others):
+        if others:
+            self.announce("The other servers can be reached again: everyone is back together.")
+        else:
+            self.announce(
+                "The other servers cannot be reached just now: you are chatting with the "
+                "people on this one until they are back."
+            )
+
+    def moderation_changed(self, what):
+        for listener in self.moderation_listeners:
+            listener(what)
+
+    def asked(self, session_key, request, argument):
+        session = self._sessions.get(session_key)
+        member = session.member if session is not None else self._waiting.get(session_key)
+        if member is None:
+            return
+        if request == "close":
+            reason, farewell = argument
+            member.disconnect(reason, farewell)
+        elif request == "admit" and self._waiting.get(session_key) is member:
+            member.admit()
 
 
 def _approval_request(member):

@@ -48,10 +48,20 @@ class LocalBus:
         members = self._rooms.get(room)
         return {} if members is None else members
 
-    def publish(self, room, event, exclude=None):
+    def publish(self, room, event, exclude=None, heard_in=()):
         members = self._rooms.get(room)
-        if members:
-            self.outbox.publish(room, members, event, exclude)
+        if not members:
+            return
+        heard = [self._rooms[name] for name in heard_in if name in self._rooms]
+        if heard:
+            unheard = [key for key in members if not any(key in other for other in heard)]
+            if len(unheard) < len(members):
+                # Some heard it in another room: each of the others alone.
+                for key in unheard:
+                    if key != exclude:
+                        self.outbox.direct(members[key], event)
+                return
+        self.outbox.publish(room, members, event, exclude)
 
     def direct(self, session_key, event):
         member = self._sessions.get(session_key)

@@ -117,11 +117,13 @@ class Admission:
         return self._bans.find(None, address).addCallback(_address_refusal)
 
     @defer.inlineCallbacks
-    def choose_nickname(self, nickname, address):
+    def choose_nickname(self, nickname, address, claimant=None):
         """
         A Deferred firing with what follows choosing C{nickname} from
         C{address}: L{Refused}, L{NeedsPassword}, L{Waiting} or
-        L{Admitted}.
+        L{Admitted}.  With L{Waiting} or L{Admitted}, the nickname is held
+        for the member C{claimant} (if given) until it joins or leaves: in
+        every process sharing the chat, only one may win a nickname.
         """
         # Whether the nickname is online is asked after the database: the
         # owner of a registered nickname may take it over from a stale session.
@@ -141,15 +143,15 @@ class Admission:
             if refusal is not None:
                 return Refused(_sentence(refusal))
             return NeedsPassword(nickname, account)
-        return self._approval(nickname, None, address)
+        return (yield self._approval(nickname, None, address, claimant))
 
     @defer.inlineCallbacks
-    def check_password(self, nickname, password, address):
+    def check_password(self, nickname, password, address, claimant=None):
         """
         A Deferred firing with what follows C{password} for the registered
         C{nickname} from C{address}: L{Refused} (too many guesses, or the
         server too busy to check), L{WrongPassword}, L{Waiting} or
-        L{Admitted}.
+        L{Admitted}; C{claimant} as for L{choose_nickname}.
         """
         try:
             account = yield self._accounts.log_in(nickname, password, address)
@@ -160,7 +162,7 @@ class Admission:
             self.login_failures += 1
             return WrongPassword(nickname)
         self._take_over(nickname, address)
-        return self._approval(nickname, account, address)
+        return (yield self._approval(nickname, account, address, claimant))
 
     def wait_for_approval(self, member):
         """
@@ -198,7 +200,8 @@ class Admission:
         # Free the nickname now: the old connection reports its loss later.
         chat.leave(stale, TAKEN_OVER)
 
-    def _approval(self, nickname, account, address):
+    @defer.inlineCallbacks
+    def _approval(self, nickname, account, address, claimant):
         """
         The last step: L{Admitted} at once, or L{Waiting} for an admin with
         C{--approve-joins}, unless the nickname is online or C{address} has
@@ -210,15 +213,21 @@ class Admission:
         name = None if account is None else account.nickname
         is_admin = account is not None and account.is_admin
         if not self._approve_joins or is_admin:
-            return Admitted(nickname, name, is_admin)
-        if self._chat.waiting_from(address) >= MAX_WAITERS_PER_ADDRESS:
+            outcome = Admitted(nickname, name, is_admin)
+        elif self._chat.waiting_from(address) >= MAX_WAITERS_PER_ADDRESS:
             return Refused(
                 "%d people from your address already wait for approval: try again later"
                 % (MAX_WAITERS_PER_ADDRESS,),
                 close=True,
                 reason="too many waiting from one address",
             )
-        return Waiting(nickname, name)
+        else:
+            outcome = Waiting(nickname, name)
+        if claimant is not None:
+            problem = yield self._chat.claim(claimant, nickname)
+            if problem is not None:
+                return Refused("Sorry, " + problem + ".")
+        return outcome
 
 
 def ban_details(ban):

@@ -74,14 +74,46 @@ class IRoomBus(Interface):
         L{IMember}, in the order they joined.
         """
 
-    def publish(room, event, exclude=None):
+    def publish(room, event, exclude=None, heard_in=()):
         """
-        Give C{event} to every member of C{room} but the session C{exclude}.
+        Give C{event} to every member of C{room} but the session C{exclude}
+        and those also in a room of C{heard_in} (names of rooms the same
+        event was published to before): what a person in several rooms
+        hears once, such as a quit or a new nickname.
         """
 
     def direct(session_key, event):
         """
         Give C{event} to one session, in order with what its rooms publish.
+        """
+
+
+class IRemoteMember(Interface):
+    """
+    A session of another process, as the commands of this one see it: who
+    it is, and what they may do to it, carried to its process.
+    """
+
+    session_key = Attribute("The session's key.")
+    nickname = Attribute("Its nickname, as typed.")
+    account = Attribute("The account it is logged in to, or None.")
+    is_admin = Attribute("Whether it is an admin's.")
+    color = Attribute("The colour name of its nickname.")
+    peer = Attribute("The address it connects from, shown to admins.")
+
+    def notice(text):
+        """
+        Give the session a C{[Server]} notice.
+        """
+
+    def disconnect(reason, farewell=None):
+        """
+        Close the session on its process, as a kick does.
+        """
+
+    def admit():
+        """
+        Let the session, waiting for approval on its process, join.
         """
 
 
@@ -101,14 +133,54 @@ class IPresence(Interface):
 
     def claim(session_key, nickname):
         """
-        Hold C{nickname} for C{session_key}; return False if another session
-        holds it.
+        Hold C{nickname} for C{session_key}: a Deferred firing with False if
+        another session holds it, else True.
         """
 
     def rename(session_key, nickname):
         """
-        Move C{session_key} from its nickname to C{nickname}; return False
-        (and keep the old one) if another session holds it.
+        Move C{session_key} from its nickname to C{nickname}: a Deferred
+        firing with False (the old one kept) if another session holds it or
+        the session holds none, else True.
+        """
+
+    def describe(session_key, identity):
+        """
+        Show the session, which holds its nickname, to other processes as
+        the L{wazzap.core.identity.Identity} C{identity}.
+        """
+
+    def remote(session_key):
+        """
+        The L{IRemoteMember} of a session of another process, or L{None}
+        (for a session of this process, or one unknown).
+        """
+
+    def remote_members():
+        """
+        The L{IRemoteMember}s of every session of other processes that
+        joined, in no particular order.
+        """
+
+    def describe_room(name, topic, locked):
+        """
+        Tell every process the topic and lock of the room C{name}.
+        """
+
+    def forget_room(name):
+        """
+        The room C{name} is gone everywhere: forget its topic and lock.
+        """
+
+    def observe(observer):
+        """
+        Tell C{observer}, an L{IPresenceObserver}, what other processes do.
+        """
+
+    def moderation_changed(what):
+        """
+        Tell every other process that C{what} (C{"bans"} or C{"mutes"})
+        changed in the database, which they then read again.
         """
 
     def release(session_key):
@@ -170,4 +242,55 @@ class IPresence(Interface):
     def waiting_from(address):
         """
         How many sessions from C{address} wait for approval.
+        """
+
+
+class IPresenceObserver(Interface):
+    """
+    What a presence shared with other processes tells the chat of this one
+    (L{wazzap.chat.Chat}): what they changed that this process keeps too.
+    """
+
+    def room_entered(name):
+        """
+        A session of another process entered the room C{name}.
+        """
+
+    def room_exited(name):
+        """
+        A session of another process left the room C{name}.
+        """
+
+    def room_described(name, topic, locked):
+        """
+        Another process set the topic or lock of the room C{name}.
+        """
+
+    def remote_gone(nickname, rooms):
+        """
+        A session of another process is gone without a word: its process
+        stopped answering.  C{rooms} are the names of the rooms it was in.
+        """
+
+    def nickname_lost(session_key):
+        """
+        The nickname of the session C{session_key} of this process was taken
+        elsewhere while this process could not reach the others.
+        """
+
+    def reachable(others):
+        """
+        The other processes can be reached (C{others} true), or cannot.
+        """
+
+    def moderation_changed(what):
+        """
+        Another process changed C{what} (C{"bans"} or C{"mutes"}) in the
+        database.
+        """
+
+    def asked(session_key, request, argument):
+        """
+        Another process asks for C{request} (C{"close"}, C{"admit"},
+        C{"consent"}) about the session C{session_key} of this one.
         """

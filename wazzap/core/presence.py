@@ -1,7 +1,8 @@
 """
 Presence kept in this process's memory: nicknames, room membership and the
-approval queue, by session key.  A Redis presence, later, keeps the same
-contract (L{IPresence}) for several processes.
+approval queue, by session key.  The Redis presence
+(L{wazzap.bus.redis.RedisPresence}) keeps the same contract (L{IPresence})
+for several processes, and this one as its mirror of all of them.
 """
 
 from collections import Counter
@@ -35,6 +36,12 @@ class MemoryPresence:
         return defer.succeed(holder is None or holder == session_key)
 
     def claim(self, session_key, nickname):
+        return defer.succeed(self.hold(session_key, nickname))
+
+    def hold(self, session_key, nickname):
+        """
+        L{claim}, answered at once: whether C{session_key} now holds C{nickname}.
+        """
         key = nickname_key(nickname)
         holder = self._holders.get(key)
         if holder is not None and holder != session_key:
@@ -47,9 +54,38 @@ class MemoryPresence:
         return True
 
     def rename(self, session_key, nickname):
-        if session_key not in self._nicknames:
-            return False
-        return self.claim(session_key, nickname)
+        return defer.succeed(session_key in self._nicknames and self.hold(session_key, nickname))
+
+    def describe(self, session_key, identity):
+        """
+        Nobody else to show it to: the chat of this process knows it.
+        """
+
+    def remote(self, session_key):
+        return None
+
+    def remote_members(self):
+        return []
+
+    def describe_room(self, name, topic, locked):
+        """
+        The chat of this process keeps its rooms' topics: nobody else to tell.
+        """
+
+    def forget_room(self, name):
+        """
+        Nothing kept of rooms beyond their members.
+        """
+
+    def observe(self, observer):
+        """
+        No other process does anything here.
+        """
+
+    def moderation_changed(self, what):
+        """
+        No other process to tell.
+        """
 
     def release(self, session_key):
         nickname = self._nicknames.pop(session_key, None)

@@ -60,7 +60,7 @@ class SessionUser:
         if session is None:
             self._identity = replace(self._identity, **fields)
         else:
-            session.change(**fields)
+            self.factory.chat.change_identity(session, **fields)
 
     def notice(self, message):
         self.factory.chat.tell(self, message)

@@ -379,7 +379,7 @@ class IrcConnection(SessionUser, Protocol):
             nickname, password = account, secret  # PASS nick:password
         self._deciding = True
         admission = self.factory.admission
-        self._when(admission.choose_nickname(nickname, self.peer), self._decided, password)
+        self._when(admission.choose_nickname(nickname, self.peer, self), self._decided, password)
 
     def _decided(self, outcome, password=None):
         self._deciding = False
@@ -413,7 +413,9 @@ class IrcConnection(SessionUser, Protocol):
             self._reply("433", nickname, registered + "choose another nickname")
             return
         self._deciding = True
-        checked = self.factory.admission.check_password(nickname, password, self.peer)
+        checked = self.factory.admission.check_password(
+            nickname, password, self.peer, self
+        )
         self._when(checked, self._decided)
 
     def _wait_for_approval(self):

@@ -152,10 +152,12 @@ class LoginDialog:
             )
             return
         nickname = line.strip()
-        self._when(self._admission.choose_nickname(nickname, self._user.peer), self._decided)
+        self._when(self._admission.choose_nickname(nickname, self._user.peer, self._user), self._decided)
 
     def _check_password(self, nickname, password):
-        checked = self._admission.check_password(nickname, password, self._user.peer)
+        checked = self._admission.check_password(
+            nickname, password, self._user.peer, self._user
+        )
         self._when(checked, self._decided)
 
     def _decided(self, outcome):
