@@ -3,13 +3,14 @@ Events as plain data: frozen, and the same after a trip through JSON.
 """
 
 import dataclasses
+import os
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from wazzap.core import events
-from wazzap.core.identity import Identity, new_session_key
+from wazzap.core.identity import Identity, new_session_key, process_id, process_of
 
 words = st.text()
 maybe_words = st.none() | st.text()
@@ -71,12 +72,17 @@ def test_identity_is_a_frozen_value_renamed_as_a_copy():
 
 
 def test_session_keys_are_unique_and_name_the_process():
-    """Each session key is new and starts with this process's id."""
-    import os
-
+    """Each session key is new and names this process, whose id a forked child does not share."""
     keys = {new_session_key() for _ in range(100)}
     assert len(keys) == 100
-    assert all(key.startswith("%d." % os.getpid()) for key in keys)
+    assert {process_of(key) for key in keys} == {process_id()}
+    child_reads, child_writes = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(child_writes, process_of(new_session_key()).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(child_reads, 64).decode() not in ("", process_id())
 
 
 @given(room_event)

@@ -21,6 +21,7 @@ person per turn, not per line.
 
 import random
 from collections import Counter, deque
+from itertools import islice
 
 from twisted.internet import defer
 from zope.interface import implementer
@@ -99,6 +100,22 @@ class Room:
         The members connected to this process, in the order they joined.
         """
         return self._chat.bus.local_members(self.name).values()
+
+    def some_nicknames(self, most, but):
+        """
+        At most C{most} nicknames of members other than the session C{but}:
+        of this process first, then of others, without listing everyone.
+        """
+        here = self._chat.bus.local_members(self.name)
+        names = [m.nickname for m in islice(here.values(), most + 1) if m.session_key != but]
+        if len(names) < most and len(self) > len(here):
+            presence = self._chat.presence
+            for key in presence.members_of(self.name):
+                if len(names) >= most:
+                    break
+                if key not in here and key != but:
+                    names.append(presence.nickname_of(key))
+        return names[:most]
 
     def nicknames(self):
         """
@@ -251,6 +268,7 @@ class Chat:
         rng=None,
         consent_by_default=False,
         presence=None,
+        bus=None,
         rooms=(),
         user_rooms=True,
         max_rooms=MAX_ROOMS,
@@ -261,6 +279,9 @@ class Chat:
         """
         @param presence: the L{IPresence} shared with other processes; by
             default one in this process's memory.
+        @param bus: called with this process's L{LocalBus} and the presence,
+            returns the L{IRoomBus} shared with other processes; by default
+            the local bus is the bus.
         @param history: the L{wazzap.persist.history.HistoryLog} that keeps
             what rooms publish, or L{None} to keep nothing.
         @param replay_lines: lines of its history a room replays to someone
@@ -278,8 +299,10 @@ class Chat:
         # than one room: someone in one room reads it, and costs no entry.
         self._focus = {}
         self.outbox = Outbox(self.flusher, self._focus)
-        self.bus = LocalBus(self.outbox)
         self.presence = presence or MemoryPresence()
+        self.bus = LocalBus(self.outbox)
+        if bus is not None:
+            self.bus = bus(self.bus, self.presence)
         self.user_rooms = user_rooms
         self.max_rooms = max_rooms
         self.max_rooms_per_user = max_rooms_per_user
@@ -310,9 +333,10 @@ class Chat:
 
     def identity(self, member):
         """
-        The L{Identity} of a member who joined.
+        The L{Identity} of a member who joined, here or elsewhere.
         """
-        return self._sessions[member.session_key].identity
+        session = self._sessions.get(member.session_key)
+        return member.identity if session is None else session.identity
 
     def session_of(self, member):
         """

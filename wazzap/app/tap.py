@@ -25,7 +25,10 @@ from wazzap.app.control import (
     control_socket_for,
 )
 from wazzap.persist.bans import Bans
+from wazzap.bus.redis import DEFAULT_PREFIX
 from wazzap.chat import Chat
+from wazzap.core.identity import process_id
+from wazzap.failures import OperatorError
 from wazzap.app.config import ConfigError, option_values, read_config
 from wazzap.core.replay import MAX_HISTORY_LINES, REPLAY_LINES
 from wazzap.core.rooms import (
@@ -113,6 +116,19 @@ def _endpoint(name, value, port_form="tcp:%s", tls_added=False):
     return description
 
 
+def _redis_url(url):
+    """
+    Check the Redis URL now, so that a mistyped one stops the start.
+    """
+    from wazzap.bus.redis_link import parse_redis_url
+
+    try:
+        parse_redis_url(url)
+    except OperatorError as e:
+        raise usage.UsageError(str(e))
+    return url
+
+
 def _motd(path):
     """
     Read the MOTD file now: a missing one stops the start (or a reload).
@@ -184,6 +200,15 @@ class Options(usage.Options):
          "The SQLite database of accounts, login history, bans, room history and "
          "offline messages "
          "[default: %s]." % (default_db_path(),)),
+        ("redis", None, None,
+         "Share rooms, nicknames and presence with the other wazzap processes on this "
+         "Redis: redis://HOST:PORT/DB, or rediss:// for TLS; a password in the URL "
+         "(redis://:PASSWORD@HOST) or in REDIS_PASSWORD. Give every process the same "
+         "--db, a PostgreSQL one when they run on several machines.",
+         _redis_url),
+        ("redis-prefix", None, DEFAULT_PREFIX,
+         "What this deployment's Redis keys and channels start with: two deployments "
+         "on one Redis need different ones."),
         ("control-socket", None, None,
          "The UNIX socket wazzap-admin's pending, approve, deny, kick, announce and who "
          "talk to, mode 0600 [default: the database's path with %s added]." % (CONTROL_SUFFIX,),
@@ -471,9 +496,12 @@ def makeService(config, reactor=None):
             )
         except StoreError as e:
             raise SystemExit("wazzap: %s" % (e,))
+    cluster = _cluster(config, reactor)
     factory = ChatFactory(
         Chat(
             reactor,
+            presence=None if cluster is None else cluster.make_presence(),
+            bus=None if cluster is None else cluster.make_bus,
             consent_by_default=config["private-consent"],
             rooms=config["room"],
             user_rooms=not config["no-user-rooms"],
@@ -488,6 +516,12 @@ def makeService(config, reactor=None):
         clock=reactor,
         approve_joins=config["approve-joins"],
     )
+    if cluster is not None:
+        # Started before the listeners, stopped after them: the sessions'
+        # goodbyes still reach the others.
+        cluster.setServiceParent(hashing_threads)
+        factory.chat.moderation_listeners.append(bans.reload)
+        bans.changed_listeners.append(factory.chat.presence.moderation_changed)
     motd = motd_step(factory)
     motd.apply(config)  # as each reload will
     # What SIGHUP rereads and puts in force, one step per part of the server.
@@ -544,6 +578,30 @@ def makeService(config, reactor=None):
     control.setServiceParent(hashing_threads)
     control.listen()
     return top
+
+
+def _cluster(config, reactor):
+    """
+    The L{Cluster} of this process on the Redis of --redis, or L{None}.
+    """
+    if not config["redis"]:
+        return None
+    # Imported here: a server of one process loads no Redis client.
+    from wazzap.bus.redis import Cluster
+    from wazzap.bus.redis_link import RedisLink, parse_redis_url
+
+    address = parse_redis_url(config["redis"])
+    log.info(
+        "sharing rooms through Redis at {address}, prefix {prefix}",
+        address=address,
+        prefix=config["redis-prefix"],
+    )
+    return Cluster(
+        lambda *callbacks: RedisLink(address, reactor, *callbacks),
+        config["redis-prefix"],
+        process_id(),
+        reactor,
+    )
 
 
 def irc_listener(factory, config):

@@ -6,17 +6,39 @@ their connection.
 
 import itertools
 import os
+import secrets
 from dataclasses import dataclass
 
 _session_numbers = itertools.count(1)
+_process = (None, None)  # (pid, id) of this process, made at its first session
+
+
+def process_id():
+    """
+    A name for this process, unique among the processes (on any machine)
+    that share rooms: random, and made anew in a forked child.
+    """
+    global _process
+    pid = os.getpid()
+    if _process[0] != pid:
+        _process = (pid, secrets.token_hex(4))
+    return _process[1]
 
 
 def new_session_key():
     """
-    A key for a new session, unique in this process and, through the process
-    id, across the processes that may one day share rooms: C{"<pid>.<n>"}.
+    A key for a new session, unique in this process and, through the
+    process's id, across the processes that share rooms:
+    C{"<process id>.<n>"}.
     """
-    return "%d.%d" % (os.getpid(), next(_session_numbers))
+    return "%s.%d" % (process_id(), next(_session_numbers))
+
+
+def process_of(session_key):
+    """
+    The id of the process whose session C{session_key} is.
+    """
+    return session_key.partition(".")[0]
 
 
 @dataclass(frozen=True, slots=True)

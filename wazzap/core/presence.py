@@ -150,5 +150,17 @@ class MemoryPresence:
     def waiting(self):
         return list(self._waiting)
 
+    def waiting_addresses(self):
+        """
+        Session key -> address of everyone waiting for approval.
+        """
+        return dict(self._waiting)
+
+    def held(self):
+        """
+        (session key, nickname) of every session holding a nickname.
+        """
+        return list(self._nicknames.items())
+
     def waiting_from(self, address):
         return self._waiting_from[address]

@@ -4,7 +4,6 @@ chat and the room commands share, apart from any room.
 """
 
 import re
-from itertools import islice
 
 #: The room everybody is in on arriving, and back in after parting the last.
 LOBBY = "#lobby"
@@ -68,7 +67,7 @@ def others_in(room, member, most, more_hint):
     others = len(room) - 1
     if not others:
         return "You are the first one here."
-    names = [m.nickname for m in islice(room.members(), most + 1) if m is not member][:most]
+    names = room.some_nicknames(most, member.session_key)
     if others > len(names):
         return "Also here: %s and %d more (%s)." % (", ".join(names), others - len(names), more_hint)
     return "Also here: %s." % (", ".join(names),)

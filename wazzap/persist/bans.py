@@ -40,7 +40,18 @@ class Bans:
         self._until = {}
         # Prefix length -> {network: end of the ban}, per IP version.
         self._networks = {4: {}, 6: {}}
-        self.mutes = Mutes(store, clock)
+        #: Callables given C{"bans"} or C{"mutes"} once a change of them is
+        #: stored: the other processes sharing the database are told.
+        self.changed_listeners = []
+        self.mutes = Mutes(store, clock, self._told)
+
+    def _told(self, result, what):
+        """
+        Tell L{changed_listeners} that C{what} changed; pass C{result} on.
+        """
+        for listener in self.changed_listeners:
+            listener(what)
+        return result
 
     def load(self):
         """
@@ -121,8 +132,9 @@ class Bans:
         now = self._clock.seconds()
         until = now + seconds if seconds else None
         key = nickname_key(target)
-        return self._store.add_ban(key, kind, until, reason, by, now).addCallback(
-            lambda _: self._index(key, until)
+        stored = self._store.add_ban(key, kind, until, reason, by, now)
+        return stored.addCallback(lambda _: self._index(key, until)).addCallback(
+            self._told, "bans"
         )
 
     def remove(self, target):
@@ -135,13 +147,29 @@ class Bans:
         if network is not None:
             by_length = self._networks[network.version]
             by_length.get(network.prefixlen, {}).pop(network, None)
-        return self._store.remove_ban(key)
+        return self._store.remove_ban(key).addCallback(self._told, "bans")
 
     def active(self):
         """
         The bans in force now, from the database; a Deferred.
         """
         return self._store.active_bans(self._clock.seconds())
+
+    def reload(self, what):
+        """
+        Read the bans (C{what} is C{"bans"}) or the mutes (C{"mutes"}) in
+        force again, as another process sharing the database changed them;
+        a Deferred.
+        """
+        if what == "mutes":
+            return self.mutes.reload()
+        return self.active().addCallback(self._reindex)
+
+    def _reindex(self, bans):
+        self._until = {}
+        self._networks = {4: {}, 6: {}}
+        for ban in bans:
+            self._index(addresses.ban_target(ban.target) or ban.target, ban.until)
 
 
 def mute_key(member):
@@ -158,9 +186,14 @@ class Mutes:
     or by nickname (whoever uses it).
     """
 
-    def __init__(self, store, clock):
+    def __init__(self, store, clock, told=None):
+        """
+        @param told: called with (result, C{"mutes"}) once a change is
+            stored; passes the result on.
+        """
         self._store = store
         self._clock = clock
+        self._told = told or (lambda result, what: result)
         # Account or nickname key -> its L{wazzap.persist.store.Mute}.
         self._mutes = {}
 
@@ -168,8 +201,17 @@ class Mutes:
         """
         Read the mutes in force, synchronously, at start-up.
         """
-        for mute in self._store.database.active_mutes(self._clock.seconds()):
-            self._mutes[nickname_key(mute.target)] = mute
+        self._index(self._store.database.active_mutes(self._clock.seconds()))
+
+    def reload(self):
+        """
+        Read the mutes in force again, as another process changed them; a
+        Deferred.
+        """
+        return self._store.active_mutes(self._clock.seconds()).addCallback(self._index)
+
+    def _index(self, mutes):
+        self._mutes = {nickname_key(mute.target): mute for mute in mutes}
 
     def _in_force(self, key, now):
         mute = self._mutes.get(key)
@@ -221,7 +263,9 @@ class Mutes:
             until = now + seconds
         mute = Mute(target, kind, until, by, now)
         self._mutes[nickname_key(target)] = mute
-        return self._store.add_mute(target, kind, until, by, now)
+        return self._store.add_mute(target, kind, until, by, now).addCallback(
+            self._told, "mutes"
+        )
 
     def unmute(self, *targets):
         """
@@ -234,7 +278,11 @@ class Mutes:
         for key in keys:
             self._mutes.pop(key, None)
         removed = [self._store.remove_mute(key) for key in keys]
-        return defer.gatherResults(removed).addCallback(lambda _: was_muted)
+        return (
+            defer.gatherResults(removed)
+            .addCallback(lambda _: was_muted)
+            .addCallback(self._told, "mutes")
+        )
 
     def active(self):
         """

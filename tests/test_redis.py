@@ -1,0 +1,334 @@
+"""
+The Redis bus and presence against a real C{redis-server}: the contracts
+every bus and presence keeps, then what only several processes show (two
+L{Cluster}s in this test process stand for two wazzap processes).
+
+The link is real (the global reactor, spun here for a bounded time); the
+heartbeat and the turn's flush run on a L{Clock} each test moves.
+"""
+
+import time
+from types import SimpleNamespace
+
+import pytest
+from twisted.internet import reactor
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+
+from tests import contract_bus, contract_presence
+from tests.doubles import RecordingMember
+from tests.servers import redis_server  # noqa: F401 (a fixture)
+from wazzap.bus.local import LocalBus
+from wazzap.bus.redis import LEASE_SECONDS, SILENT_SECONDS, Cluster, RedisBus, RedisPresence
+from wazzap.bus.redis_link import RedisLink, parse_redis_url
+from wazzap.core import events
+from wazzap.core.identity import process_id
+from wazzap.core.outbox import Outbox
+from wazzap.failures import OperatorError
+from wazzap.flow import TurnFlusher
+
+SPIN_SECONDS = 5
+
+
+def spin(done, seconds=SPIN_SECONDS):
+    """
+    Run the reactor until C{done()} is true; fail after C{seconds}.
+    """
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError("not done in %s s" % (seconds,))
+        reactor.runUntilCurrent()
+        reactor.doIteration(0.01)
+
+
+def wait(deferred):
+    results = []
+    deferred.addBoth(results.append)
+    spin(lambda: results)
+    if isinstance(results[0], Failure):
+        results[0].raiseException()
+    return results[0]
+
+
+class Process:
+    """
+    What one wazzap process has of Redis: its cluster, presence and bus,
+    with members recorded.
+    """
+
+    def __init__(self, url, name, prefix="test:"):
+        self.clock = Clock()
+        address = parse_redis_url(url)
+        self.cluster = Cluster(
+            lambda *callbacks: RedisLink(address, reactor, *callbacks), prefix, name, self.clock
+        )
+        self.presence = RedisPresence(self.cluster)
+        self.bus = RedisBus(self.cluster, LocalBus(Outbox(TurnFlusher(self.clock))), self.presence)
+        self.cluster.startService()
+        spin(lambda: self.cluster.up)
+
+    def member(self, nickname, number):
+        member = RecordingMember(nickname)
+        member.session_key = "%s.%d" % (self.cluster.process, number)
+        return member
+
+    def end_turn(self):
+        spin(lambda: not self.bus.in_flight)
+        self.clock.advance(0)
+
+    def stop(self):
+        wait(self.cluster.stopService())
+
+
+@pytest.fixture
+def processes(redis_server):  # noqa: F811 (the fixture)
+    started = []
+
+    def start(name, prefix="test:"):
+        process = Process(redis_server.url, name, prefix)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.cluster.running:
+            process.stop()
+    # Let the connections close before the server goes.
+    spin(lambda: True)
+
+
+@pytest.fixture
+def presence_setup(processes):
+    # The contract's sessions ("1.1", ...) are this process's.
+    return SimpleNamespace(presence=processes("1").presence, wait=wait)
+
+
+@pytest.fixture
+def bus_setup(processes):
+    # The contract's members have this test process's session keys.
+    here = processes(process_id())
+    elsewhere = processes("2")
+    # Someone elsewhere in every room the contract uses: its lines go through Redis.
+    for room in ("lobby", "other", "empty"):
+        elsewhere.presence.enter(room, "2.99")
+    spin(lambda: all(here.presence.count(room) for room in ("lobby", "other", "empty")))
+    return SimpleNamespace(bus=here.bus, end_turn=here.end_turn)
+
+
+def _contract(module):
+    for name in dir(module):
+        if name.startswith("test_"):
+            globals()["test_contract_" + name[5:]] = getattr(module, name)
+
+
+_contract(contract_presence)
+_contract(contract_bus)
+
+
+def test_a_redis_url_gives_host_port_database_password_and_tls():
+    """The URL's parts, the password from REDIS_PASSWORD when the URL has none, and clear refusals."""
+    address = parse_redis_url("rediss://:s%40cret@cache.example:6380/2")
+    assert (address.host, address.port, address.db, address.password, address.tls) == (
+        "cache.example", 6380, 2, "s@cret", True
+    )
+    address = parse_redis_url("redis://127.0.0.1", environ={"REDIS_PASSWORD": "pw"})
+    assert (address.port, address.db, address.password, address.tls) == (6379, 0, "pw", False)
+    for url, why in (
+        ("http://x", "starts redis://"),
+        ("redis://x:99999", "port"),
+        ("redis:///0", "no host"),
+        ("redis://x/zero", "database is a number"),
+    ):
+        with pytest.raises(OperatorError, match=why):
+            parse_redis_url(url, environ={})
+
+
+def test_exactly_one_of_two_processes_wins_a_nickname(processes):
+    """Two processes claiming one nickname at once: one wins, and both then see the winner."""
+    one, two = processes("1"), processes("2")
+    for attempt in range(5):
+        nickname = "racer%d" % attempt
+        first = one.presence.claim("1.%d" % attempt, nickname)
+        second = two.presence.claim("2.%d" % attempt, nickname)
+        won = [wait(first), wait(second)]
+        assert sorted(won) == [False, True]
+        winner = "1.%d" % attempt if won[0] else "2.%d" % attempt
+        spin(lambda: one.presence.locate(nickname) == two.presence.locate(nickname) == winner)
+
+
+def test_presence_is_mirrored_by_every_process(processes):
+    """What one process holds, the other knows: nicknames, rooms, identities and the queue."""
+    from wazzap.core.identity import Identity
+
+    one, two = processes("1"), processes("2")
+    assert wait(one.presence.claim("1.1", "alice"))
+    one.presence.describe("1.1", Identity("alice", "alice", True, "red", "192.0.2.1"))
+    one.presence.enter("#maths", "1.1")
+    assert wait(one.presence.claim("1.2", "bob"))
+    one.presence.wait_for_approval("1.2", "192.0.2.2")
+    spin(lambda: two.presence.waiting() == ["1.2"])
+    assert two.presence.locate("ALICE") == "1.1"
+    assert two.presence.members_of("#maths") == ["1.1"]
+    alice = two.presence.remote("1.1")
+    assert (alice.nickname, alice.account, alice.is_admin, alice.peer) == (
+        "alice", "alice", True, "192.0.2.1"
+    )
+    assert [member.nickname for member in two.presence.remote_members()] == ["alice"]
+    assert two.presence.remote("1.2").peer == "192.0.2.2"
+    one.presence.release("1.1")
+    spin(lambda: two.presence.locate("alice") is None)
+    assert two.presence.members_of("#maths") == [] and two.presence.remote("1.1") is None
+    assert wait(two.presence.claim("2.1", "alice"))
+
+
+def test_a_process_that_starts_late_learns_everyone(processes):
+    """A process that starts after others asks for their presence and gets all of it."""
+    one = processes("1")
+    assert wait(one.presence.claim("1.1", "alice"))
+    one.presence.enter("#lobby", "1.1")
+    two = processes("2")
+    spin(lambda: two.presence.members_of("#lobby") == ["1.1"])
+    assert two.presence.nickname_of("1.1") == "alice"
+
+
+def test_a_line_reaches_the_room_on_every_process_once_and_in_order(processes):
+    """Lines published on two processes reach every member of the room once, all in one order."""
+    one, two = processes("1"), processes("2")
+    alice, bob = one.member("alice", 1), two.member("bob", 1)
+    for process, member in ((one, alice), (two, bob)):
+        process.bus.join("#lobby", member)
+        process.presence.enter("#lobby", member.session_key)
+    spin(lambda: one.presence.count("#lobby") == two.presence.count("#lobby") == 2)
+    for number in range(20):
+        one.bus.publish("#lobby", events.Notice("one %d" % number))
+        two.bus.publish("#lobby", events.Notice("two %d" % number))
+
+    def all_heard():
+        one.clock.advance(0)
+        two.clock.advance(0)
+        return len(alice.lines) == len(bob.lines) == 40
+
+    spin(all_heard)
+    assert alice.lines == bob.lines
+    assert [line for line in alice.lines if "one" in line] == ["[Server] one %d" % n for n in range(20)]
+
+
+def test_a_private_event_reaches_a_session_on_another_process(processes):
+    """An event for one session goes to its process's channel and to it alone."""
+    one, two = processes("1"), processes("2")
+    bob, carol = two.member("bob", 1), two.member("carol", 2)
+    for member in (bob, carol):
+        two.bus.join("#lobby", member)
+    one.bus.direct(bob.session_key, events.Notice("psst"))
+    spin(lambda: two.clock.advance(0) or bob.lines)
+    assert bob.lines == ["[Server] psst"] and carol.lines == []
+
+
+def test_a_quit_heard_in_two_rooms_is_heard_once_elsewhere(processes):
+    """heard_in holds across processes: someone in both rooms hears a quit once."""
+    one, two = processes("1"), processes("2")
+    bob, dan = two.member("bob", 1), two.member("dan", 2)
+    two.bus.join("#a", bob)
+    two.bus.join("#b", bob)
+    two.bus.join("#b", dan)
+    for room, key in (("#a", "2.1"), ("#b", "2.1"), ("#b", "2.2")):
+        two.presence.enter(room, key)
+    spin(lambda: one.presence.count("#a") == 1 and one.presence.count("#b") == 2)
+    left = events.Left("alice", "bye", "")
+    one.bus.publish("#a", left)
+    one.bus.publish("#b", left, heard_in=("#a",))
+    spin(lambda: two.clock.advance(0) or len(dan.lines) == 1)
+    assert bob.lines == ["alice left (bye)"] or len(bob.lines) == 1
+    assert len(dan.lines) == 1
+
+
+def test_a_silent_process_is_taken_for_dead_and_its_nicknames_freed(processes):
+    """A process that stops answering leaves everyone's presence, its rooms are told, its names free."""
+    one, two = processes("1"), processes("2")
+    gone = []
+
+    class Observer:
+        def __getattr__(self, name):
+            return lambda *args: None
+
+        def remote_gone(self, nickname, rooms):
+            gone.append((nickname, rooms))
+
+    one.presence.observe(Observer())
+    assert wait(two.presence.claim("2.1", "bob"))
+    two.presence.enter("#lobby", "2.1")
+    spin(lambda: one.presence.members_of("#lobby") == ["2.1"])
+    # Killed: no goodbye, its link just stops.
+    two.cluster.link.stopService()
+    for _ in range(SILENT_SECONDS // 3 + 2):
+        one.clock.advance(3)
+    assert gone == [("bob", ["#lobby"])]
+    assert one.presence.locate("bob") is None and one.presence.members_of("#lobby") == []
+    assert wait(one.presence.claim("1.1", "bob"))
+
+
+def test_a_lease_lapses_without_renewal_and_a_clash_closes_the_loser(processes, redis_server):  # noqa: F811
+    """
+    Cut off from Redis past its lease, a process's nickname may be taken;
+    back, it finds it lost and closes its own session, not the winner's.
+    """
+    one, two = processes("1"), processes("2")
+    lost = []
+
+    class Observer:
+        def __getattr__(self, name):
+            return lambda *args: None
+
+        def nickname_lost(self, session_key):
+            lost.append(session_key)
+
+    one.presence.observe(Observer())
+    assert wait(one.presence.claim("1.1", "alice"))
+    # Its lease lapses, as if process one had been cut off that long...
+    assert redis_server.command("PEXPIRE", "test:nick:alice", "1") == ":1"
+    spin(lambda: redis_server.command("EXISTS", "test:nick:alice") == ":0")
+    assert wait(two.presence.claim("2.1", "alice"))
+    # ...and when it renews, alice is another's.
+    one.clock.advance(3)
+    spin(lambda: lost)
+    assert lost == ["1.1"] and LEASE_SECONDS > SILENT_SECONDS
+
+
+def test_two_prefixes_on_one_redis_do_not_hear_each_other(processes):
+    """Deployments with different prefixes share no nickname and no room."""
+    one, other = processes("1"), processes("2", prefix="other:")
+    assert wait(one.presence.claim("1.1", "alice"))
+    assert wait(other.presence.claim("2.1", "alice"))
+    one.presence.enter("#lobby", "1.1")
+    spin(lambda: True)
+    assert other.presence.members_of("#lobby") == []
+
+
+def test_redis_going_away_is_told_and_lines_still_reach_this_process(processes, redis_server):  # noqa: F811
+    """Redis stops: the chat is told, local lines still go; Redis back: resubscribed and told again."""
+    one = processes("1")
+    told = []
+
+    class Observer:
+        def __getattr__(self, name):
+            return lambda *args: None
+
+        def reachable(self, others):
+            told.append(others)
+
+    one.presence.observe(Observer())
+    alice = one.member("alice", 1)
+    one.bus.join("#lobby", alice)
+    one.presence.enter("#lobby", alice.session_key)
+    one.presence.enter("#lobby", "2.5")  # someone elsewhere: lines go through Redis
+    redis_server.stop()
+    spin(lambda: told == [False])
+    one.bus.publish("#lobby", events.Notice("still here"))
+    one.clock.advance(0)
+    assert alice.lines == ["[Server] still here"]
+    redis_server.start()
+    spin(lambda: told == [False, True], seconds=20)
+    one.bus.publish("#lobby", events.Notice("through redis"))
+    one.end_turn()
+    assert alice.lines[-1] == "[Server] through redis"

@@ -1,0 +1,253 @@
+"""
+One process's two connections to Redis: one for commands and publishing,
+one for the channels it listens to (a connection that subscribes can send
+nothing else).  Each reconnects with backoff (L{ClientService}); the link is
+up while both are, and says so to its owner, who resynchronises on every
+return.
+
+The client is txredisapi's protocol, native to Twisted; the connecting,
+retrying and timing are Twisted's own, so the reactor is the one passed in.
+"""
+
+import os
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import txredisapi
+from twisted.application import service
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet import defer, protocol
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.endpoints import (
+    HostnameEndpoint,
+    TCP4ClientEndpoint,
+    TCP6ClientEndpoint,
+    wrapClientTLS,
+)
+from twisted.logger import Logger
+
+from wazzap.failures import OperatorError
+
+#: Seconds Redis may take to answer a command before the connection is
+#: taken for dead and made again: what notices a Redis that hangs.
+REPLY_TIMEOUT_SECONDS = 5
+
+#: Seconds to connect before trying again.
+CONNECT_TIMEOUT_SECONDS = 5
+
+#: Backoff between attempts to reach Redis again: from half a second,
+#: growing, to at most this many seconds.
+MAX_RETRY_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class RedisAddress:
+    """
+    Where Redis is, from a C{redis://} or C{rediss://} (TLS) URL.
+    """
+
+    host: str
+    port: int
+    db: int
+    password: str | None
+    tls: bool
+
+    def __str__(self):
+        scheme = "rediss" if self.tls else "redis"
+        return "%s://%s:%d/%d" % (scheme, self.host, self.port, self.db)
+
+
+def parse_redis_url(url, environ=None):
+    """
+    The L{RedisAddress} of C{url}: C{redis://[:PASSWORD@]HOST[:PORT][/DB]},
+    or C{rediss://} for TLS; without a password in it, C{REDIS_PASSWORD} of
+    C{environ} (the process's environment by default).  Raise
+    L{OperatorError} saying what is wrong with it.
+    """
+    environ = os.environ if environ is None else environ
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise OperatorError(
+            "--redis %r: a Redis URL starts redis:// or rediss:// (TLS), "
+            "like redis://127.0.0.1:6379/0" % (url,)
+        )
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        raise OperatorError("--redis %r: the port is not a number from 1 to 65535" % (url,))
+    if not parts.hostname:
+        raise OperatorError("--redis %r: no host" % (url,))
+    path = parts.path.strip("/") or "0"
+    if not (path.isascii() and path.isdigit()):
+        raise OperatorError("--redis %r: the database is a number, like /0" % (url,))
+    password = unquote(parts.password) if parts.password else environ.get("REDIS_PASSWORD")
+    return RedisAddress(parts.hostname, port, int(path), password or None, parts.scheme == "rediss")
+
+
+def _endpoint(reactor, address):
+    """
+    Where to connect: an address as it is, a name through the resolver.
+    """
+    host, port = address.host, address.port
+    if isIPAddress(host):
+        return TCP4ClientEndpoint(reactor, host, port, CONNECT_TIMEOUT_SECONDS)
+    if isIPv6Address(host):
+        return TCP6ClientEndpoint(reactor, host, port, CONNECT_TIMEOUT_SECONDS)
+    return HostnameEndpoint(reactor, host, port, CONNECT_TIMEOUT_SECONDS)
+
+
+class _Factory(protocol.Factory):
+    """
+    Builds one kind of Redis protocol for a L{ClientService}, and takes
+    txredisapi's calls when logging in to Redis fails.
+    """
+
+    #: txredisapi logs a failed login only for "lazy" connections; ours are
+    #: logged here.
+    isLazy = False
+    noisy = False
+
+    def __init__(self, protocol_class, address, db, on_message=None):
+        self._protocol_class = protocol_class
+        self._address = address
+        self._db = db
+        self.on_message = on_message
+
+    def buildProtocol(self, addr):
+        built = self._protocol_class(
+            charset="utf-8",
+            replyTimeout=REPLY_TIMEOUT_SECONDS,
+            password=self._address.password,
+            dbid=self._db,
+            # Session keys look like numbers ("1.2"): keep them strings.
+            convertNumbers=False,
+        )
+        built.factory = self
+        return built
+
+    def stopTrying(self):
+        """
+        txredisapi gives up on a refused password; the service goes on
+        trying, since the operator may mend Redis while wazzap runs.
+        """
+
+    def connectionError(self, why):
+        RedisLink.log.error("Redis at {address}: {why}", address=self._address, why=why)
+
+
+class _Subscriber(txredisapi.SubscriberProtocol):
+    def messageReceived(self, pattern, channel, message):
+        self.factory.on_message(channel, message)
+
+
+class RedisLink(service.MultiService):
+    """
+    Commands and subscriptions to one Redis, up or down together.
+
+    @ivar up: whether both connections are ready.
+    """
+
+    log = Logger()
+
+    def __init__(self, address, reactor, on_message, on_up, on_down):
+        """
+        @param address: the L{RedisAddress}.
+        @param on_message: called with (channel, message) for each message
+            on a subscribed channel.
+        @param on_up: called when both connections are ready (again), after
+            the channels are subscribed.
+        @param on_down: called when the link, up, loses either.
+        """
+        super().__init__()
+        self.address = address
+        self.up = False
+        self._on_up = on_up
+        self._on_down = on_down
+        self._channels = set()
+        self._commands = None
+        self._subscriber = None
+        endpoint = _endpoint(reactor, address)
+        if address.tls:
+            from twisted.internet.ssl import optionsForClientTLS
+
+            endpoint = wrapClientTLS(optionsForClientTLS(address.host), endpoint)
+        retry = backoffPolicy(initialDelay=0.5, maxDelay=MAX_RETRY_SECONDS)
+        for factory, prepare in (
+            (_Factory(txredisapi.RedisProtocol, address, address.db), self._commands_ready),
+            (_Factory(_Subscriber, address, None, on_message), self._subscriber_ready),
+        ):
+            ClientService(
+                endpoint, factory, retryPolicy=retry, clock=reactor, prepareConnection=prepare
+            ).setServiceParent(self)
+
+    def _commands_ready(self, connection):
+        return connection.whenConnected().addCallback(self._connected, "_commands")
+
+    def _subscriber_ready(self, connection):
+        ready = connection.whenConnected()
+
+        def subscribe(connection):
+            if self._channels:
+                return connection.subscribe(sorted(self._channels)).addCallback(
+                    lambda _: connection
+                )
+            return connection
+
+        return ready.addCallback(subscribe).addCallback(self._connected, "_subscriber")
+
+    def _connected(self, connection, slot):
+        setattr(self, slot, connection)
+        connection.whenDisconnected().addCallback(self._lost, slot)
+        if not self.up and self._commands is not None and self._subscriber is not None:
+            self.up = True
+            self.log.info("connected to Redis at {address}", address=self.address)
+            self._on_up()
+        return connection
+
+    def _lost(self, connection, slot):
+        if getattr(self, slot) is not connection:
+            return
+        setattr(self, slot, None)
+        if self.up:
+            self.up = False
+            self.log.warn("lost Redis at {address}; trying again", address=self.address)
+            self._on_down()
+
+    def execute(self, *command):
+        """
+        Send C{command} (its words); a Deferred firing with Redis's answer,
+        or failing with L{txredisapi.ConnectionError} when it cannot be sent.
+        """
+        if self._commands is None:
+            return defer.fail(txredisapi.ConnectionError("Redis is not connected"))
+        return defer.maybeDeferred(self._commands.execute_command, *command)
+
+    def publish(self, channel, message):
+        """
+        Publish C{message} (a str) on C{channel}.
+        """
+        return self.execute("PUBLISH", channel, message)
+
+    def subscribe(self, channel):
+        """
+        Hear C{channel} from now on, and after every reconnection.
+        """
+        if channel in self._channels:
+            return
+        self._channels.add(channel)
+        if self._subscriber is not None:
+            self._subscriber.subscribe(channel).addErrback(lambda _: None)
+
+    def unsubscribe(self, channel):
+        """
+        Hear C{channel} no more.
+        """
+        if channel not in self._channels:
+            return
+        self._channels.discard(channel)
+        if self._subscriber is not None:
+            self._subscriber.unsubscribe(channel).addErrback(lambda _: None)
+
+    def stopService(self):
+        self.up = False
+        return super().stopService()
