@@ -5,6 +5,7 @@ stopped and closed however a test ends.
 
 import pytest
 
+from tests.servers import redis_server  # noqa: F401 (a fixture for every test module)
 from tests.support import LineClient, ServerProcess
 
 

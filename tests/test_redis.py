@@ -8,6 +8,7 @@ heartbeat and the turn's flush run on a L{Clock} each test moves.
 """
 
 import time
+from itertools import count
 from types import SimpleNamespace
 
 import pytest
@@ -17,8 +18,8 @@ from twisted.python.failure import Failure
 
 from tests import contract_bus, contract_presence
 from tests.doubles import RecordingMember
-from tests.servers import redis_server  # noqa: F401 (a fixture)
 from wazzap.bus.local import LocalBus
+from wazzap.chat import Chat
 from wazzap.bus.redis import LEASE_SECONDS, SILENT_SECONDS, Cluster, RedisBus, RedisPresence
 from wazzap.bus.redis_link import RedisLink, parse_redis_url
 from wazzap.core import events
@@ -82,7 +83,7 @@ class Process:
 
 
 @pytest.fixture
-def processes(redis_server):  # noqa: F811 (the fixture)
+def processes(redis_server):
     started = []
 
     def start(name, prefix="test:"):
@@ -268,7 +269,7 @@ def test_a_silent_process_is_taken_for_dead_and_its_nicknames_freed(processes):
     assert wait(one.presence.claim("1.1", "bob"))
 
 
-def test_a_lease_lapses_without_renewal_and_a_clash_closes_the_loser(processes, redis_server):  # noqa: F811
+def test_a_lease_lapses_without_renewal_and_a_clash_closes_the_loser(processes, redis_server):
     """
     Cut off from Redis past its lease, a process's nickname may be taken;
     back, it finds it lost and closes its own session, not the winner's.
@@ -305,7 +306,7 @@ def test_two_prefixes_on_one_redis_do_not_hear_each_other(processes):
     assert other.presence.members_of("#lobby") == []
 
 
-def test_redis_going_away_is_told_and_lines_still_reach_this_process(processes, redis_server):  # noqa: F811
+def test_redis_going_away_is_told_and_lines_still_reach_this_process(processes, redis_server):
     """Redis stops: the chat is told, local lines still go; Redis back: resubscribed and told again."""
     one = processes("1")
     told = []
@@ -332,3 +333,70 @@ def test_redis_going_away_is_told_and_lines_still_reach_this_process(processes, 
     one.bus.publish("#lobby", events.Notice("through redis"))
     one.end_turn()
     assert alice.lines[-1] == "[Server] through redis"
+
+
+class ChatProcess(Process):
+    """
+    A process with its L{Chat} on the Redis bus and presence.
+    """
+
+    def __init__(self, url, name, prefix="test:"):
+        super().__init__(url, name, prefix)
+        self.chat = Chat(
+            self.clock,
+            presence=self.presence,
+            bus=lambda local, presence: self.bus,
+            consent_by_default=True,
+        )
+        # The chat made its own outbox: the bus delivers through it.
+        self.bus._local = LocalBus(self.chat.outbox)
+        self.numbers = count(1)
+
+    def joined(self, nickname):
+        member = self.member(nickname, next(self.numbers))
+        assert wait(self.chat.claim(member, nickname)) is None
+        self.chat.join(member)
+        return member
+
+    def settle(self, *others):
+        """
+        Let what is on its way arrive, here and at C{others}.
+        """
+        for process in (self,) + others:
+            spin(lambda: not process.bus.in_flight)
+        reactor.iterate(0.05)
+        for process in (self,) + others:
+            process.clock.advance(0)
+
+
+def test_two_chats_are_one_chat(redis_server):
+    """Chats on two processes: each finds, lists and hears the other's members; consent holds across."""
+    one, two = ChatProcess(redis_server.url, "1"), ChatProcess(redis_server.url, "2")
+    try:
+        alice = one.joined("alice")
+        spin(lambda: two.chat.find("alice") is not None)
+        bob = two.joined("bob")
+        spin(lambda: sorted(m.nickname for m in one.chat.members()) == ["alice", "bob"])
+        spin(lambda: one.chat.find_room("#lobby").nicknames() == ["alice", "bob"])
+        one.chat.find_room("#lobby").say(alice, "hello bob")
+        spin(lambda: (one.settle(two), "alice: hello bob" in bob.lines)[1])
+        # Consent is on for everyone: a private message needs a private chat.
+        remote_bob = one.chat.find("bob")
+        assert "only in a private chat" in one.chat.send_private(alice, "bob", "psst")
+        one.chat.private_chats.request(alice, remote_bob)
+        remote_alice = two.chat.find("alice")
+        spin(lambda: two.chat.private_chats.is_requested(remote_alice, bob))
+        assert two.chat.private_chats.answer(bob, remote_alice, True)
+        spin(lambda: one.chat.private_chats.is_open(alice, remote_bob))
+        assert one.chat.send_private(alice, "bob", "psst") is None
+        spin(lambda: (one.settle(two), "[PM from alice] psst" in bob.lines)[1])
+        # A rename is heard across, and the new name found there.
+        assert wait(two.chat.rename(bob, "robert")) is None
+        spin(lambda: one.chat.find("robert") is not None and one.chat.find("bob") is None)
+        spin(lambda: (one.settle(two), "bob is now known as robert" in " ".join(alice.lines))[1])
+        two.chat.leave(bob, "bye")
+        spin(lambda: one.chat.find("robert") is None)
+        assert one.chat.private_chats.partners(alice) == []
+    finally:
+        one.stop()
+        two.stop()

@@ -250,6 +250,76 @@ class PresenceNotices:
             self._recent_leaves.clear()
 
 
+class SharedPrivateChats(PrivateChats):
+    """
+    L{PrivateChats} whose members may be of other processes: a change with
+    one of them is told to its process, which keeps the same pair for its
+    own member (L{mirror}), and whether one wants consent is theirs to say.
+    """
+
+    def __init__(self, clock, consent_by_default, presence):
+        super().__init__(clock, consent_by_default)
+        self._presence = presence
+
+    def add_member(self, member):
+        super().add_member(member)
+        if self.consent_by_default:
+            self._presence.set_consent(member.session_key, True)
+
+    def set_requires_consent(self, member, required):
+        super().set_requires_consent(member, required)
+        self._presence.set_consent(member.session_key, required)
+
+    def requires_consent(self, member):
+        if member.renderer is None:
+            return member.requires_consent
+        return super().requires_consent(member)
+
+    def may_message(self, sender, target):
+        return not self.requires_consent(target) or self.is_open(sender, target)
+
+    def request(self, requester, target):
+        super().request(requester, target)
+        _tell_remote(target, "request", requester)
+
+    def withdraw(self, requester, target):
+        withdrawn = super().withdraw(requester, target)
+        if withdrawn:
+            _tell_remote(target, "withdraw", requester)
+        return withdrawn
+
+    def answer(self, target, requester, accepted):
+        answered = super().answer(target, requester, accepted)
+        if answered:
+            _tell_remote(requester, "answer", target, accepted)
+        return answered
+
+    def end(self, first, second):
+        ended = super().end(first, second)
+        if ended:
+            _tell_remote(second, "end", first)
+        return ended
+
+    def mirror(self, change, other, member, *arguments):
+        """
+        Make the C{change} that C{other}, of another process, made with
+        C{member}, of this one, as it was told (see L{IRemoteMember.consent}).
+        """
+        if change == "request":
+            PrivateChats.request(self, other, member)
+        elif change == "withdraw":
+            PrivateChats.withdraw(self, other, member)
+        elif change == "answer":
+            PrivateChats.answer(self, other, member, *arguments)
+        elif change == "end":
+            PrivateChats.end(self, other, member)
+
+
+def _tell_remote(other, change, member, *arguments):
+    if other.renderer is None:
+        other.consent(change, member.session_key, *arguments)
+
+
 @implementer(IPresenceObserver)
 class Chat:
     """
@@ -322,7 +392,7 @@ class Chat:
         #: (a request to join, a summary of them): the operator's console
         #: (L{wazzap.app.control}), which is asked as an admin is.
         self.approval_listeners = []
-        self.private_chats = PrivateChats(clock, consent_by_default)
+        self.private_chats = SharedPrivateChats(clock, consent_by_default, self.presence)
         #: Callables given C{"bans"} or C{"mutes"} when another process
         #: changed them in the database (L{moderation_changed}).
         self.moderation_listeners = []
@@ -835,6 +905,15 @@ class Chat:
             member.disconnect(reason, farewell)
         elif request == "admit" and self._waiting.get(session_key) is member:
             member.admit()
+        elif request == "consent" and session is not None:
+            change, other_key, *arguments = argument
+            other = self.presence.remote(other_key)
+            if other is not None:
+                self.private_chats.mirror(change, other, member, *arguments)
+
+    def remote_left(self, member):
+        # Its own process tells the partners and the askers.
+        self.private_chats.remove_member(member)
 
 
 def _approval_request(member):

@@ -237,6 +237,7 @@ class RemoteMember:
         self.session_key = session_key
         self.identity = identity
         self.joined = False
+        self.requires_consent = False
 
     nickname = property(lambda self: self.identity.nickname)
     account = property(lambda self: self.identity.account)
@@ -252,6 +253,9 @@ class RemoteMember:
 
     def admit(self):
         self._presence.ask(self.session_key, "admit", None)
+
+    def consent(self, change, session_key, *arguments):
+        self._presence.ask(self.session_key, "consent", [change, session_key, *arguments])
 
 
 @implementer(IPresence)
@@ -274,6 +278,7 @@ class RedisPresence:
         self._heard = {}  # process -> when it was last heard
         self._claims = count()
         self._claiming = {}  # session key here -> number of its claim in flight
+        self._consenting = set()  # session keys here that set /consent on
         self._was_up = False
         self.bus = None
 
@@ -406,6 +411,13 @@ class RedisPresence:
     def remote_members(self):
         return [member for member in self._remote.values() if member.joined]
 
+    def set_consent(self, session_key, required):
+        if required:
+            self._consenting.add(session_key)
+        else:
+            self._consenting.discard(session_key)
+        self._tell(["consent", session_key, required])
+
     def describe_room(self, name, topic, locked):
         cluster = self._cluster
         if cluster.up:
@@ -448,7 +460,10 @@ class RedisPresence:
         """
         rooms = self._mirror.rooms_of(session_key)
         self._mirror.release(session_key)
-        self._remote.pop(session_key, None)
+        self._consenting.discard(session_key)
+        member = self._remote.pop(session_key, None)
+        if member is not None and self._observer is not None:
+            self._observer.remote_left(member)
         return rooms
 
     # What the other processes tell
@@ -519,6 +534,11 @@ class RedisPresence:
     def _on_unwait(self, process, session_key):
         self._mirror.stop_waiting(session_key)
 
+    def _on_consent(self, process, session_key, required):
+        member = self._remote.get(session_key)
+        if member is not None:
+            member.requires_consent = required
+
     def _on_room(self, process, name, topic, locked):
         if self._observer is not None:
             self._observer.room_described(name, topic, locked)
@@ -530,11 +550,12 @@ class RedisPresence:
     def _on_state(self, process, sessions):
         known = {key for key in self._remote if process_of(key) == process}
         told = set()
-        for session_key, nickname, identity, rooms, address in sessions:
+        for session_key, nickname, identity, rooms, address, consenting in sessions:
             told.add(session_key)
             self._on_claim(process, session_key, nickname)
             if identity is not None:
                 self._on_who(process, session_key, identity)
+            self._on_consent(process, session_key, consenting)
             for room in rooms:
                 if room not in self._mirror.rooms_of(session_key):
                     self._on_enter(process, room, session_key)
@@ -613,6 +634,7 @@ class RedisPresence:
                     None if identity is None else _record(identity),
                     mirror.rooms_of(key),
                     waiting.get(key),
+                    key in self._consenting,
                 ]
             )
         self._tell(["state", sessions])

@@ -100,6 +100,9 @@ class IRemoteMember(Interface):
     is_admin = Attribute("Whether it is an admin's.")
     color = Attribute("The colour name of its nickname.")
     peer = Attribute("The address it connects from, shown to admins.")
+    requires_consent = Attribute(
+        "Whether private messages reach it only in a private chat it accepted (/consent)."
+    )
 
     def notice(text):
         """
@@ -114,6 +117,13 @@ class IRemoteMember(Interface):
     def admit():
         """
         Let the session, waiting for approval on its process, join.
+        """
+
+    def consent(change, session_key, *arguments):
+        """
+        Tell its process that the session C{session_key} of this one made
+        the private chat C{change} (C{"request"}, C{"withdraw"}, C{"answer"}
+        with whether it accepted, C{"end"}) with it.
         """
 
 
@@ -160,6 +170,12 @@ class IPresence(Interface):
         """
         The L{IRemoteMember}s of every session of other processes that
         joined, in no particular order.
+        """
+
+    def set_consent(session_key, required):
+        """
+        Tell other processes whether the session takes private messages only
+        in a private chat (C{/consent}).
         """
 
     def describe_room(name, topic, locked):
@@ -264,6 +280,12 @@ class IPresenceObserver(Interface):
     def room_described(name, topic, locked):
         """
         Another process set the topic or lock of the room C{name}.
+        """
+
+    def remote_left(member):
+        """
+        The L{IRemoteMember} C{member} left (its process said so, or stopped
+        answering).
         """
 
     def remote_gone(nickname, rooms):

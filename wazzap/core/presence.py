@@ -67,6 +67,11 @@ class MemoryPresence:
     def remote_members(self):
         return []
 
+    def set_consent(self, session_key, required):
+        """
+        The chat of this process knows it.
+        """
+
     def describe_room(self, name, topic, locked):
         """
         The chat of this process keeps its rooms' topics: nobody else to tell.
