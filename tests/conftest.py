@@ -5,8 +5,10 @@ stopped and closed however a test ends.
 
 import pytest
 
-from tests.servers import redis_server  # noqa: F401 (a fixture for every test module)
 from tests.support import LineClient, ServerProcess
+
+#: The fixtures of the real servers wazzap uses (redis_server, ...).
+pytest_plugins = ["tests.servers"]
 
 
 @pytest.fixture
