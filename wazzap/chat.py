@@ -883,13 +883,17 @@ class Chat:
             )
 
     def reachable(self, others):
+        # Each process tells its own people: every one of them sees this.
         if others:
-            self.announce("The other servers can be reached again: everyone is back together.")
+            notice = "The other servers can be reached again: everyone is back together."
         else:
-            self.announce(
+            notice = (
                 "The other servers cannot be reached just now: you are chatting with the "
                 "people on this one until they are back."
             )
+        event = events.Announcement(notice)
+        for session in self._sessions.values():
+            self.outbox.direct(session.member, event)
 
     def moderation_changed(self, what):
         for listener in self.moderation_listeners:
