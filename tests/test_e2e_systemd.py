@@ -25,6 +25,7 @@ from tests.support import (
     child_environment,
     twistd_path,
 )
+from wazzap.app.tap import Options
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -225,3 +226,17 @@ def test_the_units_agree_with_each_other_and_the_server():
     assert service["Service"]["User"] == "wazzap"
     assert "--nodaemon --pidfile= " in start
     assert os.path.basename(start.split()[0]) == "twistd"
+
+
+def test_the_template_for_several_processes_starts_a_server_of_the_cluster():
+    """wazzap@PORT.service's command line is one wazzap accepts: its port, Redis and PostgreSQL."""
+    service = _unit("wazzap@.service")["Service"]
+    start = service["ExecStart"].replace("\\\n", " ").replace("%i", "5556").split()
+    assert start[:4] == ["/opt/wazzap/bin/twistd", "--nodaemon", "--pidfile=", "--logfile=-"]
+    assert start[4] == "wazzap"
+    options = Options()
+    options.parseOptions(start[5:])
+    assert options["redis"] == "redis://127.0.0.1:6379/0"
+    assert options["db"].startswith("postgresql://")
+    assert options["control-socket"] == "/run/wazzap-5556/control"
+    assert service["RuntimeDirectory"] == "wazzap-%i"
