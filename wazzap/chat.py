@@ -564,7 +564,9 @@ class Chat:
         The L{Room}s C{member} is in, in the order it joined them.
         """
         rooms = self._rooms
-        return [rooms[room_key(name)] for name in self.presence.rooms_of(member.session_key)]
+        keys = [room_key(name) for name in self.presence.rooms_of(member.session_key)]
+        # A room another process just made may not be known here yet.
+        return [rooms[key] for key in keys if key in rooms]
 
     def find_room(self, name):
         """
