@@ -456,7 +456,11 @@ class Chat:
         if key is None:
             return None
         session = self._sessions.get(key)
-        return self.presence.remote(key) if session is None else session.member
+        if session is not None:
+            return session.member
+        remote = self.presence.remote(key)
+        # Not yet joined there (logging in, or waiting for approval): not online.
+        return remote if remote is not None and remote.joined else None
 
     def members(self):
         """

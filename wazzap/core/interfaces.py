@@ -100,6 +100,7 @@ class IRemoteMember(Interface):
     is_admin = Attribute("Whether it is an admin's.")
     color = Attribute("The colour name of its nickname.")
     peer = Attribute("The address it connects from, shown to admins.")
+    joined = Attribute("Whether it joined the chat (rather than logs in, or waits).")
     requires_consent = Attribute(
         "Whether private messages reach it only in a private chat it accepted (/consent)."
     )
