@@ -5,6 +5,7 @@ stopped and closed however a test ends.
 
 import pytest
 
+from tests.servers import POSTGRES_MISSING, PostgresServer, postgres_bin_dir
 from tests.support import LineClient, ServerProcess
 
 
@@ -71,3 +72,25 @@ def open_client():
     yield open_one
     for client in opened:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """
+    One real PostgreSQL for the whole run (L{PostgresServer}), stopped at
+    the end; the tests that need it skip where it is not installed.
+    """
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip(POSTGRES_MISSING)
+    server = PostgresServer(bin_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """
+    The URL of a new, empty database on the tests' PostgreSQL.
+    """
+    return postgres_server.new_database()
