@@ -8,6 +8,9 @@ each /ban and /unban; network bans (C{203.0.113.0/24}) are indexed by prefix
 length, so a connection costs one look-up per prefix length in use.  A hit
 is confirmed by the database, which the admin command (C{python -m
 wazzap.admin unban}) may have changed meanwhile.
+A database that other servers share (PostgreSQL) is asked at every
+connection and nickname instead, since a ban another server made is not in
+this one's index.
 
 Mutes are few and asked about at every line a muted person sends, so they
 are all held in memory and written through to the database: a mute outlives
@@ -105,9 +108,13 @@ class Bans:
         None; a Deferred.
         """
         now = self._clock.seconds()
+        if self._store.database.SHARED_BY_SERVERS:
+            return self._store.find_ban(nickname, address, now, _every_network_of(address))
         networks = self._networks_of(address, now) if address is not None else []
         if not (
-            networks or self._may_be_banned(nickname, now) or self._may_be_banned(address, now)
+            networks
+            or self._may_be_banned(nickname, now)
+            or self._may_be_banned(address, now)
         ):
             return defer.succeed(None)
         return self._store.find_ban(nickname, address, now, networks)
@@ -142,6 +149,21 @@ class Bans:
         The bans in force now, from the database; a Deferred.
         """
         return self._store.active_bans(self._clock.seconds())
+
+
+def _every_network_of(address):
+    """
+    Every network that contains C{address}, as ban targets are written:
+    what a server that cannot trust its index asks the database about.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except (TypeError, ValueError):
+        return []
+    return [
+        str(ipaddress.ip_network((ip, length), strict=False))
+        for length in range(ip.max_prefixlen + 1)
+    ]
 
 
 def mute_key(member):

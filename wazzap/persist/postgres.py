@@ -197,6 +197,7 @@ class PostgresDatabase(SqlDatabase):
     #: Rows read in a transaction stay as read until it ends: two servers
     #: leaving messages for one recipient count them one at a time.
     LOCK_ROWS = " FOR UPDATE"
+    SHARED_BY_SERVERS = True
 
     def __init__(self, url, path, created=False):
         SqlDatabase.__init__(self, path, created)

@@ -193,6 +193,9 @@ class SqlDatabase:
     #: What makes a C{SELECT} in a transaction lock the rows it reads
     #: against other writers, where the backend needs that said.
     LOCK_ROWS = ""
+    #: Whether other servers write to this database too, so that what a
+    #: server holds in memory (its index of bans) may be out of date.
+    SHARED_BY_SERVERS = False
 
     def __init__(self, path, created=False):
         self.path = path
