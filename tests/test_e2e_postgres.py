@@ -6,7 +6,9 @@ one database see each other's accounts and bans.  Every wait is bounded.
 """
 
 import functools
+import os
 import re
+import signal
 
 import pytest
 
@@ -19,6 +21,7 @@ from tests.support import (
     free_port,
     password_hash,
     run_wazzap,
+    until,
 )
 from wazzap.persist.store import open_database
 
@@ -95,3 +98,30 @@ def test_an_unreachable_database_is_one_line_at_start(tmp_path):
     ]
     assert "wazzap: cannot open database %s: " % (url,) in result.stderr
     assert "Connection refused" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_daemon_on_postgres_uses_the_database_after_it_forked(tmp_path, postgres_url):
+    """Started as a daemon (twistd forks after opening the database), the server registers and stops cleanly."""
+    port = free_port()
+    started = run_wazzap(
+        tmp_path, "--db=" + postgres_url, "--port=tcp:%d:interface=127.0.0.1" % (port,), daemon=True
+    )
+    assert (started.returncode, started.stderr) == (0, "")
+    pid_file = tmp_path / "twistd.pid"
+    assert until(pid_file.exists, TIMEOUT)
+    pid = int(pid_file.read_text())
+    try:
+        for nickname in ("alice", "bob"):
+            client = LoginClient("127.0.0.1", port, timeout=TIMEOUT)
+            try:
+                client.join(nickname)
+                assert client.ask("/register " + PASSWORD, "registered").startswith("[Server] registered")
+            finally:
+                client.close()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        assert until(lambda: not pid_file.exists(), TIMEOUT)
+    log = (tmp_path / "twistd.log").read_text()
+    assert "Traceback" not in log and "Error" not in log, log
+    with open_database(postgres_url, create=False) as database:
+        assert [account.nickname for account in database.list_accounts()] == ["alice", "bob"]
