@@ -171,11 +171,8 @@ class PostgresServer:
         """
         Create an empty database; return its URL.
         """
-        import psycopg
-
         name = "test_%d" % (next(self._names),)
-        with psycopg.connect(self.url(), autocommit=True, connect_timeout=5) as connection:
-            connection.execute("CREATE DATABASE %s" % (name,))
+        postgres_execute(self.url(), "CREATE DATABASE %s" % (name,))
         return self.url(name)
 
     def stop(self):
@@ -193,3 +190,26 @@ class PostgresServer:
                 self.process.kill()
                 self.process.wait(SERVER_TIMEOUT_SECONDS)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def postgres_execute(url, sql, parameters=None):
+    """
+    Run one statement on the database at C{url}; return its rows, if it has any.
+    """
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
+        cursor = connection.execute(sql, parameters)
+        return cursor.fetchall() if cursor.description is not None else None
+
+
+def postgres_drop_connections(url):
+    """
+    End every other connection to the database at C{url}, as a restart of
+    PostgreSQL does.
+    """
+    postgres_execute(
+        url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )

@@ -23,6 +23,7 @@ from tests.support import (
     run_wazzap,
     until,
 )
+from tests.servers import postgres_drop_connections
 from wazzap.persist.store import open_database
 
 
@@ -125,3 +126,15 @@ def test_a_daemon_on_postgres_uses_the_database_after_it_forked(tmp_path, postgr
     assert "Traceback" not in log and "Error" not in log, log
     with open_database(postgres_url, create=False) as database:
         assert [account.nickname for account in database.list_accounts()] == ["alice", "bob"]
+
+
+def test_logins_go_on_when_postgres_drops_the_connections(start_server, open_client, postgres_url):
+    """When PostgreSQL ends the server's connections (as a restart does), the next login still works."""
+    server = start_server("--db=" + postgres_url)
+    alice = open_client(server, "alice")
+    assert alice.ask("/register " + PASSWORD, "registered").startswith("[Server] registered")
+    alice.send("/quit")
+    alice.wait_closed(TIMEOUT)
+    postgres_drop_connections(postgres_url)
+    assert open_client(server).log_in("alice").startswith("[Server] Welcome, alice!")
+    assert "Traceback" not in server.log()

@@ -8,12 +8,11 @@ one-line errors for a bad URL or a server that does not answer.
 
 import threading
 
-import psycopg
 import pytest
 
 from tests.contract_store import *  # noqa: F401,F403 (the contract's tests run here)
 from tests.doubles import ThreadedReactor, started_threads
-from tests.servers import POSTGRES_PASSWORD
+from tests.servers import POSTGRES_PASSWORD, postgres_drop_connections, postgres_execute
 from tests.support import free_port
 from wazzap.persist import postgres
 from wazzap.persist.store import STORE_THREADS, Store, StoreError, open_database
@@ -40,16 +39,10 @@ def db(open_db):
     return open_db()
 
 
-def execute(url, sql, parameters=None):
-    with psycopg.connect(url, autocommit=True) as connection:
-        cursor = connection.execute(sql, parameters)
-        return cursor.fetchall() if cursor.description is not None else None
-
-
 def test_schema_is_marked_and_versioned(db, postgres_url):
     """A new database gets wazzap's schema table, at the current version."""
     assert db.schema_version() == postgres.SCHEMA_VERSION == len(postgres.MIGRATIONS)
-    assert execute(postgres_url, "SELECT application_id, version FROM wazzap_schema") == [
+    assert postgres_execute(postgres_url, "SELECT application_id, version FROM wazzap_schema") == [
         (postgres.APPLICATION_ID, postgres.SCHEMA_VERSION)
     ]
 
@@ -70,15 +63,15 @@ def test_password_from_the_environment(postgres_server, postgres_url, monkeypatc
 
 def test_another_programs_database_is_refused(postgres_url):
     """A database with tables but no wazzap schema is refused, and left as it was."""
-    execute(postgres_url, "CREATE TABLE theirs (x INTEGER)")
+    postgres_execute(postgres_url, "CREATE TABLE theirs (x INTEGER)")
     with pytest.raises(StoreError, match="a PostgreSQL database, but not wazzap's"):
         open_database(postgres_url)
-    assert execute(postgres_url, "SELECT to_regclass('accounts')") == [(None,)]
+    assert postgres_execute(postgres_url, "SELECT to_regclass('accounts')") == [(None,)]
 
 
 def test_a_newer_schema_is_refused(db, postgres_url):
     """A schema newer than this wazzap knows is refused with advice to upgrade."""
-    execute(postgres_url, "UPDATE wazzap_schema SET version = version + 1")
+    postgres_execute(postgres_url, "UPDATE wazzap_schema SET version = version + 1")
     with pytest.raises(StoreError, match="newer than this wazzap knows"):
         open_database(postgres_url)
 
@@ -87,7 +80,7 @@ def test_without_create_an_empty_database_is_refused(postgres_url):
     """The admin command's reading commands do not make a schema in an empty database."""
     with pytest.raises(StoreError, match="no wazzap database at postgresql://"):
         open_database(postgres_url, create=False)
-    assert execute(postgres_url, "SELECT to_regclass('wazzap_schema')") == [(None,)]
+    assert postgres_execute(postgres_url, "SELECT to_regclass('wazzap_schema')") == [(None,)]
 
 
 def test_servers_migrating_a_new_database_at_once(postgres_url):
@@ -110,7 +103,7 @@ def test_servers_migrating_a_new_database_at_once(postgres_url):
     try:
         assert failures == [] and len(opened) == 8
         assert sum(database.created for database in opened) == 1
-        assert execute(postgres_url, "SELECT version FROM wazzap_schema") == [
+        assert postgres_execute(postgres_url, "SELECT version FROM wazzap_schema") == [
             (postgres.SCHEMA_VERSION,)
         ]
         opened[0].create_account("alice", "hash", at=1)
@@ -182,3 +175,18 @@ def test_store_over_postgres_runs_calls_in_order(postgres_url):
         reactor.wait(threads.stopService())
     with open_database(postgres_url) as database:
         assert database.last_seen("alice").logout_at == 2
+
+
+def test_reads_survive_lost_connections_and_writes_fail_once(db, postgres_url):
+    """After PostgreSQL drops the pool's connections, reads go on and a write fails in one line, once."""
+    db.create_account("alice", "hash", at=1)
+    postgres_drop_connections(postgres_url)
+    assert db.get_account("alice").created_at == 1
+    assert db.list_accounts()[0].nickname == "alice"
+    db.get_account("alice")
+    postgres_drop_connections(postgres_url)
+    with pytest.raises(StoreError) as raised:
+        db.set_admin("alice", True)
+    assert str(raised.value).startswith("cannot write to database postgresql://")
+    assert "\n" not in str(raised.value)
+    assert db.set_admin("alice", True)

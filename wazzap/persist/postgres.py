@@ -248,11 +248,31 @@ class PostgresDatabase(SqlDatabase):
             return self._pool
 
     def _statement(self, sql, parameters=(), writes=False):
+        """
+        L{SqlDatabase._statement}.  A statement that finds its connection
+        lost (PostgreSQL restarted, the network dropped it) has the pool
+        test its other connections, lost too most likely, so that only that
+        call fails; and a read is made again on a fresh one, so a restart
+        costs the logins nothing.  A write is not made again: it may have
+        been done before the connection went, and the caller is told it
+        failed.
+        """
         try:
-            with self._connections().connection() as connection:
-                cursor = connection.execute(_placeholders(sql), parameters)
-                rows = cursor.fetchall() if cursor.description is not None else []
-                return rows, cursor.rowcount
+            for again in (not writes, False):
+                pool = self._connections()
+                with pool.connection() as connection:
+                    try:
+                        cursor = connection.execute(_placeholders(sql), parameters)
+                    except psycopg.OperationalError as e:
+                        if not connection.broken:
+                            raise
+                        lost = e  # the pool drops a broken connection given back
+                    else:
+                        rows = cursor.fetchall() if cursor.description is not None else []
+                        return rows, cursor.rowcount
+                pool.check()
+                if not again:
+                    raise lost
         except psycopg.Error as e:
             doing = "cannot write to database" if writes else "database"
             raise StoreError("%s %s: %s" % (doing, self.path, _describe(e)))
