@@ -265,7 +265,10 @@ def test_mutes_in_force_and_lifted(db):
     """A mute is in force until it ends, replaced by a new one, and lifted once."""
     db.add_mute("Alice", ACCOUNT, 100, "boss", 10)
     db.add_mute("bob", NICKNAME, None, None, 5)
-    assert db.active_mutes(50) == [Mute("bob", NICKNAME, None, None, 5), Mute("Alice", ACCOUNT, 100, "boss", 10)]
+    assert db.active_mutes(50) == [
+        Mute("bob", NICKNAME, None, None, 5),
+        Mute("Alice", ACCOUNT, 100, "boss", 10),
+    ]
     assert db.active_mutes(100) == [Mute("bob", NICKNAME, None, None, 5)]
     db.add_mute("ALICE", ACCOUNT, 300, "carol", 20)
     assert db.active_mutes(200)[-1] == Mute("ALICE", ACCOUNT, 300, "carol", 20)
@@ -320,7 +323,8 @@ def test_history_gone_and_forgotten_rooms(db):
     db.write_history(gone=[("#a", 1)])
     assert db.room_lines([("#a", 10, 0, None)])[0][0] == 1
     db.forget_rooms_except(["#a", "#b"])
-    assert [count for count, _ in db.room_lines([("#a", 9, 0, None), ("#b", 9, 0, None), ("#c", 9, 0, None)])] == [1, 1, 0]
+    queries = [(room, 9, 0, None) for room in ("#a", "#b", "#c")]
+    assert [count for count, _ in db.room_lines(queries)] == [1, 1, 0]
     db.forget_rooms_except([])
     assert db.room_lines([("#a", 9, 0, None)])[0][0] == 0
 

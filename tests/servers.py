@@ -43,7 +43,8 @@ def postgres_bin_dir():
         reverse=True,
     )
     for directory in candidates:
-        if all(os.access(os.path.join(directory, name), os.X_OK) for name in ("initdb", "postgres")):
+        programs = [os.path.join(directory, name) for name in ("initdb", "postgres")]
+        if all(os.access(program, os.X_OK) for program in programs):
             return directory
     return None
 

@@ -4,9 +4,10 @@ C{python -m wazzap.admin [--db PATH|URL] COMMAND}.
 
 Its account and ban commands work on the database directly, so they run
 with or without the server (SQLite's WAL journal lets both use the file at
-once; a PostgreSQL database is shared by nature).  C{pending}, C{approve}, C{deny}, C{kick}, C{announce} and C{who}
-act on the running server through its control socket
-(L{wazzap.app.control}), as the operator, who needs no chat account.  A
+once; a PostgreSQL database is shared by nature).  C{pending}, C{approve},
+C{deny}, C{kick}, C{announce} and C{who} act on the running server through
+its control socket (L{wazzap.app.control}), as the operator, who needs no
+chat account.  A
 missing account, ban, database or server, or a command the server could not
 do, is a one-line error on stderr and exit status 1; a usage error is
 argparse's, status 2.

@@ -215,8 +215,8 @@ class SqlDatabase:
         transaction, committed when the block ends, rolled back if it
         raises; it gives the block an object with C{execute(sql,
         parameters)} (returning a cursor: C{fetchone}, C{fetchall}) and
-        C{executemany(sql, rows)}.  Reads in it see one state of the
-        database whatever other connections do meanwhile.
+        C{executemany(sql, rows)}.  What its reads with L{LOCK_ROWS} found
+        stays so, whatever other connections do, until it ends.
         """
         raise NotImplementedError
 
@@ -382,7 +382,11 @@ class SqlDatabase:
         if kind not in BAN_KINDS:
             raise ValueError("a ban is on a %s, not a %r" % (" or an ".join(BAN_KINDS), kind))
         self._write(
-            _upsert("bans", ("target_key",), ("target", "kind", "until", "reason", "banned_by", "banned_at")),
+            _upsert(
+                "bans",
+                ("target_key",),
+                ("target", "kind", "until", "reason", "banned_by", "banned_at"),
+            ),
             (_key(target), target, kind, until, reason, by, at),
         )
 
@@ -699,7 +703,9 @@ class SqlDatabase:
         memo_ids = list(memo_ids)
         if not memo_ids:
             return 0
-        return self._write("DELETE FROM memos WHERE id IN (%s)" % (_marks(len(memo_ids)),), memo_ids)
+        return self._write(
+            "DELETE FROM memos WHERE id IN (%s)" % (_marks(len(memo_ids)),), memo_ids
+        )
 
     def take_back_memo(self, sender, number):
         """
