@@ -308,6 +308,17 @@ def test_history_written_and_read(db):
     assert db.last_history_id() == 6
 
 
+def test_history_of_servers_sharing_a_room_is_read_in_id_order(db):
+    """Chunks whose ids interleave (two servers writing one room) read back as the newest lines, in order."""
+    for ids in ((1, 3, 5, 7), (2, 4, 6, 8), (9, 11), (10, 12)):
+        db.write_history([("#lobby", lines(*ids))])
+    for limit, first in ((5, 8), (6, 7), (12, 1)):
+        count, got = db.room_lines([("#lobby", limit, 0, None)])[0]
+        assert (count, [line[0] for line in got]) == (12, list(range(first, 13)))
+    count, got = db.room_lines([("#lobby", 3, 2, 10)])[0]
+    assert (count, [line[0] for line in got]) == (8, [8, 9, 10])
+
+
 def test_history_chunks_are_cut_and_replaced(db):
     """A long batch is kept as several chunks; one written again replaces the old."""
     db.write_history([("#lobby", lines(*range(1, 600)))])

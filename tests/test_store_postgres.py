@@ -9,12 +9,16 @@ one-line errors for a bad URL or a server that does not answer.
 import threading
 
 import pytest
+from twisted.internet.task import Clock
 
 from tests.contract_store import *  # noqa: F401,F403 (the contract's tests run here)
-from tests.doubles import ThreadedReactor, started_threads
+from tests.doubles import SynchronousStore, ThreadedReactor, started_threads
 from tests.servers import POSTGRES_PASSWORD, postgres_drop_connections, postgres_execute
 from tests.support import free_port
+from wazzap.core import events
+from wazzap.core.rooms import LOBBY, room_key
 from wazzap.persist import postgres
+from wazzap.persist.history import LINE_ID_SERVER_BITS, HistoryLog
 from wazzap.persist.store import STORE_THREADS, Store, StoreError, open_database
 
 
@@ -190,3 +194,39 @@ def test_reads_survive_lost_connections_and_writes_fail_once(db, postgres_url):
     assert str(raised.value).startswith("cannot write to database postgresql://")
     assert "\n" not in str(raised.value)
     assert db.set_admin("alice", True)
+
+
+class PostgresSynchronousStore(SynchronousStore):
+    """
+    A L{SynchronousStore} over a database of the tests' PostgreSQL.
+    """
+
+    def __init__(self, url):
+        self.database = open_database(url)
+
+
+def test_two_servers_history_in_one_room_keeps_both(postgres_url):
+    """Two servers recording one room on one database keep every line, with ids their own and in time order."""
+    clock = Clock()
+    clock.advance(1_800_000_000)
+    stores = [PostgresSynchronousStore(postgres_url) for _ in range(2)]
+    try:
+        east, west = [HistoryLog.open(store, clock, [LOBBY], 7, 20) for store in stores]
+        east.record("#mine", events.Said("carol", "red", "east's own room"))
+        clock.advance(1)
+        west = HistoryLog.open(stores[1], clock, [LOBBY], 7, 20)
+        for index in range(3):
+            east.record(LOBBY, events.Said("alice", "red", "east %d" % (index,)))
+            west.record(LOBBY, events.Said("bob", "red", "west %d" % (index,)))
+            clock.advance(0.01)
+        clock.advance(1)
+        ((count, lines),) = stores[0].database.room_lines([(room_key(LOBBY), 10, 0, None)])
+        assert count == 6
+        assert [events.unpack(line[2]).text for line in lines] == [
+            "east 0", "west 0", "east 1", "west 1", "east 2", "west 2",
+        ]
+        assert len({line[0] % (1 << LINE_ID_SERVER_BITS) for line in lines}) == 2
+        assert stores[1].database.room_lines([(room_key("#mine"), 10, 0, None)])[0][0] == 1
+    finally:
+        for store in stores:
+            store.close()

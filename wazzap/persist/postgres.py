@@ -128,6 +128,8 @@ MIGRATIONS = [
         """,
         "CREATE INDEX memos_by_recipient ON memos (recipient_key, sender_key)",
         "CREATE INDEX memos_by_sender ON memos (sender_key)",
+        # A number for each server that starts (SqlDatabase.server_number).
+        "CREATE SEQUENCE server_numbers",
         # Whatever deletes an account takes its read positions and the
         # messages waiting for it along, in the same statement: a new owner
         # of the nickname starts afresh and never reads them.
@@ -285,6 +287,12 @@ class PostgresDatabase(SqlDatabase):
                     yield _Cursor(connection.cursor())
         except psycopg.Error as e:
             raise StoreError("cannot write to database %s: %s" % (self.path, _describe(e)))
+
+    def server_number(self):
+        """
+        A number no server that started on this database before got.
+        """
+        return self._query("SELECT nextval('server_numbers')")[0][0]
 
     def schema_version(self):
         return self._query("SELECT version FROM %s" % (SCHEMA_TABLE,))[0][0]

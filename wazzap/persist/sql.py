@@ -12,6 +12,7 @@ are float unix seconds passed in by the caller, so the server uses its clock
 and tests choose their own.
 """
 
+import heapq
 import io
 import pickle
 import time
@@ -228,6 +229,13 @@ class SqlDatabase:
 
     def __exit__(self, *exc_info):
         self.close()
+
+    def server_number(self):
+        """
+        None: this database has one server, whose history's line ids count
+        up.  A backend that servers share gives each a different number.
+        """
+        return None
 
     def _query(self, sql, parameters=()):
         return self._statement(sql, parameters)[0]
@@ -532,11 +540,21 @@ class SqlDatabase:
             "WHERE room_key = ? AND last_id > ? AND first_id <= ? ORDER BY first_id DESC",
             (room_key, after_id, up_to_id),
         )
-        count = 0
+        count = held = 0
         newest = []  # chunks' lines in range, newest chunk first
+        # One server's chunks of a room never overlap, so once the newest
+        # lines are read, the older chunks are only counted.  Servers
+        # sharing a database write chunks of one room whose ids interleave:
+        # then a chunk is only counted if the lines read are all newer.
+        interleaved = False
+        previous_first_id = _MAX_ID
         for first_id, last_id, lines, data in chunks:
+            interleaved = interleaved or last_id > previous_first_id
+            previous_first_id = first_id
             whole = first_id > after_id and last_id <= up_to_id
-            if whole and sum(map(len, newest)) >= limit:
+            if whole and held >= limit and (
+                not (interleaved and limit) or last_id < _limit_th_newest(newest, limit)
+            ):
                 count += lines
                 continue
             chosen = [
@@ -545,8 +563,11 @@ class SqlDatabase:
                 if after_id < line[0] <= up_to_id
             ]
             count += len(chosen)
+            held += len(chosen)
             newest.append(chosen)
         lines = [line for chunk in reversed(newest) for line in chunk]
+        if interleaved:
+            lines.sort()
         return count, lines[-limit:] if limit else []
 
     def read_positions(self, account):
@@ -720,6 +741,13 @@ class SqlDatabase:
             "DELETE FROM memos WHERE id = ? AND sender_key = ?", (memo.id, _key(sender))
         )
         return (memo if deleted == 1 else None), len(sent)
+
+
+def _limit_th_newest(chunks, limit):
+    """
+    The id of the C{limit}th newest of the lines of C{chunks}.
+    """
+    return heapq.nlargest(limit, [line[0] for chunk in chunks for line in chunk])[-1]
 
 
 def _account(row):
