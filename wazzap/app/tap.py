@@ -61,8 +61,8 @@ from wazzap.persist.store import (
     STORE_THREADS,
     Store,
     StoreError,
-    is_database_url,
     default_db_path,
+    is_database_url,
 )
 from wazzap.text import nickname_problem
 from wazzap.threads import ThreadPoolService

@@ -7,10 +7,9 @@ server keeps the banned targets in memory, read at start-up and changed by
 each /ban and /unban; network bans (C{203.0.113.0/24}) are indexed by prefix
 length, so a connection costs one look-up per prefix length in use.  A hit
 is confirmed by the database, which the admin command (C{python -m
-wazzap.admin unban}) may have changed meanwhile.
-A database that other servers share (PostgreSQL) is asked at every
-connection and nickname instead, since a ban another server made is not in
-this one's index.
+wazzap.admin unban}) may have changed meanwhile.  A database that other
+servers share (PostgreSQL) is asked at every connection and nickname
+instead, since a ban another server made is not in this one's index.
 
 Mutes are few and asked about at every line a muted person sends, so they
 are all held in memory and written through to the database: a mute outlives
@@ -112,9 +111,7 @@ class Bans:
             return self._store.find_ban(nickname, address, now, _every_network_of(address))
         networks = self._networks_of(address, now) if address is not None else []
         if not (
-            networks
-            or self._may_be_banned(nickname, now)
-            or self._may_be_banned(address, now)
+            networks or self._may_be_banned(nickname, now) or self._may_be_banned(address, now)
         ):
             return defer.succeed(None)
         return self._store.find_ban(nickname, address, now, networks)

@@ -82,7 +82,8 @@ class HistoryLog:
         self._last_id = last_id
         self._server = server
         if server is not None:
-            # Below every id this server will give, and one of them.
+            # This server's ids end in its number; the first it gives is
+            # above every id in the database.
             self._server = server % _SERVERS
             self._last_id = (last_id >> LINE_ID_SERVER_BITS << LINE_ID_SERVER_BITS) | self._server
         self._tails = {}  # room name -> deque of its latest lines
