@@ -102,7 +102,7 @@ def test_an_unreachable_database_is_one_line_at_start(tmp_path):
 
 
 def test_a_daemon_on_postgres_uses_the_database_after_it_forked(tmp_path, postgres_url):
-    """Started as a daemon (twistd forks after opening the database), the server registers and stops cleanly."""
+    """A daemon (twistd forks after the database is opened) registers, and reconnects once its connections drop."""
     port = free_port()
     started = run_wazzap(
         tmp_path, "--db=" + postgres_url, "--port=tcp:%d:interface=127.0.0.1" % (port,), daemon=True
@@ -119,6 +119,14 @@ def test_a_daemon_on_postgres_uses_the_database_after_it_forked(tmp_path, postgr
                 assert client.ask("/register " + PASSWORD, "registered").startswith("[Server] registered")
             finally:
                 client.close()
+        # New connections come from the pool's threads, which a pool made
+        # before the fork would have lost.
+        postgres_drop_connections(postgres_url)
+        client = LoginClient("127.0.0.1", port, timeout=TIMEOUT)
+        try:
+            assert client.log_in("alice").startswith("[Server] Welcome, alice!")
+        finally:
+            client.close()
     finally:
         os.kill(pid, signal.SIGTERM)
         assert until(lambda: not pid_file.exists(), TIMEOUT)
