@@ -116,7 +116,8 @@ def test_a_daemon_on_postgres_uses_the_database_after_it_forked(tmp_path, postgr
             client = LoginClient("127.0.0.1", port, timeout=TIMEOUT)
             try:
                 client.join(nickname)
-                assert client.ask("/register " + PASSWORD, "registered").startswith("[Server] registered")
+                answer = client.ask("/register " + PASSWORD, "registered")
+                assert answer.startswith("[Server] registered")
             finally:
                 client.close()
         # New connections come from the pool's threads, which a pool made
