@@ -3,12 +3,18 @@ Fixtures shared by the end-to-end tests: real servers and raw clients, always
 stopped and closed however a test ends.
 """
 
+import shutil
+
 import pytest
 
+from tests.servers import (
+    POSTGRES_MISSING,
+    REDIS_MISSING,
+    PostgresServer,
+    RedisServer,
+    postgres_bin_dir,
+)
 from tests.support import LineClient, ServerProcess
-
-#: The fixtures of the real servers wazzap uses (redis_server, ...).
-pytest_plugins = ["tests.servers"]
 
 
 @pytest.fixture
@@ -74,3 +80,39 @@ def open_client():
     yield open_one
     for client in opened:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """
+    One real PostgreSQL for the whole run (L{PostgresServer}), stopped at
+    the end; the tests that need it skip where it is not installed.
+    """
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip(POSTGRES_MISSING)
+    server = PostgresServer(bin_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """
+    The URL of a new, empty database on the tests' PostgreSQL.
+    """
+    return postgres_server.new_database()
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory):
+    """
+    A real C{redis-server} of the test's own (L{RedisServer}), stopped when
+    it ends; the tests that need it skip where it is not installed.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip(REDIS_MISSING)
+    server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()

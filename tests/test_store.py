@@ -1,7 +1,8 @@
 """
-Tests for L{wazzap.persist.store}: the Database on real SQLite files in a temporary
-directory, and the Store's worker thread with a reactor stand-in that only
-carries results back to the test's thread.
+Tests for L{wazzap.persist.store}: the SQLite Database on real files in a
+temporary directory (the store's contract, L{tests.contract_store}, and what
+is SQLite's own), and the Store's worker thread with a reactor stand-in that
+only carries results back to the test's thread.
 """
 
 import os
@@ -18,18 +19,15 @@ from wazzap.core.records import Account
 from wazzap.failures import log_failure
 from wazzap.persist import store
 from wazzap.persist.store import (
-    ADDRESS,
     APPLICATION_ID,
-    NICKNAME,
     SCHEMA_VERSION,
     STORE_THREADS,
-    Ban,
     Database,
-    Session,
     Store,
     StoreError,
     default_db_path,
 )
+from tests.contract_store import *  # noqa: F401,F403 (the contract's tests run here)
 
 
 @pytest.fixture
@@ -42,6 +40,22 @@ def db(path):
     database = Database.open(path)
     yield database
     database.close()
+
+
+@pytest.fixture
+def open_db(path):
+    """
+    Open more connections to the test's file; all are closed at the end.
+    """
+    opened = []
+
+    def open_one(create=True):
+        opened.append(Database.open(path, create=create))
+        return opened[-1]
+
+    yield open_one
+    for database in opened:
+        database.close()
 
 
 # Opening and the schema
@@ -65,17 +79,6 @@ def test_migrations_are_ordered_additions():
     """Every schema version is one entry of statements in MIGRATIONS."""
     assert SCHEMA_VERSION == len(store.MIGRATIONS) >= 1
     assert all(isinstance(statements, tuple) for statements in store.MIGRATIONS)
-
-
-def test_reopen_keeps_data(path):
-    """What one connection wrote is there when the file is opened again."""
-    with Database.open(path) as first:
-        first.create_account("Alice", "hash", at=10)
-        first.add_ban("10.0.0.1", ADDRESS, None, "spam", "Alice", 11)
-    with Database.open(path) as second:
-        assert second.get_account("alice") == Account("Alice", "hash", False, 10)
-        assert second.schema_version() == SCHEMA_VERSION
-        assert [b.target for b in second.active_bans(12)] == ["10.0.0.1"]
 
 
 def test_newer_schema_refused(path):
@@ -244,211 +247,6 @@ def test_default_path_directory_created(monkeypatch, tmp_path):
     assert os.path.isfile(default_db_path())
 
 
-# Accounts
-
-
-def test_create_and_get_account(db):
-    """An account is found under any case and keeps the nickname as typed."""
-    assert db.create_account("Alice", "hash", at=5)
-    assert db.get_account("ALICE") == Account("Alice", "hash", False, 5)
-    assert db.get_account("bob") is None
-
-
-def test_create_account_taken(db):
-    """A nickname taken in another case cannot be created again."""
-    assert db.create_account("Alice", "one", at=1)
-    assert not db.create_account("alice", "two", at=2)
-    assert db.get_account("alice").password_hash == "one"
-
-
-def test_create_account_default_time(db):
-    """Without a time the account is created now."""
-    db.create_account("alice", "hash")
-    assert db.get_account("alice").created_at > 1_600_000_000
-
-
-def test_set_password(db):
-    """The password hash can be replaced, for existing accounts only."""
-    db.create_account("Alice", "old", at=1)
-    assert db.set_password("aLiCe", "new")
-    assert db.get_account("alice").password_hash == "new"
-    assert not db.set_password("bob", "new")
-
-
-def test_delete_account(db):
-    """A deleted account is gone; deleting it again says so."""
-    db.create_account("Alice", "hash", at=1)
-    assert db.delete_account("ALICE")
-    assert db.get_account("alice") is None
-    assert not db.delete_account("alice")
-
-
-def test_set_admin(db):
-    """The admin flag can be set and cleared, for existing accounts only."""
-    db.create_account("Alice", "hash", at=1)
-    assert db.set_admin("alice", True)
-    assert db.get_account("Alice").is_admin is True
-    assert db.set_admin("ALICE", False)
-    assert db.get_account("Alice").is_admin is False
-    assert not db.set_admin("bob", True)
-
-
-def test_list_accounts(db):
-    """Accounts are listed case-insensitively by nickname."""
-    db.create_account("bob", "b", at=2)
-    db.create_account("Alice", "a", at=1)
-    db.create_account("carol", "c", at=3)
-    db.set_admin("carol", True)
-    assert db.list_accounts() == [
-        Account("Alice", "a", False, 1),
-        Account("bob", "b", False, 2),
-        Account("carol", "c", True, 3),
-    ]
-
-
-# Sessions
-
-
-def test_sessions(db):
-    """A session is recorded at login and closed once at logout."""
-    first = db.session_started("Alice", "127.0.0.1", 100)
-    assert db.last_seen("alice") == Session("Alice", "127.0.0.1", 100, None, None)
-    assert db.session_ended(first, 160, "quit")
-    assert not db.session_ended(first, 170, "again")
-    assert db.last_seen("ALICE") == Session("Alice", "127.0.0.1", 100, 160, "quit")
-    assert db.last_seen("bob") is None
-
-
-def test_history(db):
-    """History is newest first, limited, and only the nickname's own."""
-    for i in range(5):
-        session = db.session_started("alice" if i % 2 else "Alice", "::%d" % (i,), 10 * i)
-        db.session_ended(session, 10 * i + 5, "quit")
-    db.session_started("bob", "::9", 15)
-    history = db.history("ALICE")
-    assert [s.login_at for s in history] == [40, 30, 20, 10, 0]
-    assert [s.nickname for s in history[:2]] == ["Alice", "alice"]
-    assert [s.login_at for s in db.history("alice", limit=2)] == [40, 30]
-    assert db.history("nobody") == []
-
-
-def test_close_dangling_sessions(db):
-    """Sessions a crashed server left open are closed; ended ones are untouched."""
-    ended = db.session_started("alice", "::1", 1)
-    db.session_ended(ended, 2, "quit")
-    db.session_started("bob", "::2", 3)
-    db.session_started("carol", "::3", 4)
-    assert db.close_dangling_sessions(100, "server stopped") == 2
-    assert db.last_seen("bob") == Session("bob", "::2", 3, 100, "server stopped")
-    assert db.last_seen("alice").reason == "quit"
-    assert db.close_dangling_sessions(200, "server stopped") == 0
-
-
-def ended_sessions(db, count, login_at, duration=10):
-    """Record C{count} sessions starting at C{login_at}, each ended C{duration} later."""
-    for _ in range(count):
-        db.session_ended(db.session_started("alice", "::1", login_at), login_at + duration, "quit")
-
-
-def prune_all(db, ended_before, batch):
-    """Prune in batches as the server does; return the rows deleted and the calls made."""
-    deleted, calls, after_id = 0, 0, 0
-    while after_id is not None:
-        count, after_id = db.prune_sessions(ended_before, after_id, batch=batch)
-        deleted, calls = deleted + count, calls + 1
-    return deleted, calls
-
-
-def test_prune_sessions_deletes_only_those_ended_before(db):
-    """Pruning deletes sessions that ended before the cut-off, and keeps later and open ones."""
-    still_open = db.session_started("bob", "::2", 5)
-    ended_sessions(db, 7, login_at=10)
-    ended_sessions(db, 3, login_at=100)
-    assert prune_all(db, ended_before=50, batch=3) == (7, 3)
-    assert [s.login_at for s in db.history("alice")] == [100, 100, 100]
-    assert db.last_seen("bob").logout_at is None
-    assert db.session_ended(still_open, 6, "quit")
-
-
-def test_prune_sessions_stops_at_recent_ones(db):
-    """Pruning stops at the first batch holding a session started after the cut-off."""
-    ended_sessions(db, 4, login_at=10)
-    ended_sessions(db, 100, login_at=100)
-    assert prune_all(db, ended_before=50, batch=5) == (4, 1)
-    assert len(db.history("alice", limit=1000)) == 100
-
-
-def test_prune_sessions_of_an_empty_history(db):
-    """Pruning an empty history deletes nothing, in one call."""
-    assert prune_all(db, ended_before=50, batch=5) == (0, 1)
-
-
-# Bans
-
-
-def test_ban_expires(db):
-    """A timed ban is found until it ends, and then no longer."""
-    db.add_ban("Mallory", NICKNAME, 100, "spam", "alice", 10)
-    ban = Ban("Mallory", NICKNAME, 100, "spam", "alice", 10)
-    assert db.find_ban("mallory", "10.0.0.1", 99.5) == ban
-    assert db.active_bans(99.5) == [ban]
-    assert db.find_ban("mallory", "10.0.0.1", 100) is None
-    assert db.active_bans(100) == []
-
-
-def test_permanent_address_ban(db):
-    """An address ban with no end is found for anyone from that address."""
-    db.add_ban("2001:DB8::1", ADDRESS, None, "abuse", None, 10)
-    assert db.find_ban("anyone", "2001:db8::1", 1e12).target == "2001:DB8::1"
-    assert db.find_ban(None, "2001:db8::1", 1e12).until is None
-    assert db.find_ban("anyone", "2001:db8::2", 1e12) is None
-
-
-def test_ban_kinds_do_not_mix(db):
-    """A nickname ban does not match an address of the same text, nor the reverse."""
-    db.add_ban("alice", NICKNAME, None, "", None, 1)
-    db.add_ban("10.0.0.1", ADDRESS, None, "", None, 1)
-    assert db.find_ban("bob", "alice", 2) is None
-    assert db.find_ban("10.0.0.1", "10.0.0.2", 2) is None
-
-
-def test_find_ban_prefers_longest(db):
-    """When both the nickname and the address are banned, the longer ban is reported."""
-    db.add_ban("mallory", NICKNAME, 500, "nick", None, 1)
-    db.add_ban("10.0.0.1", ADDRESS, 900, "address", None, 1)
-    assert db.find_ban("mallory", "10.0.0.1", 2).reason == "address"
-    db.add_ban("MALLORY", NICKNAME, None, "for ever", None, 3)
-    assert db.find_ban("mallory", "10.0.0.1", 4).reason == "for ever"
-
-
-def test_ban_replaced(db):
-    """Banning a target again replaces its ban."""
-    db.add_ban("mallory", NICKNAME, None, "first", "alice", 1)
-    db.add_ban("Mallory", NICKNAME, 50, "second", "bob", 2)
-    assert db.active_bans(3) == [Ban("Mallory", NICKNAME, 50, "second", "bob", 2)]
-
-
-def test_remove_ban(db):
-    """A ban can be lifted once, in any case."""
-    db.add_ban("mallory", NICKNAME, None, "", None, 1)
-    assert db.remove_ban("MALLORY")
-    assert db.find_ban("mallory", "::1", 2) is None
-    assert not db.remove_ban("mallory")
-
-
-def test_bad_ban_kind(db):
-    """A ban on anything but a nickname or an address is a programming error."""
-    with pytest.raises(ValueError):
-        db.add_ban("x", "planet", None, "", None, 1)
-
-
-def test_write_to_closed_database(db):
-    """Using a closed Database is a StoreError, not a bare sqlite3 error."""
-    db.close()
-    with pytest.raises(StoreError):
-        db.get_account("alice")
-
-
 @pytest.mark.parametrize(
     "sqlite_message, reason",
     [
@@ -591,11 +389,3 @@ def test_store_open_error(tmp_path, threads):
     """Store.open raises the Database's StoreError at once."""
     with pytest.raises(StoreError, match="does not exist"):
         Store.open(str(tmp_path / "missing" / "db.sqlite3"), threads)
-
-
-def test_two_connections(path):
-    """The admin command's writes are seen by a server holding the file open."""
-    with Database.open(path) as server, Database.open(path, create=False) as admin:
-        server.create_account("alice", "hash", at=1)
-        assert admin.set_admin("alice", True)
-        assert server.get_account("alice").is_admin

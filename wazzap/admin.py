@@ -1,12 +1,13 @@
 """
-The administrator's command: C{wazzap-admin [--db PATH] COMMAND}, or
-C{python -m wazzap.admin [--db PATH] COMMAND}.
+The administrator's command: C{wazzap-admin [--db PATH|URL] COMMAND}, or
+C{python -m wazzap.admin [--db PATH|URL] COMMAND}.
 
 Its account and ban commands work on the database directly, so they run
 with or without the server (SQLite's WAL journal lets both use the file at
-once).  C{pending}, C{approve}, C{deny}, C{kick}, C{announce} and C{who}
-act on the running server through its control socket
-(L{wazzap.app.control}), as the operator, who needs no chat account.  A
+once; a PostgreSQL database is shared by nature).  C{pending}, C{approve},
+C{deny}, C{kick}, C{announce} and C{who} act on the running server through
+its control socket (L{wazzap.app.control}), as the operator, who needs no
+chat account.  A
 missing account, ban, database or server, or a command the server could not
 do, is a one-line error on stderr and exit status 1; a usage error is
 argparse's, status 2.
@@ -22,7 +23,13 @@ from wazzap.app.control import NoAnswer, ask, control_socket_for
 from wazzap.text import format_time
 from wazzap.client import program_name
 from wazzap.persist.passwords import argon2_hasher, password_problem
-from wazzap.persist.store import HISTORY_LIMIT, Database, StoreError, default_db_path
+from wazzap.persist.store import (
+    HISTORY_LIMIT,
+    StoreError,
+    default_db_path,
+    is_database_url,
+    open_database,
+)
 from wazzap.text import nickname_problem
 
 PROGRAM = program_name("wazzap-admin", "wazzap.admin")
@@ -195,9 +202,10 @@ def parser():
     )
     main_parser.add_argument(
         "--db",
-        metavar="PATH",
+        metavar="PATH|URL",
         default=None,
-        help="the server's database (default: %s)" % (default_db_path(),),
+        help="the server's database: a SQLite file or a postgresql:// URL (default: %s)"
+        % (default_db_path(),),
     )
     main_parser.add_argument(
         "--control-socket",
@@ -273,6 +281,8 @@ def _ask_server(arguments, out, err):
     Send the command to the running server and tell its answer; return the
     exit status.
     """
+    if arguments.control_socket is None and is_database_url(arguments.db):
+        raise Failed("a server on PostgreSQL has a control socket only if given --control-socket")
     path = arguments.control_socket or control_socket_for(arguments.db)
     if path is None:
         raise Failed("a server on :memory: has a control socket only if given --control-socket")
@@ -305,7 +315,7 @@ def main(argv=None, stdout=None, stderr=None):
         # Only "add" may start a database (before the server's first run); for
         # the rest, a mistyped --db is an error, not a new empty database.
         creates = arguments.handler is cmd_add
-        with Database.open(arguments.db, create=creates) as database:
+        with open_database(arguments.db, create=creates) as database:
             arguments.handler(database, arguments, out)
     except (StoreError, Failed) as e:
         err(str(e))

@@ -60,7 +60,13 @@ from wazzap.app.service import (
     WebService,
     SessionHistoryRetention,
 )
-from wazzap.persist.store import STORE_THREADS, Store, StoreError, default_db_path
+from wazzap.persist.store import (
+    STORE_THREADS,
+    Store,
+    StoreError,
+    default_db_path,
+    is_database_url,
+)
 from wazzap.text import nickname_problem
 from wazzap.threads import ThreadPoolService
 
@@ -197,8 +203,9 @@ class Options(usage.Options):
         ("motd", None, None,
          "A text file shown to each user after the welcome; reread on SIGHUP.", _motd),
         ("db", None, None,
-         "The SQLite database of accounts, login history, bans, room history and "
-         "offline messages "
+         "The database of accounts, login history, bans, room history and offline "
+         "messages: a SQLite file, or a PostgreSQL URL (postgresql://USER@HOST/NAME; "
+         "the password from the URL or PGPASSWORD) that several servers can share "
          "[default: %s]." % (default_db_path(),)),
         ("redis", None, None,
          "Share rooms, nicknames and presence with the other wazzap processes on this "
@@ -211,7 +218,8 @@ class Options(usage.Options):
          "on one Redis need different ones."),
         ("control-socket", None, None,
          "The UNIX socket wazzap-admin's pending, approve, deny, kick, announce and who "
-         "talk to, mode 0600 [default: the database's path with %s added]." % (CONTROL_SUFFIX,),
+         "talk to, mode 0600 [default: the database's path with %s added; none "
+         "with a PostgreSQL --db]." % (CONTROL_SUFFIX,),
          lambda path: os.path.abspath(os.path.expanduser(path))),
         ("session-history-days", None, SESSION_HISTORY_DAYS,
          "Days the login history (/sessions) keeps a session after it ended; "
@@ -571,7 +579,7 @@ def makeService(config, reactor=None):
     control = ControlService(
         ControlCommands(factory.chat, factory.commands.registry),
         factory.chat.approval_listeners,
-        config["control-socket"] or control_socket_for(store.path),
+        config["control-socket"] or control_socket_default(config["db"], store.path),
         console=config["console"],
         reactor=reactor,
     )
@@ -602,6 +610,15 @@ def _cluster(config, reactor):
         process_id(),
         reactor,
     )
+
+
+def control_socket_default(db, path):
+    """
+    The control socket of a server given no --control-socket: beside its
+    SQLite file; none for a PostgreSQL database, which has no place on this
+    machine, and whose servers there would otherwise share one path.
+    """
+    return None if is_database_url(db) else control_socket_for(path)
 
 
 def irc_listener(factory, config):

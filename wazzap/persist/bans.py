@@ -7,7 +7,9 @@ server keeps the banned targets in memory, read at start-up and changed by
 each /ban and /unban; network bans (C{203.0.113.0/24}) are indexed by prefix
 length, so a connection costs one look-up per prefix length in use.  A hit
 is confirmed by the database, which the admin command (C{python -m
-wazzap.admin unban}) may have changed meanwhile.
+wazzap.admin unban}) may have changed meanwhile.  A database that other
+servers share (PostgreSQL) is asked at every connection and nickname
+instead, since a ban another server made is not in this one's index.
 
 Mutes are few and asked about at every line a muted person sends, so they
 are all held in memory and written through to the database: a mute outlives
@@ -116,6 +118,8 @@ class Bans:
         None; a Deferred.
         """
         now = self._clock.seconds()
+        if self._store.database.SHARED_BY_SERVERS:
+            return self._store.find_ban(nickname, address, now, _every_network_of(address))
         networks = self._networks_of(address, now) if address is not None else []
         if not (
             networks or self._may_be_banned(nickname, now) or self._may_be_banned(address, now)
@@ -170,6 +174,21 @@ class Bans:
         self._networks = {4: {}, 6: {}}
         for ban in bans:
             self._index(addresses.ban_target(ban.target) or ban.target, ban.until)
+
+
+def _every_network_of(address):
+    """
+    Every network that contains C{address}, as ban targets are written:
+    what a server that cannot trust its index asks the database about.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except (TypeError, ValueError):
+        return []
+    return [
+        str(ipaddress.ip_network((ip, length), strict=False))
+        for length in range(ip.max_prefixlen + 1)
+    ]
 
 
 def mute_key(member):

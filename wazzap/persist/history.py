@@ -18,6 +18,12 @@ it is still held here (being written, or queued).
 
 Read positions (the rooms a registered user was in when they left, and the
 last line then) go in the same batches.
+
+On a database one server has to itself (SQLite), line ids count up from the
+highest in it.  On one that servers share (PostgreSQL), a line's id is its
+time in milliseconds with the server's number (L{SqlDatabase.server_number})
+in its low L{LINE_ID_SERVER_BITS} bits: ids still grow with time, across
+servers, and two servers' never collide.
 """
 
 from collections import deque
@@ -45,6 +51,11 @@ BATCH_INTERVAL_SECONDS = 0.1
 MAX_UNWRITTEN_LINES = 10_000
 #: How often retention runs, after it runs at start-up.
 PRUNE_INTERVAL_SECONDS = 10 * MINUTE
+#: The bits of a line's id that say which server recorded it, on a shared
+#: database: 4096 servers started before two share a number, and the
+#: milliseconds above them last for 70,000 years.
+LINE_ID_SERVER_BITS = 12
+_SERVERS = 1 << LINE_ID_SERVER_BITS
 
 
 class HistoryLog:
@@ -55,19 +66,26 @@ class HistoryLog:
 
     log = Logger()
 
-    def __init__(self, store, clock, days=HISTORY_DAYS, tail_lines=0, last_id=0):
+    def __init__(self, store, clock, days=HISTORY_DAYS, tail_lines=0, last_id=0, server=None):
         """
         @param store: the L{wazzap.persist.store.Store} whose thread writes.
         @param days: how old a line may be and still be told again.
         @param tail_lines: lines of each room a replay shows, kept in memory
             with one more: the newcomer's own arrival, recorded before it.
         @param last_id: the highest id in the database, which new lines follow.
+        @param server: this server's number on a shared database, or None.
         """
         self._store = store
         self._clock = clock
         self.days = days
         self._tail_lines = tail_lines
         self._last_id = last_id
+        self._server = server
+        if server is not None:
+            # This server's ids end in its number; the first it gives is
+            # above every id in the database.
+            self._server = server % _SERVERS
+            self._last_id = (last_id >> LINE_ID_SERVER_BITS << LINE_ID_SERVER_BITS) | self._server
         self._tails = {}  # room name -> deque of its latest lines
         self._unwritten = deque()
         self._writing = ()
@@ -88,8 +106,11 @@ class HistoryLog:
         server (only permanent ones outlive it), and fill the tails.
         """
         database = store.database
-        database.forget_rooms_except([room_key(name) for name in permanent_rooms])
-        history = cls(store, clock, days, tail_lines, database.last_history_id())
+        server = database.server_number()
+        if server is None:
+            # On a shared database the other servers' rooms live on (retention prunes them).
+            database.forget_rooms_except([room_key(name) for name in permanent_rooms])
+        history = cls(store, clock, days, tail_lines, database.last_history_id(), server)
         if tail_lines:
             queries = [(room_key(name), tail_lines, 0, None) for name in permanent_rooms]
             for name, (_, rows) in zip(permanent_rooms, database.room_lines(queries)):
@@ -101,8 +122,14 @@ class HistoryLog:
         Keep C{event}, just published to the room called C{room}: on the
         chat's hot path, so a few steps and nothing more.
         """
-        self._last_id += 1
-        line = (self._last_id, room, self._clock.seconds(), event)
+        now = self._clock.seconds()
+        if self._server is None:
+            self._last_id += 1
+        else:
+            self._last_id = max(
+                self._last_id + _SERVERS, int(now * 1000) << LINE_ID_SERVER_BITS | self._server
+            )
+        line = (self._last_id, room, now, event)
         tail = self._tails.get(room)
         if tail is None:
             tail = self._tails[room] = deque((), self._tail_lines + 1)
