@@ -737,3 +737,31 @@ def test_deleting_an_account_forgets_its_read_positions():
     assert database.delete_account("alice")
     assert database.read_positions("alice") == []
     assert database.read_positions("bob") == [("#art", 7, True)]
+
+
+def test_servers_sharing_a_sqlite_file_number_their_lines_apart(tmp_path):
+    """Two histories on one file through Redis get server numbers of their own: no line id is both's."""
+    first, second = SynchronousStore(), SynchronousStore()
+    for one_store in (first, second):
+        one_store.database.close()
+        one_store.database = Database.open(str(tmp_path / "shared.sqlite3"))
+    clock = Clock()
+    clock.advance(NOON_ISH)
+    logs = [HistoryLog.open(s, clock, [LOBBY], 7, 20, shared=True) for s in (first, second)]
+    ids = [log.record(LOBBY, said("same moment %d" % n)) for n in range(3) for log in logs]
+    assert len(set(ids)) == 6
+    for log in logs:
+        log.flush()
+    assert sorted(texts(read(logs[0], (LOBBY, 10, 0, None))[0][1])) == sorted(
+        "same moment %d" % n for n in range(3) for _ in logs
+    )
+
+
+def test_a_line_heard_from_another_server_is_replayed_and_marked():
+    """A line another server published is in the tail with its id, and the mark is past it."""
+    log, _, _ = make_log()
+    own = log.record(LOBBY, said("here"))
+    log.remember(LOBBY, said("there", "bob"), own + 5000)
+    assert log.mark() == own + 5000
+    assert texts(log.tail(LOBBY, log.mark(), 10)) == ["here", "there"]
+    assert log.record(LOBBY, said("again")) == own + 1

@@ -400,3 +400,21 @@ def test_two_chats_are_one_chat(redis_server):
     finally:
         one.stop()
         two.stop()
+
+
+def test_a_history_line_said_elsewhere_is_heard_with_its_id(processes):
+    """Another process's room line comes with the id its history gave it; this one's own does not."""
+    one, two = processes("1"), processes("2")
+    heard = []
+    two.bus.hear(lambda *line: heard.append(line))
+    alice, bob = one.member("alice", 1), two.member("bob", 1)
+    for process, member in ((one, alice), (two, bob)):
+        process.bus.join("#lobby", member)
+        process.presence.enter("#lobby", member.session_key)
+    spin(lambda: one.presence.count("#lobby") == two.presence.count("#lobby") == 2)
+    said = events.Said("alice", "red", "kept", "")
+    one.bus.publish("#lobby", said, alice.session_key, line=4242)
+    two.bus.publish("#lobby", events.Said("bob", "blue", "mine", ""), bob.session_key, line=4243)
+    spin(lambda: not one.bus.in_flight and not two.bus.in_flight)
+    spin(lambda: heard)
+    assert heard == [("#lobby", said, 4242)]

@@ -133,9 +133,8 @@ class Room:
         Give C{event} to everyone in the room but the session key C{exclude}
         and those in the rooms named C{heard_in}.
         """
-        if self._history is not None:
-            self._history.record(self.name, event)
-        self._chat.bus.publish(self.name, event, exclude, heard_in)
+        line = None if self._history is None else self._history.record(self.name, event)
+        self._chat.bus.publish(self.name, event, exclude, heard_in, line)
 
     def publish_once(self, event, told):
         """
@@ -373,6 +372,8 @@ class Chat:
         self.bus = LocalBus(self.outbox)
         if bus is not None:
             self.bus = bus(self.bus, self.presence)
+        if history is not None:
+            self.bus.hear(history.remember)
         self.user_rooms = user_rooms
         self.max_rooms = max_rooms
         self.max_rooms_per_user = max_rooms_per_user

@@ -500,7 +500,12 @@ def makeService(config, reactor=None):
             # A replay shows no more than the history keeps.
             tail_lines = min(config["replay"], config["history-lines"])
             history = HistoryLog.open(
-                store, reactor, [LOBBY] + config["room"], config["history-days"], tail_lines
+                store,
+                reactor,
+                [LOBBY] + config["room"],
+                config["history-days"],
+                tail_lines,
+                shared=bool(config["redis"]),
             )
         except StoreError as e:
             raise SystemExit("wazzap: %s" % (e,))

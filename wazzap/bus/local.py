@@ -48,7 +48,12 @@ class LocalBus:
         members = self._rooms.get(room)
         return {} if members is None else members
 
-    def publish(self, room, event, exclude=None, heard_in=()):
+    def hear(self, listener):
+        """
+        No other process publishes here.
+        """
+
+    def publish(self, room, event, exclude=None, heard_in=(), line=None):
         members = self._rooms.get(room)
         if not members:
             return

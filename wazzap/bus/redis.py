@@ -206,8 +206,10 @@ class Cluster(service.MultiService):
                 else:
                     self.presence.asked(value[1], value[2], value[3])
             else:
-                room, exclude, heard_in, packed, process = value
-                self.bus.deliver(room, events.unpack(packed), exclude, tuple(heard_in), process)
+                room, exclude, heard_in, packed, process, line = value
+                self.bus.deliver(
+                    room, events.unpack(packed), exclude, tuple(heard_in), process, line
+                )
         except (ValueError, TypeError, IndexError, KeyError):
             self.log.warn(
                 "ignored a message on {channel} that is not wazzap's: {message!r}",
@@ -727,6 +729,7 @@ class RedisBus:
         self._directs_in_flight = 0
         # Room -> {session key of a newcomer: how many of those it skips}.
         self._late = {}
+        self._listener = None
 
     @property
     def outbox(self):
@@ -756,7 +759,10 @@ class RedisBus:
     def local_members(self, room):
         return self._local.local_members(room)
 
-    def publish(self, room, event, exclude=None, heard_in=()):
+    def hear(self, listener):
+        self._listener = listener
+
+    def publish(self, room, event, exclude=None, heard_in=(), line=None):
         cluster = self._cluster
         here = self._local.local_members(room)
         if not cluster.up or self._presence.count(room) <= len(here):
@@ -764,7 +770,7 @@ class RedisBus:
             return
         if here:
             self._in_flight[room] += 1
-        message = [room, exclude, list(heard_in), events.pack(event), cluster.process]
+        message = [room, exclude, list(heard_in), events.pack(event), cluster.process, line]
         cluster.publish(cluster.room_channel(room), message).addErrback(
             self._not_published, room, event, exclude, heard_in
         )
@@ -799,10 +805,13 @@ class RedisBus:
             self._directs_in_flight -= 1
             self._local.direct(session_key, event)
 
-    def deliver(self, room, event, exclude, heard_in, process):
+    def deliver(self, room, event, exclude, heard_in, process, line):
         """
-        What Redis gives: C{event}, published to C{room} by C{process}.
+        What Redis gives: C{event}, published to C{room} by C{process},
+        which gave it the history line C{line} (or L{None}).
         """
+        if line is not None and process != self._cluster.process and self._listener is not None:
+            self._listener(room, event, line)
         late = self._late.get(room)
         if process == self._cluster.process:
             self._came_back(room)

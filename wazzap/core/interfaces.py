@@ -74,12 +74,20 @@ class IRoomBus(Interface):
         L{IMember}, in the order they joined.
         """
 
-    def publish(room, event, exclude=None, heard_in=()):
+    def publish(room, event, exclude=None, heard_in=(), line=None):
         """
         Give C{event} to every member of C{room} but the session C{exclude}
         and those also in a room of C{heard_in} (names of rooms the same
         event was published to before): what a person in several rooms
-        hears once, such as a quit or a new nickname.
+        hears once, such as a quit or a new nickname.  C{line} is the id
+        room history gave the event, if it keeps it.
+        """
+
+    def hear(listener):
+        """
+        Call C{listener} with (room, event, line) for each event that
+        another process published, with a line id, to a room with members
+        here: its history, which that process writes, is told here too.
         """
 
     def direct(session_key, event):

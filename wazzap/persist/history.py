@@ -80,6 +80,7 @@ class HistoryLog:
         self.days = days
         self._tail_lines = tail_lines
         self._last_id = last_id
+        self._heard_id = 0
         self._server = server
         if server is not None:
             # This server's ids end in its number; the first it gives is
@@ -99,14 +100,18 @@ class HistoryLog:
         self._flushed = []
 
     @classmethod
-    def open(cls, store, clock, permanent_rooms, days=HISTORY_DAYS, tail_lines=0):
+    def open(cls, store, clock, permanent_rooms, days=HISTORY_DAYS, tail_lines=0, shared=False):
         """
         Start from the database, synchronously (at start-up, before the
         reactor runs): forget the lines of rooms that vanished with the last
-        server (only permanent ones outlive it), and fill the tails.
+        server (only permanent ones outlive it), and fill the tails.  With
+        C{shared}, other servers use the database too (through Redis), even
+        a SQLite one.
         """
         database = store.database
-        server = database.server_number()
+        server = None
+        if shared or database.SHARED_BY_SERVERS:
+            server = database.server_number()
         if server is None:
             # On a shared database the other servers' rooms live on (retention prunes them).
             database.forget_rooms_except([room_key(name) for name in permanent_rooms])
@@ -119,8 +124,9 @@ class HistoryLog:
 
     def record(self, room, event):
         """
-        Keep C{event}, just published to the room called C{room}: on the
-        chat's hot path, so a few steps and nothing more.
+        Keep C{event}, just published to the room called C{room}, and return
+        the id of its line: on the chat's hot path, so a few steps and
+        nothing more.
         """
         now = self._clock.seconds()
         if self._server is None:
@@ -141,12 +147,27 @@ class HistoryLog:
         unwritten.append(line)
         if self._timer is None and not self._in_flight:
             self._schedule()
+        return self._last_id
+
+    def remember(self, room, event, line_id):
+        """
+        Keep C{event} in memory for replays: another server, sharing the
+        database, published it to C{room} and writes it there as the line
+        C{line_id}.
+        """
+        tail = self._tails.get(room)
+        if tail is None:
+            tail = self._tails[room] = deque((), self._tail_lines + 1)
+        tail.append((line_id, room, self._clock.seconds(), event))
+        # Not the last id of this server's, whose low bits are its number.
+        self._heard_id = max(self._heard_id, line_id)
 
     def mark(self):
         """
-        The id of the last line recorded: what is recorded later is above it.
+        The id of the last line recorded or heard: what is recorded later
+        is above it.
         """
-        return self._last_id
+        return max(self._last_id, self._heard_id)
 
     def tail(self, room, up_to, limit):
         """

@@ -232,10 +232,11 @@ class SqlDatabase:
 
     def server_number(self):
         """
-        None: this database has one server, whose history's line ids count
-        up.  A backend that servers share gives each a different number.
+        A number for a server starting on this database that no server that
+        started before got, for the line ids of a history other servers
+        write beside its own (see L{wazzap.persist.history}).
         """
-        return None
+        raise NotImplementedError
 
     def _query(self, sql, parameters=()):
         return self._statement(sql, parameters)[0]

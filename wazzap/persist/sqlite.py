@@ -337,6 +337,20 @@ class SqliteDatabase(SqlDatabase):
             doing = "cannot write to database" if writes else "database"
             raise StoreError("%s %s: %s" % (doing, self.path, _describe(e)))
 
+    def server_number(self):
+        """
+        A number no server that started on this file before got: servers on
+        one machine may share a SQLite file when Redis makes them one
+        (C{--redis}).  The table is made on first use, outside the schema's
+        versions: an older wazzap that finds it leaves it alone.
+        """
+        with self._transaction() as connection:
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS server_numbers "
+                "(number INTEGER PRIMARY KEY AUTOINCREMENT)"
+            )
+            return connection.execute("INSERT INTO server_numbers DEFAULT VALUES").lastrowid
+
     @contextmanager
     def _transaction(self):
         """
