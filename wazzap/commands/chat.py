@@ -128,8 +128,9 @@ class ChatCommands:
         if account is not None and account.nickname.lower() != (user.account or "").lower():
             user.notice("cannot change nickname: %s is registered to someone else" % (nickname,))
             return None
+        old_nickname = user.nickname
         return self.chat.rename(user, nickname).addCallback(
-            self._renamed, user, user.nickname, nickname
+            self._renamed, user, old_nickname, nickname
         )
 
     def _renamed(self, problem, user, old_nickname, nickname):
