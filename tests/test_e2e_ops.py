@@ -104,6 +104,8 @@ def test_log_names_the_bound_ports_and_the_database(start_server, tmp_path):
     except OSError as e:
         pytest.skip("no IPv6 loopback: %s" % (e,))
     server = start_server("--port=tcp:0:interface=127.0.0.1", r"--port=tcp6:0:interface=\:\:1")
+    # Up once the first port listens: the log may not hold the others yet.
+    server.wait_for_log("listening on [::1]:")
     log = server.log()
     assert "created a new database %s" % (server.db_path,) in log
     assert "listening on 127.0.0.1:%d" % (server.port,) in log
