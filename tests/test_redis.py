@@ -117,6 +117,22 @@ def bus_setup(processes):
     return SimpleNamespace(bus=here.bus, end_turn=here.end_turn)
 
 
+class Recording:
+    """
+    An observer of presence that records what one of its calls is given
+    (as a tuple, or the one value) in C{into}, and takes the others.
+    """
+
+    def __init__(self, name, into):
+        self._name = name
+        self._into = into
+
+    def __getattr__(self, name):
+        if name == self._name:
+            return lambda *args: self._into.append(args if len(args) > 1 else args[0])
+        return lambda *args: None
+
+
 def _contract(module):
     for name in dir(module):
         if name.startswith("test_"):
@@ -249,14 +265,7 @@ def test_a_silent_process_is_taken_for_dead_and_its_nicknames_freed(processes):
     one, two = processes("1"), processes("2")
     gone = []
 
-    class Observer:
-        def __getattr__(self, name):
-            return lambda *args: None
-
-        def remote_gone(self, nickname, rooms):
-            gone.append((nickname, rooms))
-
-    one.presence.observe(Observer())
+    one.presence.observe(Recording("remote_gone", gone))
     assert wait(two.presence.claim("2.1", "bob"))
     two.presence.enter("#lobby", "2.1")
     spin(lambda: one.presence.members_of("#lobby") == ["2.1"])
@@ -277,14 +286,7 @@ def test_a_lease_lapses_without_renewal_and_a_clash_closes_the_loser(processes, 
     one, two = processes("1"), processes("2")
     lost = []
 
-    class Observer:
-        def __getattr__(self, name):
-            return lambda *args: None
-
-        def nickname_lost(self, session_key):
-            lost.append(session_key)
-
-    one.presence.observe(Observer())
+    one.presence.observe(Recording("nickname_lost", lost))
     assert wait(one.presence.claim("1.1", "alice"))
     # Its lease lapses, as if process one had been cut off that long...
     assert redis_server.command("PEXPIRE", "test:nick:alice", "1") == ":1"
@@ -311,14 +313,7 @@ def test_redis_going_away_is_told_and_lines_still_reach_this_process(processes, 
     one = processes("1")
     told = []
 
-    class Observer:
-        def __getattr__(self, name):
-            return lambda *args: None
-
-        def reachable(self, others):
-            told.append(others)
-
-    one.presence.observe(Observer())
+    one.presence.observe(Recording("reachable", told))
     alice = one.member("alice", 1)
     one.bus.join("#lobby", alice)
     one.presence.enter("#lobby", alice.session_key)
