@@ -13,6 +13,9 @@ in to keep that order.
 A member in several rooms reads one of them (its focus); what its other
 rooms publish is rendered once more per renderer, naming the room, and
 shared by every member who reads elsewhere.
+
+What several members are each given alone, alike (a room's replay to those
+who join it), is a L{Told}: rendered once per renderer, not once per member.
 """
 
 from operator import itemgetter
@@ -21,6 +24,27 @@ from twisted.logger import Logger
 
 _log = Logger()
 _by_order = itemgetter(0)
+
+
+class Told:
+    """
+    Events given alike to members one by one (L{Outbox.direct}), such as a
+    room's replay to everyone who joins it in a turn: rendered once per
+    renderer, for no recipient in particular, so only events that render
+    the same for anyone (what rooms publish) belong in it.
+    """
+
+    __slots__ = ("events", "_rendered", "__weakref__")
+
+    def __init__(self, told):
+        self.events = tuple(told)
+        self._rendered = {}
+
+    def rendered(self, renderer):
+        data = self._rendered.get(renderer)
+        if data is None:
+            data = self._rendered[renderer] = renderer.render(self.events, None)
+        return data
 
 
 class _Batch:
@@ -100,7 +124,8 @@ class Outbox:
 
     def direct(self, member, event):
         """
-        Give C{event} to C{member} alone, after what its rooms published so far.
+        Give C{event} (or the events of a L{Told}) to C{member} alone, after
+        what its rooms published so far.
         """
         order = self._next()
         pending = self._directs.get(member)
@@ -116,10 +141,7 @@ class Outbox:
         """
         key = member.session_key
         renderer = member.renderer
-        mine = [
-            (order, renderer.render((event,), key))
-            for order, event in self._directs.pop(member, ())
-        ]
+        mine = self._render_own(member, self._directs.pop(member, ()))
         focus = self._focus.get(key)
         for room, batch in self._batches.items():
             if batch.members.get(key) is member:
@@ -149,10 +171,8 @@ class Outbox:
         self._scheduled = False
         batches, self._batches = self._batches, {}
         directs, self._directs = self._directs, {}
-        own = {}  # member -> [(order, bytes)], for those with a rendering of their own
-        for member, pending in directs.items():
-            renderer, key = member.renderer, member.session_key
-            own[member] = [(order, renderer.render((event,), key)) for order, event in pending]
+        # member -> [(order, bytes)], for those with a rendering of their own
+        own = {member: self._render_own(member, pending) for member, pending in directs.items()}
         gathered = {} if len(batches) > 1 else None
         focus = self._focus
         delivered = 0
@@ -209,6 +229,22 @@ class Outbox:
             for member, data in gathered.items():
                 _send(member, data)
         self.delivered += delivered
+
+    def _render_own(self, member, pending):
+        """
+        What C{member} was given alone, as (order, bytes), each event
+        rendered for it and each L{Told} as its shared bytes.
+        """
+        renderer, key = member.renderer, member.session_key
+        mine = []
+        for order, event in pending:
+            if isinstance(event, Told):
+                # Counted here beyond the one piece every entry counts as.
+                self.delivered += len(event.events) - 1
+                mine.append((order, event.rendered(renderer)))
+            else:
+                mine.append((order, renderer.render((event,), key)))
+        return mine
 
 
 def _render_from(renderer, event, room, focus):

@@ -18,6 +18,12 @@ it is still held here (being written, or queued).
 
 Read positions (the rooms a registered user was in when they left, and the
 last line then) go in the same batches.
+
+Who came and went (L{NOT_HISTORY}) is not kept: a replay of "alice joined"
+lines tells a newcomer nothing of the conversation, and a room's comings
+and goings would push what was said out of its replays and past
+C{--history-lines}; a crowd joining at once would also make each newcomer's
+replay different from the one before, so that none could be shared.
 """
 
 from collections import deque
@@ -26,7 +32,7 @@ from itertools import chain
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from wazzap.core.events import pack, unpack
+from wazzap.core.events import Joined, Left, PresenceSummary, pack, unpack
 from wazzap.core.rooms import room_key
 from wazzap.failures import log_failure
 from wazzap.flow import cancel
@@ -45,6 +51,8 @@ BATCH_INTERVAL_SECONDS = 0.1
 MAX_UNWRITTEN_LINES = 10_000
 #: How often retention runs, after it runs at start-up.
 PRUNE_INTERVAL_SECONDS = 10 * MINUTE
+#: What rooms publish that is not their history: who came and went.
+NOT_HISTORY = frozenset({Joined, Left, PresenceSummary})
 
 
 class HistoryLog:
@@ -60,7 +68,7 @@ class HistoryLog:
         @param store: the L{wazzap.persist.store.Store} whose thread writes.
         @param days: how old a line may be and still be told again.
         @param tail_lines: lines of each room a replay shows, kept in memory
-            with one more: the newcomer's own arrival, recorded before it.
+            (a newcomer's own arrival is not among them: see L{NOT_HISTORY}).
         @param last_id: the highest id in the database, which new lines follow.
         """
         self._store = store
@@ -93,19 +101,22 @@ class HistoryLog:
         if tail_lines:
             queries = [(room_key(name), tail_lines, 0, None) for name in permanent_rooms]
             for name, (_, rows) in zip(permanent_rooms, database.room_lines(queries)):
-                history._tails[name] = deque(history._decoded(name, rows), tail_lines + 1)
+                history._tails[name] = deque(history._decoded(name, rows), tail_lines)
         return history
 
     def record(self, room, event):
         """
-        Keep C{event}, just published to the room called C{room}: on the
-        chat's hot path, so a few steps and nothing more.
+        Keep C{event}, just published to the room called C{room}, unless it
+        is only a coming or going: on the chat's hot path, so a few steps
+        and nothing more.
         """
+        if type(event) in NOT_HISTORY:
+            return
         self._last_id += 1
         line = (self._last_id, room, self._clock.seconds(), event)
         tail = self._tails.get(room)
         if tail is None:
-            tail = self._tails[room] = deque((), self._tail_lines + 1)
+            tail = self._tails[room] = deque((), self._tail_lines)
         tail.append(line)
         unwritten = self._unwritten
         if len(unwritten) >= MAX_UNWRITTEN_LINES:
