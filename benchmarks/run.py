@@ -68,6 +68,9 @@ SCENARIOS = {
 SCENARIOS["T"] = dict(SCENARIOS["A"], tls=True, servers=("wazzap",))
 # A with every other client on IRC (--irc-port): compare with A of the same run.
 SCENARIOS["I"] = dict(SCENARIOS["A"], irc_every=2, servers=("wazzap",))
+# D in a lobby with a history: before the measured joins a warm-up client
+# says `talk` lines, so each joiner is replayed the last 20 (--replay).
+SCENARIOS["H"] = dict(SCENARIOS["D"], talk=20, servers=("wazzap",))
 QUICK = {
     "A": dict(messages=50, rounds=3),
     "B": dict(messages=30, rounds=3),
@@ -78,6 +81,7 @@ QUICK = {
     "R": dict(messages=50, rounds=3),
     "T": dict(messages=50, rounds=3),
     "I": dict(messages=50, rounds=3),
+    "H": dict(clients=300, runs=1),
 }
 RATIO_SCENARIOS = ("A", "B", "X")
 
@@ -430,15 +434,19 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
 
 def measure_idle(config, generator, pid, result):
     """
-    Scenario D: join C{warmup} clients (so that what the first joins load
-    once, modules and caches, is not counted), then C{clients} more; the
-    memory growth divided by the clients added is the cost of one idle
-    connection, as VmRSS and as Private_Dirty (heap and stacks only).
+    Scenarios D and H: join C{warmup} clients (so that what the first joins
+    load once, modules and caches, is not counted), the first of them says
+    C{talk} lines (H), then C{clients} more join; the memory growth divided
+    by the clients added is the cost of one idle connection, as VmRSS and
+    as Private_Dirty (heap and stacks only).
     """
     warmup = config.get("warmup", 0)
     if warmup:
         generator.connect(warmup, batch=config.get("batch", 250), timeout=60)
         generator.settle(quiet=0.5, timeout=60)
+        if config.get("talk"):
+            generator.talk(config["talk"])
+            generator.settle(quiet=0.5, timeout=60)
         time.sleep(0.2)
     before_rss, before_private = proc_status(pid)["VmRSS"], proc_private_kib(pid)
     started = time.monotonic()

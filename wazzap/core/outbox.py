@@ -18,6 +18,7 @@ What several members are each given alone, alike (a room's replay to those
 who join it), is a L{Told}: rendered once per renderer, not once per member.
 """
 
+from itertools import islice
 from operator import itemgetter
 
 from twisted.logger import Logger
@@ -173,6 +174,10 @@ class Outbox:
         directs, self._directs = self._directs, {}
         # member -> [(order, bytes)], for those with a rendering of their own
         own = {member: self._render_own(member, pending) for member, pending in directs.items()}
+        # member -> [(entries, bytes of each, start)] of its rooms, taken
+        # apart one member at a time at the end: a crowd joining in one turn
+        # would otherwise hold a piece per newcomer per join at once.
+        heard = {}
         gathered = {} if len(batches) > 1 else None
         focus = self._focus
         delivered = 0
@@ -196,12 +201,10 @@ class Outbox:
                         each = [renderer.render((event,), None, room) for _, event, _ in entries]
                         parts = elsewhere[renderer] = (each, b"".join(each))
                 if member in own:
-                    start = batch.starts.get(key, 0)
-                    own[member].extend(
-                        (entry[0], part)
-                        for entry, part in zip(entries[start:], parts[0][start:])
-                        if entry[2] != key
-                    )
+                    rooms = heard.get(member)
+                    if rooms is None:
+                        rooms = heard[member] = []
+                    rooms.append((entries, parts[0], batch.starts.get(key, 0)))
                     continue
                 if key in odd:
                     start = batch.starts.get(key, 0)
@@ -219,7 +222,15 @@ class Outbox:
                     gathered[member] = gathered.get(member, b"") + data
                 elif data:
                     _send(member, data)
-        for member, pieces in own.items():
+        for member in list(own):
+            pieces = own.pop(member)
+            key = member.session_key
+            for entries, each, start in heard.pop(member, ()):
+                pieces.extend(
+                    (entry[0], part)
+                    for entry, part in zip(islice(entries, start, None), islice(each, start, None))
+                    if entry[2] != key
+                )
             delivered += len(pieces)
             pieces.sort(key=_by_order)
             data = b"".join([data for _, data in pieces])
