@@ -171,12 +171,12 @@ class Outbox:
         """
         self._scheduled = False
         batches, self._batches = self._batches, {}
+        # Those with a rendering of their own (what they were given alone)
+        # get it at the end, one member at a time, with their share of each
+        # room's renderings (C{heard}: [(entries, bytes of each, start)]):
+        # a crowd joining in one turn would otherwise hold all its welcomes
+        # and a piece per newcomer per join at once.
         directs, self._directs = self._directs, {}
-        # member -> [(order, bytes)], for those with a rendering of their own
-        own = {member: self._render_own(member, pending) for member, pending in directs.items()}
-        # member -> [(entries, bytes of each, start)] of its rooms, taken
-        # apart one member at a time at the end: a crowd joining in one turn
-        # would otherwise hold a piece per newcomer per join at once.
         heard = {}
         gathered = {} if len(batches) > 1 else None
         focus = self._focus
@@ -200,7 +200,7 @@ class Outbox:
                     if parts is None:
                         each = [renderer.render((event,), None, room) for _, event, _ in entries]
                         parts = elsewhere[renderer] = (each, b"".join(each))
-                if member in own:
+                if member in directs:
                     rooms = heard.get(member)
                     if rooms is None:
                         rooms = heard[member] = []
@@ -222,8 +222,8 @@ class Outbox:
                     gathered[member] = gathered.get(member, b"") + data
                 elif data:
                     _send(member, data)
-        for member in list(own):
-            pieces = own.pop(member)
+        for member in list(directs):
+            pieces = self._render_own(member, directs.pop(member))
             key = member.session_key
             for entries, each, start in heard.pop(member, ()):
                 pieces.extend(
