@@ -206,9 +206,24 @@ def proc_cpu_seconds(pid):
     sched = proc_sched_seconds(pid)
     if sched is not None:
         return sched[0]
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def proc_stat(pid):
+    """
+    The fields of /proc/PID/stat after the command name (the state first).
+    """
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def proc_minor_faults(pid):
+    """
+    Pages C{pid} has had mapped in without reading a disk: new heap
+    touched for the first time, after the allocator gave memory back.
+    """
+    return int(proc_stat(pid)[7])
 
 
 def proc_private_kib(pid):
@@ -348,6 +363,7 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
         time.sleep(0.2)
         result["server_rss_idle_kib"] = proc_status(pid)["VmRSS"]
         peak_reset = reset_peak_rss(pid)
+        faults = proc_minor_faults(pid)
         generator.deliveries = 0
         generator.latencies_ns = type(generator.latencies_ns)("q")
         wall = generator_cpu = server_cpu = server_wait = generator_wait = 0.0
@@ -407,6 +423,7 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
             server_rss_peak_kib=status["VmHWM"],
             server_rss_peak_is_during_traffic=peak_reset,
             server_rss_end_kib=status["VmRSS"],
+            server_minor_faults=proc_minor_faults(pid) - faults,
             server_cpu_fraction=round(server_cpu / wall, 3),
             generator_cpu_fraction=round(generator_cpu / wall, 3),
             # Time runnable but waiting for the core (others' processes on it).
