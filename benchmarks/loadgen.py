@@ -376,6 +376,16 @@ class LoadGenerator:
                 client.out += b"/join " + room + b"\n/part #lobby\n"
                 self._write_out(client)
 
+    def talk(self, count):
+        """
+        The first client says C{count} lines (not benchmark messages), which
+        its room keeps as history.  L{settle} afterwards.
+        """
+        client = self.live_clients()[0]
+        client.out += b"".join(b"said before the others came, line %d\n" % (n,)
+                               for n in range(count))
+        self._write_out(client)
+
     def _write_out(self, client):
         """
         Send what C{client} has to say; what the socket does not take now

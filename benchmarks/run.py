@@ -68,6 +68,9 @@ SCENARIOS = {
 SCENARIOS["T"] = dict(SCENARIOS["A"], tls=True, servers=("wazzap",))
 # A with every other client on IRC (--irc-port): compare with A of the same run.
 SCENARIOS["I"] = dict(SCENARIOS["A"], irc_every=2, servers=("wazzap",))
+# D in a lobby with a history: before the measured joins a warm-up client
+# says `talk` lines, so each joiner is replayed the last 20 (--replay).
+SCENARIOS["H"] = dict(SCENARIOS["D"], talk=20, servers=("wazzap",))
 QUICK = {
     "A": dict(messages=50, rounds=3),
     "B": dict(messages=30, rounds=3),
@@ -78,6 +81,7 @@ QUICK = {
     "R": dict(messages=50, rounds=3),
     "T": dict(messages=50, rounds=3),
     "I": dict(messages=50, rounds=3),
+    "H": dict(clients=300, runs=1),
 }
 RATIO_SCENARIOS = ("A", "B", "X")
 
@@ -202,9 +206,24 @@ def proc_cpu_seconds(pid):
     sched = proc_sched_seconds(pid)
     if sched is not None:
         return sched[0]
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def proc_stat(pid):
+    """
+    The fields of /proc/PID/stat after the command name (the state first).
+    """
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def proc_minor_faults(pid):
+    """
+    Pages C{pid} has had mapped in without reading a disk: new heap
+    touched for the first time, after the allocator gave memory back.
+    """
+    return int(proc_stat(pid)[7])
 
 
 def proc_private_kib(pid):
@@ -344,6 +363,7 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
         time.sleep(0.2)
         result["server_rss_idle_kib"] = proc_status(pid)["VmRSS"]
         peak_reset = reset_peak_rss(pid)
+        faults = proc_minor_faults(pid)
         generator.deliveries = 0
         generator.latencies_ns = type(generator.latencies_ns)("q")
         wall = generator_cpu = server_cpu = server_wait = generator_wait = 0.0
@@ -403,6 +423,7 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
             server_rss_peak_kib=status["VmHWM"],
             server_rss_peak_is_during_traffic=peak_reset,
             server_rss_end_kib=status["VmRSS"],
+            server_minor_faults=proc_minor_faults(pid) - faults,
             server_cpu_fraction=round(server_cpu / wall, 3),
             generator_cpu_fraction=round(generator_cpu / wall, 3),
             # Time runnable but waiting for the core (others' processes on it).
@@ -430,15 +451,19 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
 
 def measure_idle(config, generator, pid, result):
     """
-    Scenario D: join C{warmup} clients (so that what the first joins load
-    once, modules and caches, is not counted), then C{clients} more; the
-    memory growth divided by the clients added is the cost of one idle
-    connection, as VmRSS and as Private_Dirty (heap and stacks only).
+    Scenarios D and H: join C{warmup} clients (so that what the first joins
+    load once, modules and caches, is not counted), the first of them says
+    C{talk} lines (H), then C{clients} more join; the memory growth divided
+    by the clients added is the cost of one idle connection, as VmRSS and
+    as Private_Dirty (heap and stacks only).
     """
     warmup = config.get("warmup", 0)
     if warmup:
         generator.connect(warmup, batch=config.get("batch", 250), timeout=60)
         generator.settle(quiet=0.5, timeout=60)
+        if config.get("talk"):
+            generator.talk(config["talk"])
+            generator.settle(quiet=0.5, timeout=60)
         time.sleep(0.2)
     before_rss, before_private = proc_status(pid)["VmRSS"], proc_private_kib(pid)
     started = time.monotonic()

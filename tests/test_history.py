@@ -12,7 +12,14 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.logger import Logger
 
-from tests.doubles import Connection, SynchronousHasher, SynchronousStore, add_account, log_in
+from tests.doubles import (
+    Connection,
+    SynchronousHasher,
+    SynchronousStore,
+    add_account,
+    connect,
+    log_in,
+)
 from wazzap.persist import store
 from wazzap.persist.accounts import Accounts
 from wazzap.persist.bans import Bans
@@ -409,9 +416,8 @@ def test_a_late_joiner_sees_the_replay_in_order():
     bob.lines()
     bob.send("bob")
     lines = bob.lines()
-    start = lines.index("[history #lobby 09:30] [Server] alice joined the chat")
+    start = lines.index("[history #lobby 09:30] alice: one")
     assert lines[start:] == [
-        "[history #lobby 09:30] [Server] alice joined the chat",
         "[history #lobby 09:30] alice: one",
         "[history #lobby 09:30] alice: two",
         "[history #lobby 09:30] * alice waves",
@@ -419,6 +425,84 @@ def test_a_late_joiner_sees_the_replay_in_order():
     ]
     talk(alice, "three")
     assert bob.lines() == ["alice: three"]
+
+
+def test_comings_and_goings_are_not_history():
+    """Joins, parts and quits are not replayed: only what was said, and the room's own notices."""
+    factory = history_factory()
+    alice = Connection(factory, port=40001).join("alice")
+    talk(alice, "one")
+    bob = Connection(factory, port=40002).join("bob")
+    talk(bob, "/join #maths", "/part #maths")
+    bob.close()
+    carol = Connection(factory, port=40003)
+    carol.lines()
+    carol.send("carol")
+    replayed = [line for line in carol.lines() if line.startswith("[history")]
+    assert replayed == ["[history #lobby 09:30] alice: one"]
+    ((count, lines),) = read(factory.chat.history, (LOBBY, 10, 0, None))
+    assert (count, [type(line[3]) for line in lines]) == (1, [events.Said])
+
+
+def join_in_one_turn(factory, *nicknames, port=40010):
+    """
+    Connections that send their nicknames in the same reactor turn, then
+    the turn's end; each connection's output since its greeting.
+    """
+    connections = [connect(factory, port + number) for number in range(len(nicknames))]
+    for connection, nickname in zip(connections, nicknames):
+        connection.protocol.dataReceived(nickname.encode("ascii") + b"\n")
+    factory.clock.advance(0)
+    return connections
+
+
+def test_a_crowd_joining_in_one_turn_shares_one_rendered_replay(monkeypatch):
+    """Ten people joining in one turn are told the same replay, rendered once, not ten times."""
+    factory = history_factory()
+    alice = Connection(factory, port=40001).join("alice")
+    talk(alice, "one", "two", "/me waves")
+    rendered = []
+    history_line = render.LineRenderer._history_line
+
+    def counted(renderer, event, recipient):
+        rendered.append(event)
+        return history_line(renderer, event, recipient)
+
+    monkeypatch.setattr(render.LineRenderer, "_history_line", counted)
+    crowd = join_in_one_turn(factory, *["n%d" % number for number in range(10)])
+    expected = [
+        "[history #lobby 09:30] alice: one",
+        "[history #lobby 09:30] alice: two",
+        "[history #lobby 09:30] * alice waves",
+        "[Server] " + NOW,
+    ]
+    for connection in crowd:
+        lines = connection.lines()
+        start = lines.index(expected[0])
+        assert lines[start : start + 4] == expected
+    assert len(rendered) == 3
+
+
+def test_a_line_said_between_two_joiners_of_a_turn_is_in_the_second_replay():
+    """A replay shared in a turn is made again once the room has said more: each hears every line once."""
+    factory = history_factory()
+    alice = Connection(factory, port=40001).join("alice")
+    talk(alice, "one")
+    alice.lines()
+    bob, carol = connect(factory, 40002), connect(factory, 40003)
+    bob.protocol.dataReceived(b"bob\n")
+    alice.protocol.dataReceived(b"two\n")
+    carol.protocol.dataReceived(b"carol\n")
+    factory.clock.advance(0)
+    bob_lines, carol_lines = bob.lines(), carol.lines()
+    assert [line for line in bob_lines if "one" in line or "two" in line] == [
+        "[history #lobby 09:30] alice: one",
+        "alice: two",
+    ]
+    assert [line for line in carol_lines if "one" in line or "two" in line] == [
+        "[history #lobby 09:30] alice: one",
+        "[history #lobby 09:30] alice: two",
+    ]
 
 
 def test_replay_zero_shows_nothing():

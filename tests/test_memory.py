@@ -50,3 +50,33 @@ def test_an_idle_joined_connection_costs_little_heap():
     per_connection = grown / MEASURED + sys.getsizeof(connections[-1].protocol)
     assert len(factory.chat) == WARM_UP + MEASURED
     assert per_connection <= BUDGET_BYTES
+
+
+#: People joining in one turn, and the most the turn's end may allocate and
+#: let go again (about 60 KB; 3 MB while every newcomer's share of the
+#: crowd's join notices was held until the last was sent).
+CROWD, CROWD_PEAK_BYTES = 300, 300_000
+
+
+@pytest.mark.timeout(60)
+def test_a_crowd_joining_in_one_turn_is_told_without_a_quadratic_peak():
+    """The end of a turn in which 300 join holds one newcomer's notices at a time, not all of theirs."""
+    factory = make_factory(max_connections_per_minute=0, max_connections_per_address=0)
+    crowd = [Connection(factory, port=number) for number in range(CROWD)]
+    for connection in crowd:
+        connection.lines()
+        connection.protocol.dataReceived(b"c%05d\n" % (connection.transport.getPeer().port,))
+    gc.collect()
+    tracemalloc.start(1)
+    try:
+        factory.clock.advance(0)
+        # What the turn allocated and let go again; its output stays in the
+        # StringTransports.
+        ended, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    last = crowd[-1].lines()
+    assert len(factory.chat) == CROWD
+    assert "[Server] c%05d joined the chat" % (CROWD - 1,) in crowd[0].lines()
+    assert any(line.startswith("[Server] Welcome, c%05d!" % (CROWD - 1,)) for line in last)
+    assert peak - ended <= CROWD_PEAK_BYTES

@@ -13,14 +13,39 @@ in to keep that order.
 A member in several rooms reads one of them (its focus); what its other
 rooms publish is rendered once more per renderer, naming the room, and
 shared by every member who reads elsewhere.
+
+What several members are each given alone, alike (a room's replay to those
+who join it), is a L{Told}: rendered once per renderer, not once per member.
 """
 
+from itertools import islice
 from operator import itemgetter
 
 from twisted.logger import Logger
 
 _log = Logger()
 _by_order = itemgetter(0)
+
+
+class Told:
+    """
+    Events given alike to members one by one (L{Outbox.direct}), such as a
+    room's replay to everyone who joins it in a turn: rendered once per
+    renderer, for no recipient in particular, so only events that render
+    the same for anyone (what rooms publish) belong in it.
+    """
+
+    __slots__ = ("events", "_rendered", "__weakref__")
+
+    def __init__(self, told):
+        self.events = tuple(told)
+        self._rendered = {}
+
+    def rendered(self, renderer):
+        data = self._rendered.get(renderer)
+        if data is None:
+            data = self._rendered[renderer] = renderer.render(self.events, None)
+        return data
 
 
 class _Batch:
@@ -100,7 +125,8 @@ class Outbox:
 
     def direct(self, member, event):
         """
-        Give C{event} to C{member} alone, after what its rooms published so far.
+        Give C{event} (or the events of a L{Told}) to C{member} alone, after
+        what its rooms published so far.
         """
         order = self._next()
         pending = self._directs.get(member)
@@ -116,10 +142,7 @@ class Outbox:
         """
         key = member.session_key
         renderer = member.renderer
-        mine = [
-            (order, renderer.render((event,), key))
-            for order, event in self._directs.pop(member, ())
-        ]
+        mine = self._render_own(member, self._directs.pop(member, ()))
         focus = self._focus.get(key)
         for room, batch in self._batches.items():
             if batch.members.get(key) is member:
@@ -148,11 +171,13 @@ class Outbox:
         """
         self._scheduled = False
         batches, self._batches = self._batches, {}
+        # Those with a rendering of their own (what they were given alone)
+        # get it at the end, one member at a time, with their share of each
+        # room's renderings (C{heard}: [(entries, bytes of each, start)]):
+        # a crowd joining in one turn would otherwise hold all its welcomes
+        # and a piece per newcomer per join at once.
         directs, self._directs = self._directs, {}
-        own = {}  # member -> [(order, bytes)], for those with a rendering of their own
-        for member, pending in directs.items():
-            renderer, key = member.renderer, member.session_key
-            own[member] = [(order, renderer.render((event,), key)) for order, event in pending]
+        heard = {}
         gathered = {} if len(batches) > 1 else None
         focus = self._focus
         delivered = 0
@@ -175,13 +200,11 @@ class Outbox:
                     if parts is None:
                         each = [renderer.render((event,), None, room) for _, event, _ in entries]
                         parts = elsewhere[renderer] = (each, b"".join(each))
-                if member in own:
-                    start = batch.starts.get(key, 0)
-                    own[member].extend(
-                        (entry[0], part)
-                        for entry, part in zip(entries[start:], parts[0][start:])
-                        if entry[2] != key
-                    )
+                if member in directs:
+                    rooms = heard.get(member)
+                    if rooms is None:
+                        rooms = heard[member] = []
+                    rooms.append((entries, parts[0], batch.starts.get(key, 0)))
                     continue
                 if key in odd:
                     start = batch.starts.get(key, 0)
@@ -199,7 +222,15 @@ class Outbox:
                     gathered[member] = gathered.get(member, b"") + data
                 elif data:
                     _send(member, data)
-        for member, pieces in own.items():
+        for member in list(directs):
+            pieces = self._render_own(member, directs.pop(member))
+            key = member.session_key
+            for entries, each, start in heard.pop(member, ()):
+                pieces.extend(
+                    (entry[0], part)
+                    for entry, part in zip(islice(entries, start, None), islice(each, start, None))
+                    if entry[2] != key
+                )
             delivered += len(pieces)
             pieces.sort(key=_by_order)
             data = b"".join([data for _, data in pieces])
@@ -209,6 +240,22 @@ class Outbox:
             for member, data in gathered.items():
                 _send(member, data)
         self.delivered += delivered
+
+    def _render_own(self, member, pending):
+        """
+        What C{member} was given alone, as (order, bytes), each event
+        rendered for it and each L{Told} as its shared bytes.
+        """
+        renderer, key = member.renderer, member.session_key
+        mine = []
+        for order, event in pending:
+            if isinstance(event, Told):
+                # Counted here beyond the one piece every entry counts as.
+                self.delivered += len(event.events) - 1
+                mine.append((order, event.rendered(renderer)))
+            else:
+                mine.append((order, renderer.render((event,), key)))
+        return mine
 
 
 def _render_from(renderer, event, room, focus):

@@ -6,12 +6,19 @@ registered user comes back, and C{/history}'s pages.
 Each line is told as a L{wazzap.core.events.History} event, and a replay or
 "since you left" ends with L{NOW}, so that what follows is live.  A room's
 history only goes to its members, who are in it when they are told.
+
+A crowd joining a room at once (a restart, a reconnecting network) is told
+the same replay: it is made and rendered once, and shared by everyone who
+joins the room in that turn while its tail is the same.
 """
+
+from weakref import WeakValueDictionary
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from wazzap.core import events
+from wazzap.core.outbox import Told
 from wazzap.core.rooms import LOBBY, room_key
 from wazzap.failures import log_failure
 
@@ -35,6 +42,15 @@ HISTORY_PAGE_SECONDS = 0.05
 DAY = 24 * 60 * 60
 
 
+class _Replay(Told):
+    """
+    A room's replay, known by the C{span} of lines it tells: (the first
+    and last line's ids, the day it is told on).
+    """
+
+    __slots__ = ("span",)
+
+
 class Replay:
     """
     The history of a L{wazzap.chat.Chat}'s rooms as its members are told it.
@@ -52,6 +68,9 @@ class Replay:
         # session key -> the last line before it joined the chat, until
         # its welcome: what it hears from then on reaches it live.
         self._arrivals = {}
+        # room name -> the replay being told to its newcomers, until the
+        # outbox has handed it to all of them (weakly held: no more).
+        self._replays = WeakValueDictionary()
 
     def arriving(self, session_key):
         """
@@ -69,9 +88,18 @@ class Replay:
 
     def _replay(self, member, room, up_to):
         lines = self.history.tail(room.name, up_to, self.lines)
-        if lines:
-            self._tell_lines(member, lines)
-            self._chat.tell(member, NOW)
+        if not lines:
+            return
+        today = self._clock.seconds() // DAY
+        span = (lines[0][0], lines[-1][0], today)
+        replay = self._replays.get(room.name)
+        if replay is None or replay.span != span:
+            replay = self._replays[room.name] = _Replay(_told(lines, today))
+            replay.span = span
+        chat = self._chat
+        chat.outbox.direct(member, replay)
+        # Its own: a notice addressed to one person may name them (IRC).
+        chat.tell(member, NOW)
 
     def welcome(self, member):
         """
@@ -197,7 +225,11 @@ class Replay:
             done.callback(None)
 
     def _tell_lines(self, member, lines):
-        today = self._clock.seconds() // DAY
-        outbox = self._chat.outbox
-        for _, room, at, event in lines:
-            outbox.direct(member, events.History(room, at, at // DAY != today, event))
+        self._chat.outbox.direct(member, Told(_told(lines, self._clock.seconds() // DAY)))
+
+
+def _told(lines, today):
+    """
+    History C{lines} as the events that tell them on the day C{today}.
+    """
+    return [events.History(room, at, at // DAY != today, event) for _, room, at, event in lines]

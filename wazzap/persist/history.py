@@ -24,6 +24,12 @@ highest in it.  On one that servers share (PostgreSQL), a line's id is its
 time in milliseconds with the server's number (L{SqlDatabase.server_number})
 in its low L{LINE_ID_SERVER_BITS} bits: ids still grow with time, across
 servers, and two servers' never collide.
+
+Who came and went (L{NOT_HISTORY}) is not kept: a replay of "alice joined"
+lines tells a newcomer nothing of the conversation, and a room's comings
+and goings would push what was said out of its replays and past
+C{--history-lines}; a crowd joining at once would also make each newcomer's
+replay different from the one before, so that none could be shared.
 """
 
 from collections import deque
@@ -32,7 +38,7 @@ from itertools import chain
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from wazzap.core.events import pack, unpack
+from wazzap.core.events import Joined, Left, PresenceSummary, pack, unpack
 from wazzap.core.rooms import room_key
 from wazzap.failures import log_failure
 from wazzap.flow import cancel
@@ -56,6 +62,8 @@ PRUNE_INTERVAL_SECONDS = 10 * MINUTE
 #: milliseconds above them last for 70,000 years.
 LINE_ID_SERVER_BITS = 12
 _SERVERS = 1 << LINE_ID_SERVER_BITS
+#: What rooms publish that is not their history: who came and went.
+NOT_HISTORY = frozenset({Joined, Left, PresenceSummary})
 
 
 class HistoryLog:
@@ -71,7 +79,7 @@ class HistoryLog:
         @param store: the L{wazzap.persist.store.Store} whose thread writes.
         @param days: how old a line may be and still be told again.
         @param tail_lines: lines of each room a replay shows, kept in memory
-            with one more: the newcomer's own arrival, recorded before it.
+            (a newcomer's own arrival is not among them: see L{NOT_HISTORY}).
         @param last_id: the highest id in the database, which new lines follow.
         @param server: this server's number on a shared database, or None.
         """
@@ -119,15 +127,17 @@ class HistoryLog:
         if tail_lines:
             queries = [(room_key(name), tail_lines, 0, None) for name in permanent_rooms]
             for name, (_, rows) in zip(permanent_rooms, database.room_lines(queries)):
-                history._tails[name] = deque(history._decoded(name, rows), tail_lines + 1)
+                history._tails[name] = deque(history._decoded(name, rows), tail_lines)
         return history
 
     def record(self, room, event):
         """
         Keep C{event}, just published to the room called C{room}, and return
-        the id of its line: on the chat's hot path, so a few steps and
-        nothing more.
+        the id of its line, unless it is only a coming or going (then
+        L{None}): on the chat's hot path, so a few steps and nothing more.
         """
+        if type(event) in NOT_HISTORY:
+            return None
         now = self._clock.seconds()
         if self._server is None:
             self._last_id += 1
@@ -138,7 +148,7 @@ class HistoryLog:
         line = (self._last_id, room, now, event)
         tail = self._tails.get(room)
         if tail is None:
-            tail = self._tails[room] = deque((), self._tail_lines + 1)
+            tail = self._tails[room] = deque((), self._tail_lines)
         tail.append(line)
         unwritten = self._unwritten
         if len(unwritten) >= MAX_UNWRITTEN_LINES:
@@ -157,7 +167,7 @@ class HistoryLog:
         """
         tail = self._tails.get(room)
         if tail is None:
-            tail = self._tails[room] = deque((), self._tail_lines + 1)
+            tail = self._tails[room] = deque((), self._tail_lines)
         tail.append((line_id, room, self._clock.seconds(), event))
         # Not the last id of this server's, whose low bits are its number.
         self._heard_id = max(self._heard_id, line_id)
