@@ -288,14 +288,21 @@ def test_a_lease_lapses_without_renewal_and_a_clash_closes_the_loser(processes, 
 
     one.presence.observe(Recording("nickname_lost", lost))
     assert wait(one.presence.claim("1.1", "alice"))
-    # Its lease lapses, as if process one had been cut off that long...
-    assert redis_server.command("PEXPIRE", "test:nick:alice", "1") == ":1"
+    spin(lambda: two.presence.locate("alice") == "1.1")
+    # Process one is cut off, long enough for the others to give it up...
+    one.cluster.link.stopService()
+    for _ in range(SILENT_SECONDS // 3 + 2):
+        two.clock.advance(3)
+    assert two.presence.locate("alice") is None
+    # ...and for its lease to lapse (30 s: made short here).
+    redis_server.command("PEXPIRE", "test:nick:alice", "1")
     spin(lambda: redis_server.command("EXISTS", "test:nick:alice") == ":0")
     assert wait(two.presence.claim("2.1", "alice"))
-    # ...and when it renews, alice is another's.
-    one.clock.advance(3)
+    # Back, it finds alice another's, and closes its own.
+    one.cluster.link.startService()
     spin(lambda: lost)
     assert lost == ["1.1"] and LEASE_SECONDS > SILENT_SECONDS
+    assert two.presence.locate("alice") == "2.1"
 
 
 def test_two_prefixes_on_one_redis_do_not_hear_each_other(processes):

@@ -497,6 +497,10 @@ class RedisPresence:
         mirror = self._mirror
         holder = mirror.locate(nickname)
         if holder is not None and holder != session_key:
+            if process_of(holder) == self._cluster.process:
+                # Redis gave it to this process's session; the other's
+                # process finds that out as it renews its leases.
+                return
             mirror.release(holder)
         mirror.hold(session_key, nickname)
         member = self._remote.get(session_key)
@@ -590,9 +594,8 @@ class RedisPresence:
         for process in self._heard:
             # Heard nothing while away; give them the time to answer.
             self._heard[process] = now
-        self._renew()
-        self._tell_state()
-        self._tell(["hello"])
+        # The leases first: what was lost meanwhile is not told as held.
+        self._renew().addBoth(lambda _: (self._tell_state(), self._tell(["hello"])))
         cluster.link.execute("HGETALL", cluster.rooms_key).addCallbacks(
             self._rooms_described, lambda _: None
         )
@@ -673,13 +676,17 @@ class RedisPresence:
                 self._rooms_left(rooms)
 
     def _renew(self):
+        """
+        Renew the leases of this process's nicknames; a Deferred firing once
+        Redis answered (and what was lost is dealt with), or failed to.
+        """
         sessions = self._local_sessions()
         if not sessions:
-            return
+            return defer.succeed(None)
         cluster = self._cluster
         keys = [cluster.nickname_key(nickname) for _, nickname in sessions]
         holders = [key for key, _ in sessions]
-        cluster.link.execute(
+        return cluster.link.execute(
             "EVAL", _RENEW, len(keys), *keys, LEASE_SECONDS * 1000, *holders
         ).addCallbacks(self._renewed, lambda _: None, callbackArgs=(sessions,))
 

@@ -26,6 +26,7 @@ from twisted.internet.endpoints import (
 )
 from twisted.logger import Logger
 
+from wazzap.bus.redis_subscriber import SubscriberFactory
 from wazzap.failures import OperatorError
 
 #: Seconds Redis may take to answer a command before the connection is
@@ -96,29 +97,28 @@ def _endpoint(reactor, address):
     return HostnameEndpoint(reactor, host, port, CONNECT_TIMEOUT_SECONDS)
 
 
-class _Factory(protocol.Factory):
+class _CommandsFactory(protocol.Factory):
     """
-    Builds one kind of Redis protocol for a L{ClientService}, and takes
-    txredisapi's calls when logging in to Redis fails.
+    Builds the commands connection's txredisapi protocol for a
+    L{ClientService}, and takes txredisapi's calls when logging in to Redis
+    fails.
     """
 
     #: txredisapi logs a failed login only for "lazy" connections; ours are
-    #: logged here.
+    #: logged by C{on_error}.
     isLazy = False
     noisy = False
 
-    def __init__(self, protocol_class, address, db, on_message=None):
-        self._protocol_class = protocol_class
+    def __init__(self, address, on_error):
         self._address = address
-        self._db = db
-        self.on_message = on_message
+        self.connectionError = on_error
 
     def buildProtocol(self, addr):
-        built = self._protocol_class(
+        built = txredisapi.RedisProtocol(
             charset="utf-8",
             replyTimeout=REPLY_TIMEOUT_SECONDS,
             password=self._address.password,
-            dbid=self._db,
+            dbid=self._address.db,
             # Session keys look like numbers ("1.2"): keep them strings.
             convertNumbers=False,
         )
@@ -130,14 +130,6 @@ class _Factory(protocol.Factory):
         txredisapi gives up on a refused password; the service goes on
         trying, since the operator may mend Redis while wazzap runs.
         """
-
-    def connectionError(self, why):
-        RedisLink.log.error("Redis at {address}: {why}", address=self._address, why=why)
-
-
-class _Subscriber(txredisapi.SubscriberProtocol):
-    def messageReceived(self, pattern, channel, message):
-        self.factory.on_message(channel, message)
 
 
 class RedisLink(service.MultiService):
@@ -173,12 +165,15 @@ class RedisLink(service.MultiService):
             endpoint = wrapClientTLS(optionsForClientTLS(address.host), endpoint)
         retry = backoffPolicy(initialDelay=0.5, maxDelay=MAX_RETRY_SECONDS)
         for factory, prepare in (
-            (_Factory(txredisapi.RedisProtocol, address, address.db), self._commands_ready),
-            (_Factory(_Subscriber, address, None, on_message), self._subscriber_ready),
+            (_CommandsFactory(address, self._refused), self._commands_ready),
+            (SubscriberFactory(address.password, on_message, self._refused), self._subscriber_ready),
         ):
             ClientService(
                 endpoint, factory, retryPolicy=retry, clock=reactor, prepareConnection=prepare
             ).setServiceParent(self)
+
+    def _refused(self, why):
+        self.log.error("Redis at {address}: {why}", address=self.address, why=why)
 
     def _commands_ready(self, connection):
         return connection.whenConnected().addCallback(self._connected, "_commands")
