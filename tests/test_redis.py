@@ -413,3 +413,13 @@ def test_a_history_line_said_elsewhere_is_heard_with_its_id(processes):
     spin(lambda: not one.bus.in_flight and not two.bus.in_flight)
     spin(lambda: heard)
     assert heard == [("#lobby", said, 4242)]
+
+
+def test_a_command_after_a_subscription_finds_it_taken(processes):
+    """What a process sends after subscribing reaches Redis once it hears that channel."""
+    link = processes("1").cluster.link
+    for number in range(20):
+        channel = "test:room:#r%d" % (number,)
+        link.subscribe(channel)
+        answer = wait(link.execute("PUBSUB", "NUMSUB", channel))
+        assert answer == [channel, 1], number
