@@ -636,9 +636,11 @@ class Chat:
 
     def _enter(self, member, room, announced_as=""):
         key = member.session_key
-        room.presence.joined(self._sessions[key].identity.nickname, key, announced_as)
         self.bus.join(room.name, member)
+        # Counted before the room is told: someone who answers the notice
+        # on another process then finds the newcomer among the members.
         self.presence.enter(room.name, key)
+        room.presence.joined(self._sessions[key].identity.nickname, key, announced_as)
         self._read(member, room)
 
     def part(self, member, room, reason=None):
