@@ -423,3 +423,32 @@ def test_a_command_after_a_subscription_finds_it_taken(processes):
         link.subscribe(channel)
         answer = wait(link.execute("PUBSUB", "NUMSUB", channel))
         assert answer == [channel, 1], number
+
+
+def test_what_follows_a_moderation_change_waits_for_it_to_take_effect(processes):
+    """A line told after a mute reaches another process's members once that process has the mute."""
+    from twisted.internet.defer import Deferred
+
+    one, two = processes("1"), processes("2")
+    reloaded = Deferred()
+
+    class Observer:
+        def __getattr__(self, name):
+            return lambda *args: None
+
+        def moderation_changed(self, what):
+            return reloaded
+
+    two.presence.observe(Observer())
+    bob = two.member("bob", 1)
+    two.bus.join("#lobby", bob)
+    two.presence.enter("#lobby", bob.session_key)
+    spin(lambda: one.presence.count("#lobby") == 1)
+    one.presence.moderation_changed("mutes")
+    one.bus.publish("#lobby", events.Notice("bob was muted"))
+    spin(lambda: two.cluster._backlog)
+    two.clock.advance(0)
+    assert bob.lines == []
+    reloaded.callback(None)
+    two.clock.advance(0)
+    assert bob.lines == ["[Server] bob was muted"]

@@ -905,8 +905,9 @@ class Chat:
             self.outbox.direct(session.member, event)
 
     def moderation_changed(self, what):
-        for listener in self.moderation_listeners:
-            listener(what)
+        return defer.gatherResults(
+            [defer.maybeDeferred(listener, what) for listener in self.moderation_listeners]
+        )
 
     def asked(self, session_key, request, argument):
         session = self._sessions.get(session_key)
