@@ -62,7 +62,10 @@ class Process:
         self.clock = Clock()
         address = parse_redis_url(url)
         self.cluster = Cluster(
-            lambda *callbacks: RedisLink(address, reactor, *callbacks), prefix, name, self.clock
+            lambda *callbacks: RedisLink(address, reactor, *callbacks),
+            prefix,
+            lambda: name,
+            self.clock,
         )
         self.presence = RedisPresence(self.cluster)
         self.bus = RedisBus(self.cluster, LocalBus(Outbox(TurnFlusher(self.clock))), self.presence)
@@ -452,3 +455,27 @@ def test_what_follows_a_moderation_change_waits_for_it_to_take_effect(processes)
     reloaded.callback(None)
     two.clock.advance(0)
     assert bob.lines == ["[Server] bob was muted"]
+
+
+def test_a_process_is_known_by_the_id_it_has_once_started(processes, redis_server):
+    """twistd makes the services, then forks: the cluster asks for its id as it starts."""
+    current = ["parent"]
+    clock = Clock()
+    address = parse_redis_url(redis_server.url)
+    cluster = Cluster(
+        lambda *callbacks: RedisLink(address, reactor, *callbacks), "test:", lambda: current[0], clock
+    )
+    presence = RedisPresence(cluster)
+    bus = RedisBus(cluster, LocalBus(Outbox(TurnFlusher(clock))), presence)
+    current[0] = "child"
+    cluster.startService()
+    try:
+        spin(lambda: cluster.up)
+        bob = RecordingMember("bob")
+        bob.session_key = "child.1"
+        bus.join("#lobby", bob)
+        processes("2").bus.direct("child.1", events.Notice("found you"))
+        spin(lambda: clock.advance(0) or bob.lines)
+        assert bob.lines == ["[Server] found you"]
+    finally:
+        wait(cluster.stopService())

@@ -613,7 +613,7 @@ def _cluster(config, reactor):
     return Cluster(
         lambda *callbacks: RedisLink(address, reactor, *callbacks),
         config["redis-prefix"],
-        process_id(),
+        process_id,
         reactor,
     )
 

@@ -123,11 +123,15 @@ class Cluster(service.MultiService):
         @param link_factory: called with (on_message, on_up, on_down),
             returns the L{wazzap.bus.redis_link.RedisLink} to use.
         @param prefix: of every key and channel (C{--redis-prefix}).
-        @param process: this process's id, the first part of its session keys.
+        @param process: called for this process's id, the first part of its
+            session keys, as the service starts: twistd makes the services
+            before it forks to become a daemon, and the child's id is not
+            the parent's.
         """
         super().__init__()
         self.prefix = prefix
-        self.process = process
+        self._process_id = process
+        self.process = None
         self.clock = clock
         self.link = link_factory(self._received, self._up, self._down)
         self.link.setServiceParent(self)
@@ -140,7 +144,6 @@ class Cluster(service.MultiService):
         self._beat = LoopingCall(self._heartbeat)
         self._beat.clock = clock
         self.link.subscribe(self.presence_channel)
-        self.link.subscribe(self.process_channel(process))
 
     def make_presence(self):
         """
@@ -182,6 +185,8 @@ class Cluster(service.MultiService):
         return self.publish(self.process_channel(process), message)
 
     def startService(self):
+        self.process = self._process_id()
+        self.link.subscribe(self.process_channel(self.process))
         super().startService()
         self._beat.start(HEARTBEAT_SECONDS, now=False)
 
