@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.servers import RedisServer
 from tests.support import (
     TIMEOUT,
     LineClient,
@@ -46,14 +45,13 @@ def cluster_db(tmp_path, admins=()):
 
 
 @pytest.fixture
-def cluster(tmp_path):
+def cluster(tmp_path, redis_server):
     """
     Start C{count} processes on the test's Redis and database
     (C{cluster(count, admins=())}), each connected to Redis, and
     C{cluster.restart(process)} one on its own port; every process and
     client is stopped or closed when the test ends.
     """
-    redis_server = RedisServer(tmp_path)
     processes, clients = [], []
     options = []
 
@@ -91,7 +89,6 @@ def cluster(tmp_path):
         client.close()
     for server in processes:
         server.stop()
-    redis_server.stop()
 
 
 def said(sender, line, *readers):
