@@ -270,11 +270,17 @@ class ServerProcess:
     A running C{twistd -n wazzap}; its log is kept in C{log_path}.
     """
 
-    def __init__(self, workdir, *options, host="127.0.0.1"):
+    def __init__(self, workdir, *options, host="127.0.0.1", port=None):
+        """
+        @param port: to listen on, as a process restarted on its port does;
+            by default a free one.
+        """
         self.host = host
-        self.port = free_port(host)
+        self.port = free_port(host) if port is None else port
         self.workdir = Path(workdir)
         self.log_path = self.workdir / ("twistd-%d.log" % (self.port,))
+        # A process restarted on its port appends to the log of the one before.
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.db_path = self.workdir / "wazzap.sqlite3"
         if not any(option.startswith("--db") for option in options):
             options = ("--db=%s" % (self.db_path,),) + options
@@ -307,8 +313,13 @@ class ServerProcess:
         self.wait_for_log("listening on")
 
     def log(self):
+        """
+        What this process wrote to its log.
+        """
         try:
-            return self.log_path.read_text(errors="replace")
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_start)
+                return log.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
 

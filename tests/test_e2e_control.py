@@ -130,7 +130,8 @@ def test_a_second_server_on_the_database_is_refused_and_a_killed_ones_socket_rep
     assert second.returncode == 1
     assert output.decode().splitlines()[-1] == (
         "wazzap: another server runs on this database: its control socket %s.control answers "
-        "(stop it first, or give this one another --db)" % (first.db_path,)
+        "(stop it first, or give this one another --db; processes sharing one through "
+        "--redis need a --control-socket each)" % (first.db_path,)
     )
     first.process.kill()
     first.process.wait(DEFAULT_TIMEOUT)

@@ -62,7 +62,10 @@ class Process:
         self.clock = Clock()
         address = parse_redis_url(url)
         self.cluster = Cluster(
-            lambda *callbacks: RedisLink(address, reactor, *callbacks), prefix, name, self.clock
+            lambda *callbacks: RedisLink(address, reactor, *callbacks),
+            prefix,
+            lambda: name,
+            self.clock,
         )
         self.presence = RedisPresence(self.cluster)
         self.bus = RedisBus(self.cluster, LocalBus(Outbox(TurnFlusher(self.clock))), self.presence)
@@ -420,3 +423,66 @@ def test_a_history_line_said_elsewhere_is_heard_with_its_id(processes):
     spin(lambda: not one.bus.in_flight and not two.bus.in_flight)
     spin(lambda: heard)
     assert heard == [("#lobby", said, 4242)]
+
+
+def test_a_command_after_a_subscription_finds_it_taken(processes):
+    """What a process sends after subscribing reaches Redis once it hears that channel."""
+    link = processes("1").cluster.link
+    for number in range(20):
+        channel = "test:room:#r%d" % (number,)
+        link.subscribe(channel)
+        answer = wait(link.execute("PUBSUB", "NUMSUB", channel))
+        assert answer == [channel, 1], number
+
+
+def test_what_follows_a_moderation_change_waits_for_it_to_take_effect(processes):
+    """A line told after a mute reaches another process's members once that process has the mute."""
+    from twisted.internet.defer import Deferred
+
+    one, two = processes("1"), processes("2")
+    reloaded = Deferred()
+
+    class Observer:
+        def __getattr__(self, name):
+            return lambda *args: None
+
+        def moderation_changed(self, what):
+            return reloaded
+
+    two.presence.observe(Observer())
+    bob = two.member("bob", 1)
+    two.bus.join("#lobby", bob)
+    two.presence.enter("#lobby", bob.session_key)
+    spin(lambda: one.presence.count("#lobby") == 1)
+    one.presence.moderation_changed("mutes")
+    one.bus.publish("#lobby", events.Notice("bob was muted"))
+    spin(lambda: two.cluster._backlog)
+    two.clock.advance(0)
+    assert bob.lines == []
+    reloaded.callback(None)
+    two.clock.advance(0)
+    assert bob.lines == ["[Server] bob was muted"]
+
+
+def test_a_process_is_known_by_the_id_it_has_once_started(processes, redis_server):
+    """twistd makes the services, then forks: the cluster asks for its id as it starts."""
+    current = ["parent"]
+    clock = Clock()
+    address = parse_redis_url(redis_server.url)
+    cluster = Cluster(
+        lambda *callbacks: RedisLink(address, reactor, *callbacks), "test:", lambda: current[0], clock
+    )
+    presence = RedisPresence(cluster)
+    bus = RedisBus(cluster, LocalBus(Outbox(TurnFlusher(clock))), presence)
+    current[0] = "child"
+    cluster.startService()
+    try:
+        spin(lambda: cluster.up)
+        bob = RecordingMember("bob")
+        bob.session_key = "child.1"
+        bus.join("#lobby", bob)
+        processes("2").bus.direct("child.1", events.Notice("found you"))
+        spin(lambda: clock.advance(0) or bob.lines)
+        assert bob.lines == ["[Server] found you"]
+    finally:
+        wait(cluster.stopService())

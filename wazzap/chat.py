@@ -636,9 +636,11 @@ class Chat:
 
     def _enter(self, member, room, announced_as=""):
         key = member.session_key
-        room.presence.joined(self._sessions[key].identity.nickname, key, announced_as)
         self.bus.join(room.name, member)
+        # Counted before the room is told: someone who answers the notice
+        # on another process then finds the newcomer among the members.
         self.presence.enter(room.name, key)
+        room.presence.joined(self._sessions[key].identity.nickname, key, announced_as)
         self._read(member, room)
 
     def part(self, member, room, reason=None):
@@ -903,8 +905,9 @@ class Chat:
             self.outbox.direct(session.member, event)
 
     def moderation_changed(self, what):
-        for listener in self.moderation_listeners:
-            listener(what)
+        return defer.gatherResults(
+            [defer.maybeDeferred(listener, what) for listener in self.moderation_listeners]
+        )
 
     def asked(self, session_key, request, argument):
         session = self._sessions.get(session_key)

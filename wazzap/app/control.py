@@ -475,7 +475,8 @@ def _remove_stale(path):
         probe.close()
     raise SystemExit(
         "wazzap: another server runs on this database: its control socket %s answers "
-        "(stop it first, or give this one another --db)" % (path,)
+        "(stop it first, or give this one another --db; processes sharing one through "
+        "--redis need a --control-socket each)" % (path,)
     )
 
 

@@ -211,7 +211,8 @@ class Options(usage.Options):
          "Share rooms, nicknames and presence with the other wazzap processes on this "
          "Redis: redis://HOST:PORT/DB, or rediss:// for TLS; a password in the URL "
          "(redis://:PASSWORD@HOST) or in REDIS_PASSWORD. Give every process the same "
-         "--db, a PostgreSQL one when they run on several machines.",
+         "--db, a PostgreSQL one when they run on several machines, and each its own "
+         "--control-socket.",
          _redis_url),
         ("redis-prefix", None, DEFAULT_PREFIX,
          "What this deployment's Redis keys and channels start with: two deployments "
@@ -612,7 +613,7 @@ def _cluster(config, reactor):
     return Cluster(
         lambda *callbacks: RedisLink(address, reactor, *callbacks),
         config["redis-prefix"],
-        process_id(),
+        process_id,
         reactor,
     )
 

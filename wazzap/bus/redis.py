@@ -123,21 +123,27 @@ class Cluster(service.MultiService):
         @param link_factory: called with (on_message, on_up, on_down),
             returns the L{wazzap.bus.redis_link.RedisLink} to use.
         @param prefix: of every key and channel (C{--redis-prefix}).
-        @param process: this process's id, the first part of its session keys.
+        @param process: called for this process's id, the first part of its
+            session keys, as the service starts: twistd makes the services
+            before it forks to become a daemon, and the child's id is not
+            the parent's.
         """
         super().__init__()
         self.prefix = prefix
-        self.process = process
+        self._process_id = process
+        self.process = None
         self.clock = clock
         self.link = link_factory(self._received, self._up, self._down)
         self.link.setServiceParent(self)
         self.presence_channel = prefix + "presence"
         self.presence = None
         self.bus = None
+        # Messages that arrived while one before them is still taking
+        # effect (see L{IPresenceObserver.moderation_changed}), in order.
+        self._backlog = None
         self._beat = LoopingCall(self._heartbeat)
         self._beat.clock = clock
         self.link.subscribe(self.presence_channel)
-        self.link.subscribe(self.process_channel(process))
 
     def make_presence(self):
         """
@@ -179,6 +185,8 @@ class Cluster(service.MultiService):
         return self.publish(self.process_channel(process), message)
 
     def startService(self):
+        self.process = self._process_id()
+        self.link.subscribe(self.process_channel(self.process))
         super().startService()
         self._beat.start(HEARTBEAT_SECONDS, now=False)
 
@@ -196,11 +204,33 @@ class Cluster(service.MultiService):
         self.presence.heartbeat()
 
     def _received(self, channel, message):
+        if self._backlog is not None:
+            self._backlog.append((channel, message))
+            return
+        taking_effect = self._take(channel, message)
+        if isinstance(taking_effect, defer.Deferred) and not taking_effect.called:
+            self._backlog = []
+            taking_effect.addBoth(self._took_effect)
+
+    def _took_effect(self, result):
+        backlog, self._backlog = self._backlog, None
+        for position, (channel, message) in enumerate(backlog):
+            self._received(channel, message)
+            if self._backlog is not None:
+                # Held again: what is left waits behind it.
+                self._backlog.extend(backlog[position + 1 :])
+                break
+
+    def _take(self, channel, message):
+        """
+        Hand C{message} to the presence or the bus; what the presence
+        returns (a Deferred when the message takes a moment to take effect).
+        """
         try:
             value = json.loads(message)
             if channel == self.presence_channel:
-                self.presence.received(value)
-            elif channel.startswith(self.prefix + "process:"):
+                return self.presence.received(value)
+            if channel.startswith(self.prefix + "process:"):
                 if value[0] == "e":
                     self.bus.deliver_direct(value[1], events.unpack(value[2]), value[3])
                 else:
@@ -481,7 +511,8 @@ class RedisPresence:
         self._heard[process] = cluster.clock.seconds()
         handler = getattr(self, "_on_" + op, None)
         if handler is not None:
-            handler(process, *message[2:])
+            return handler(process, *message[2:])
+        return None
 
     def _on_alive(self, process):
         pass
@@ -551,7 +582,8 @@ class RedisPresence:
 
     def _on_moderation(self, process, what):
         if self._observer is not None:
-            self._observer.moderation_changed(what)
+            return self._observer.moderation_changed(what)
+        return None
 
     def _on_state(self, process, sessions):
         known = {key for key in self._remote if process_of(key) == process}

@@ -156,6 +156,10 @@ class RedisLink(service.MultiService):
         self._on_up = on_up
         self._on_down = on_down
         self._channels = set()
+        # Commands asked while a subscription is on its way, in order, with
+        # the Deferreds their answers go to; None when none is.
+        self._held = None
+        self._subscribing = 0
         self._commands = None
         self._subscriber = None
         endpoint = _endpoint(reactor, address)
@@ -203,6 +207,8 @@ class RedisLink(service.MultiService):
         if getattr(self, slot) is not connection:
             return
         setattr(self, slot, None)
+        # Its subscriptions' answers fail next; the held commands go, or fail.
+        self._release_held()
         if self.up:
             self.up = False
             self.log.warn("lost Redis at {address}; trying again", address=self.address)
@@ -212,10 +218,37 @@ class RedisLink(service.MultiService):
         """
         Send C{command} (its words); a Deferred firing with Redis's answer,
         or failing with L{txredisapi.ConnectionError} when it cannot be sent.
+
+        A command asked after a subscription waits until Redis has taken
+        that subscription: the two connections are not in order with each
+        other, and what this process publishes (a member's arrival, say)
+        must not reach another that answers it in a room this one does
+        not hear yet.
         """
         if self._commands is None:
             return defer.fail(txredisapi.ConnectionError("Redis is not connected"))
+        if self._held is not None:
+            answered = defer.Deferred()
+            self._held.append((command, answered))
+            return answered
         return defer.maybeDeferred(self._commands.execute_command, *command)
+
+    def _subscribed(self, result):
+        """
+        Redis took a subscription, or the connection asking for it was lost.
+        """
+        self._subscribing -= 1
+        if not self._subscribing:
+            self._release_held()
+
+    def _release_held(self):
+        """
+        Send the commands held for subscriptions, in order; if the link
+        went down meanwhile, fail them.
+        """
+        held, self._held = self._held, None
+        for command, answered in held or ():
+            self.execute(*command).chainDeferred(answered)
 
     def publish(self, channel, message):
         """
@@ -231,7 +264,10 @@ class RedisLink(service.MultiService):
             return
         self._channels.add(channel)
         if self._subscriber is not None:
-            self._subscriber.subscribe(channel).addErrback(lambda _: None)
+            if self._held is None:
+                self._held = []
+            self._subscribing += 1
+            self._subscriber.subscribe(channel).addBoth(self._subscribed)
 
     def unsubscribe(self, channel):
         """

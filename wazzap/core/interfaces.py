@@ -317,7 +317,9 @@ class IPresenceObserver(Interface):
     def moderation_changed(what):
         """
         Another process changed C{what} (C{"bans"} or C{"mutes"}) in the
-        database.
+        database: a Deferred firing once the change is in force here, or
+        L{None}.  What the other processes tell after it waits for it, so
+        that a mute announced is a mute kept.
         """
 
     def asked(session_key, request, argument):
