@@ -4,7 +4,7 @@ Run wazzap's benchmarks: one JSON line per scenario and server.
     python benchmarks/run.py [SCENARIO ...] [--quick] [--servers wazzap,baseline]
                              [--repeat N] [--before DIR] [--history-off]
 
-Scenarios A, B, X, C, D, K, R, T and I are described in benchmarks/README.md (with
+Scenarios A, B, X, C, D, K, R, T, I, M, L and P are described in benchmarks/README.md (with
 the generator check, the rounds of A/B/X and the median of D).  Each
 server runs in its own process pinned to one core; this process, the load
 generator, pins itself to another.  Every phase is bounded in time, and the
