@@ -108,9 +108,14 @@ def cpu_seconds():
 
 class Client:
     __slots__ = ("sock", "fd", "welcome", "joined", "tail", "out", "remaining", "closed", "timed",
-                 "tilde", "line_start")
+                 "tilde", "line_start", "group")
 
-    def __init__(self, sock, nickname, timed=True, irc=False):
+    def __init__(self, sock, nickname, timed=True, irc=False, group=0):
+        """
+        @param group: the index of the port (of L{LoadGenerator}'s C{ports})
+            it connected to.
+        """
+        self.group = group
         self.sock = sock
         self.fd = sock.fileno()
         self.tilde = False
@@ -131,12 +136,20 @@ class LoadGenerator:
     """
 
     def __init__(self, host, port, rcvbuf=None, latency_every=1, per_message=False, tls=None,
-                 irc_port=None, irc_every=0):
+                 irc_port=None, irc_every=0, ports=None):
         """
         @param tls: an C{ssl.SSLContext} to speak TLS with, or L{None} for plain text.
         @param irc_port: the server's IRC port, where one client in
             C{irc_every} connects (the second, then every C{irc_every}-th).
+        @param ports: several ports (of several server processes) instead of
+            C{port}: client C{i} connects to C{ports[i % len(ports)]}, is in
+            group C{i % len(ports)}, and is timed if C{i // len(ports)} is a
+            multiple of C{latency_every}, so that every group has timed
+            clients; L{group_latencies_ns} has the latencies of each group.
         """
+        self.ports = list(ports or [port])
+        #: Per group (port), the latencies its timed clients took.
+        self.group_latencies_ns = [array("q") for _ in self.ports]
         self.irc_port = irc_port
         self.irc_every = irc_every if irc_port else 0
         self.latency_every = latency_every
@@ -241,7 +254,10 @@ class LoadGenerator:
             self.last_delivery_ns = now
             if client.timed:
                 stamps = [int(t) for t in TIMESTAMP.findall(data)]
-                self.latencies_ns.extend([now - t for t in stamps])
+                latencies = [now - t for t in stamps]
+                self.latencies_ns.extend(latencies)
+                if len(self.ports) > 1:
+                    self.group_latencies_ns[client.group].extend(latencies)
                 first = self.first_ns
                 if first is not None:
                     # Clock readings only grow: the first reading for a
@@ -318,8 +334,9 @@ class LoadGenerator:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.settimeout(max(deadline - time.monotonic(), 0.1))
                 irc = bool(self.irc_every) and i % self.irc_every == 1
+                group, rank = i % len(self.ports), i // len(self.ports)
                 try:
-                    sock.connect((self.host, self.irc_port if irc else self.port))
+                    sock.connect((self.host, self.irc_port if irc else self.ports[group]))
                     if self.tls is not None:
                         sock = self.tls.wrap_socket(sock, server_hostname="localhost")
                 except OSError:
@@ -328,7 +345,7 @@ class LoadGenerator:
                     continue
                 sock.setblocking(False)
                 nickname = b"b%d" % i
-                client = Client(sock, nickname, i % self.latency_every == 0, irc)
+                client = Client(sock, nickname, rank % self.latency_every == 0, irc, group)
                 self.clients.append(client)
                 self.by_fd[client.fd] = client
                 self.epoll.register(client.fd, EVENT_READ)
@@ -420,23 +437,24 @@ class LoadGenerator:
         self._run_until(expected, start_ns, stall, timeout)
         return expected, (self.last_delivery_ns - start_ns) / 1e9 if self.deliveries else 0.0
 
-    def at_rate(self, rate, duration, stall=5.0, timeout=None):
+    def at_rate(self, rate, duration, stall=5.0, timeout=None, sender_group=None):
         """
         Send C{rate} messages a second in total for C{duration} s, one at a
-        time, from every client in turn; then wait for the deliveries as in
-        L{flood}.  Return (expected deliveries, seconds, messages sent).
+        time, from every client in turn (of C{sender_group} only, if given);
+        then wait for the deliveries as in L{flood}.  Return (expected
+        deliveries, seconds, messages sent).
         """
         live = self.live_clients()
+        senders = [c for c in live if sender_group is None or c.group == sender_group]
         total = int(rate * duration)
-        expected = total * (len(live) - 1)
         interval_ns = int(1e9 / rate)
         start_ns = time.perf_counter_ns()
         sent = 0
-        while sent < total and live:
+        while sent < total and senders:
             now = time.perf_counter_ns()
             due = start_ns + sent * interval_ns
             if now >= due:
-                client = live[sent % len(live)]
+                client = senders[sent % len(senders)]
                 if not client.closed:
                     message = b"~M%d" % time.perf_counter_ns() + FILLER + b"\n"
                     try:
@@ -461,6 +479,10 @@ class LoadGenerator:
                 last_count, last_change = self.deliveries, time.monotonic()
             elif time.monotonic() - last_change >= stall:
                 break
+
+    def reset_latencies(self):
+        self.latencies_ns = array("q")
+        self.group_latencies_ns = [array("q") for _ in self.ports]
 
     def percentiles_ms(self, *fractions, values=None):
         """

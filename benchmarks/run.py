@@ -4,7 +4,7 @@ Run wazzap's benchmarks: one JSON line per scenario and server.
     python benchmarks/run.py [SCENARIO ...] [--quick] [--servers wazzap,baseline]
                              [--repeat N] [--before DIR] [--history-off]
 
-Scenarios A, B, X, C, D, K, R, T and I are described in benchmarks/README.md (with
+Scenarios A, B, X, C, D, K, R, T, I, M, L and P are described in benchmarks/README.md (with
 the generator check, the rounds of A/B/X and the median of D).  Each
 server runs in its own process pinned to one core; this process, the load
 generator, pins itself to another.  Every phase is bounded in time, and the
@@ -32,6 +32,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO))
 
 from loadgen import LoadGenerator, cpu_seconds, has_command, raise_open_file_limit  # noqa: E402
+from redis_load import (  # noqa: E402
+    REDIS_MISSING, WAZZAP_MESSAGE, RedisServer, Subscribers, publish_at_rate, redis_benchmark)
 
 from tests.certificates import make_certificates  # noqa: E402
 
@@ -71,6 +73,21 @@ SCENARIOS["I"] = dict(SCENARIOS["A"], irc_every=2, servers=("wazzap",))
 # D in a lobby with a history: before the measured joins a warm-up client
 # says `talk` lines, so each joiner is replayed the last 20 (--replay).
 SCENARIOS["H"] = dict(SCENARIOS["D"], talk=20, servers=("wazzap",))
+# A with its clients spread over 2 wazzap processes on one redis-server
+# (client i on process i % 2), beside A on one process, without and with
+# --redis (a room all of whose members are local does not go through Redis).
+SCENARIOS["M"] = dict(SCENARIOS["A"], servers=("wazzap", "wazzap-redis", "wazzap-redis-x2"))
+# The Redis hop: 200 messages/s in all from the clients of the first process
+# (group 0: the even clients) to everyone, half of them on a second process;
+# on one process without Redis, the same clients in the same two groups.
+SCENARIOS["L"] = dict(kind="rate", clients=100, rate=200, duration=10, groups=2, sender_group=0,
+                      servers=("wazzap", "wazzap-redis-x2"))
+# One Redis's ceiling: redis-server alone on the server's core, a line of
+# wazzap's size published on one channel heard by each number of subscribing
+# connections (a wazzap process subscribes once per room), at a fixed rate
+# and then as fast as redis-benchmark publishes (pipelined and not).
+SCENARIOS["P"] = dict(kind="redis", subscribers=(0, 1, 2, 4, 8), rate=10000, duration=3,
+                      requests=300000, pipelines=(1, 32), servers=("redis-server",))
 QUICK = {
     "A": dict(messages=50, rounds=3),
     "B": dict(messages=30, rounds=3),
@@ -82,6 +99,9 @@ QUICK = {
     "T": dict(messages=50, rounds=3),
     "I": dict(messages=50, rounds=3),
     "H": dict(clients=300, runs=1),
+    "M": dict(messages=50, rounds=3),
+    "L": dict(duration=3),
+    "P": dict(subscribers=(0, 2), duration=1, requests=50000),
 }
 RATIO_SCENARIOS = ("A", "B", "X")
 
@@ -115,11 +135,15 @@ def wazzap_options(wazzap_root):
 #: The server that --history-off adds: wazzap keeping no room history.
 HISTORY_OFF = "wazzap-history-off"
 
+#: wazzap on a redis-server of the run's own (--redis): how many processes.
+REDIS_SERVERS = {"wazzap-redis": 1, "wazzap-redis-x2": 2}
 
-def server_command(server, port, workdir, wazzap_root=REPO, tls=None, irc_port=None):
+
+def server_command(server, port, workdir, wazzap_root=REPO, tls=None, irc_port=None, options=()):
     """
     @param tls: for wazzap, (port, certificate files) of a TLS port too.
     @param irc_port: for wazzap, an IRC port too.
+    @param options: for wazzap, more options (--redis).
     """
     if server.startswith("wazzap"):
         tls_options = []
@@ -137,6 +161,7 @@ def server_command(server, port, workdir, wazzap_root=REPO, tls=None, irc_port=N
               if irc_port else []),
             *wazzap_options(wazzap_root),
             *(["--history-days", "0"] if server == HISTORY_OFF else []),
+            *options,
         ]
     script = {"baseline": "baseline_server.py", "minimal": "minimal_fanout.py"}[server]
     return [sys.executable, str(HERE / script), str(port)]
@@ -262,10 +287,12 @@ class Server:
     One server under test, in its own process on C{core}.
     """
 
-    def __init__(self, name, core=None, wazzap_root=REPO, tls=False, irc=False):
+    def __init__(self, name, core=None, wazzap_root=REPO, tls=False, irc=False, options=()):
         """
+        @param core: the core (or a taskset list of cores) to run on.
         @param tls: whether it has a TLS port (C{tls_port}) too, with a
             certificate its clients trust through C{tls_context}.
+        @param options: more options for wazzap (see L{server_command}).
         """
         self.name = name
         self.port = free_port()
@@ -278,7 +305,7 @@ class Server:
             tls = (self.tls_port, files)
         self.irc_port = free_port() if irc else None
         command = server_command(name, self.port, self.workdir, wazzap_root, tls or None,
-                                 self.irc_port)
+                                 self.irc_port, options)
         if core is not None and shutil.which("taskset"):
             command = ["taskset", "-c", str(core)] + command
         env = dict(os.environ)
@@ -309,6 +336,18 @@ class Server:
                 time.sleep(0.1)
         raise RuntimeError("%s did not listen within %s s" % (self.name, timeout))
 
+    def wait_log(self, needle, timeout=20.0):
+        """
+        Wait until twistd's log has C{needle} (bytes).
+        """
+        deadline = time.monotonic() + timeout
+        log = self.workdir / "twistd.log"
+        while time.monotonic() < deadline:
+            if log.exists() and needle in log.read_bytes():
+                return
+            time.sleep(0.1)
+        raise RuntimeError("%s: no %r in its log within %s s" % (self.name, needle, timeout))
+
     def stop(self):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -321,7 +360,54 @@ class Server:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def run_one(name, config, server_name, core, wazzap_root=REPO):
+class Deployment:
+    """
+    The processes of one server under test: one L{Server}, or for
+    L{REDIS_SERVERS} a redis-server of the run's own and that many wazzap
+    processes on it.
+    """
+
+    def __init__(self, name, core, cores, wazzap_root=REPO, tls=False, irc=False):
+        """
+        @param core: the core of a server that is alone in its process.
+        @param cores: every core (a taskset list): redis-server's, and each
+            wazzap's when there are several (they share the machine with
+            the generator, which keeps its own core).
+        """
+        self.redis = None
+        self.servers = []
+        processes = REDIS_SERVERS.get(name)
+        try:
+            if processes is None:
+                self.servers.append(Server(name, core, wazzap_root, tls, irc))
+                return
+            self.redis = RedisServer(free_port(), cores)
+            options = ("--redis", self.redis.url, "--redis-prefix", "bench:")
+            for _ in range(processes):
+                self.servers.append(Server(name, core if processes == 1 else cores, wazzap_root,
+                                           tls, irc, options))
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pids(self):
+        return [server.pid for server in self.servers]
+
+    def wait_listening(self):
+        for server in self.servers:
+            server.wait_listening()
+            if self.redis is not None:
+                server.wait_log(b"connected to Redis")
+
+    def stop(self):
+        for server in self.servers:
+            server.stop()
+        if self.redis is not None:
+            self.redis.stop()
+
+
+def run_one(name, config, server_name, core, wazzap_root=REPO, cores=None):
     result = {"scenario": name, "server": server_name, "clients": config["clients"],
               "load_average_1m": round(os.getloadavg()[0], 2)}
     if config["kind"] == "flood":
@@ -332,11 +418,25 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
     elif config["kind"] == "rate":
         result.update(senders=config["clients"], rate_per_second=config["rate"],
                       duration_seconds=config["duration"])
-    server = Server(server_name, core, wazzap_root, tls=config.get("tls", False),
-                    irc=bool(config.get("irc_every")))
+    if config.get("sender_group") is not None:
+        result["senders"] = "the clients of group %d" % config["sender_group"]
+    try:
+        deployment = Deployment(server_name, core, cores, wazzap_root,
+                                tls=config.get("tls", False), irc=bool(config.get("irc_every")))
+    except Exception as e:
+        result["error"] = "%s: %s" % (type(e).__name__, e)
+        return result
+    server = deployment.servers[0]
+    # Client i joins process i % groups (several groups on one process are
+    # the same clients and traffic as on several processes).
+    groups = config.get("groups") or len(deployment.servers)
+    ports = [deployment.servers[g % len(deployment.servers)].port for g in range(groups)]
+    if groups > 1:
+        result.update(processes=len(deployment.servers), groups=groups,
+                      group_processes=[g % len(deployment.servers) for g in range(groups)])
     generator = None
     try:
-        server.wait_listening()
+        deployment.wait_listening()
         time.sleep(0.5)
         pid = server.pid
         result["server_rss_start_kib"] = proc_status(pid)["VmRSS"]
@@ -349,7 +449,8 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
                                   per_message=config.get("per_message", False),
                                   tls=server.tls_context,
                                   irc_port=server.irc_port,
-                                  irc_every=config.get("irc_every", 0))
+                                  irc_every=config.get("irc_every", 0),
+                                  ports=ports if groups > 1 else None)
         if config["kind"] == "idle":
             return measure_idle(config, generator, pid, result)
         started = time.monotonic()
@@ -362,30 +463,37 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
         result.update(joined=joined, join_seconds=round(time.monotonic() - started, 3))
         time.sleep(0.2)
         result["server_rss_idle_kib"] = proc_status(pid)["VmRSS"]
-        peak_reset = reset_peak_rss(pid)
-        faults = proc_minor_faults(pid)
+        peak_reset = [reset_peak_rss(p) for p in deployment.pids][0]
+        faults = proc_minor_faults(deployment.pids[0])
         generator.deliveries = 0
-        generator.latencies_ns = type(generator.latencies_ns)("q")
-        wall = generator_cpu = server_cpu = server_wait = generator_wait = 0.0
+        generator.reset_latencies()
+        # The server's processes, then redis-server's if any, then this one.
+        watched = deployment.pids + ([deployment.redis.pid] if deployment.redis else [])
+        watched.append(os.getpid())
+        cpu = [0.0] * len(watched)
+        wait = [0.0] * len(watched)
+        wall = generator_cpu = 0.0
         rates, expected, seconds, deliveries = [], 0, 0.0, 0
         for _ in range(config.get("rounds", 1) if config["kind"] == "flood" else 1):
             generator.deliveries = 0
-            sched0, own0 = proc_sched_seconds(pid), proc_sched_seconds(os.getpid())
-            cpu0, server_cpu0, wall0 = cpu_seconds(), proc_cpu_seconds(pid), time.monotonic()
+            sched0 = [proc_sched_seconds(p) for p in watched]
+            cpu0 = [proc_cpu_seconds(p) for p in watched[:-1]]
+            own_cpu0, wall0 = cpu_seconds(), time.monotonic()
             if config["kind"] == "flood":
                 round_expected, round_seconds = generator.flood(
                     config["senders"], config["messages"], room_size=config.get("room_size"))
             else:
-                round_expected, round_seconds, sent = generator.at_rate(config["rate"],
-                                                                        config["duration"])
+                round_expected, round_seconds, sent = generator.at_rate(
+                    config["rate"], config["duration"], sender_group=config.get("sender_group"))
                 result["messages"] = sent
             wall += time.monotonic() - wall0
-            generator_cpu += cpu_seconds() - cpu0
-            server_cpu += proc_cpu_seconds(pid) - server_cpu0
-            sched1, own1 = proc_sched_seconds(pid), proc_sched_seconds(os.getpid())
-            if sched0 and sched1 and own0 and own1:
-                server_wait += sched1[1] - sched0[1]
-                generator_wait += own1[1] - own0[1]
+            generator_cpu += cpu_seconds() - own_cpu0
+            for i, p in enumerate(watched[:-1]):
+                cpu[i] += proc_cpu_seconds(p) - cpu0[i]
+            sched1 = [proc_sched_seconds(p) for p in watched]
+            if all(sched0) and all(sched1):
+                for i in range(len(watched)):
+                    wait[i] += sched1[i][1] - sched0[i][1]
             expected += round_expected
             seconds += round_seconds
             deliveries += generator.deliveries
@@ -394,6 +502,9 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
             if config["kind"] == "flood":
                 generator.settle(quiet=0.2, timeout=10)
         generator.deliveries = deliveries
+        processes = len(deployment.servers)
+        server_cpu, server_wait = sum(cpu[:processes]), sum(wait[:processes])
+        generator_wait = wait[-1]
         status = proc_status(pid)
         p50, p99, p999 = generator.percentiles_ms(0.5, 0.99, 0.999)
         if config["kind"] == "flood":
@@ -438,15 +549,93 @@ def run_one(name, config, server_name, core, wazzap_root=REPO):
             if generator_cpu else None,
             disconnects=generator.disconnects,
         )
+        if processes > 1:
+            result.update(
+                server_cpu_fractions=[round(c / wall, 3) for c in cpu[:processes]],
+                server_runqueue_wait_fractions=[round(w / wall, 3) for w in wait[:processes]],
+                servers_rss_peak_kib=[proc_status(p)["VmHWM"] for p in deployment.pids],
+            )
+        if groups > 1:
+            for key, q in (("group_p50_ms", 0.5), ("group_p99_ms", 0.99)):
+                result[key] = [generator.percentiles_ms(q, values=values)[0]
+                               for values in generator.group_latencies_ns]
+        if deployment.redis is not None:
+            redis_cpu = cpu[processes]
+            result.update(
+                redis_cpu_fraction=round(redis_cpu / wall, 3),
+                redis_runqueue_wait_fraction=round(wait[processes] / wall, 3),
+                deliveries_per_cpu_second_with_redis=round(
+                    generator.deliveries / (server_cpu + redis_cpu))
+                if server_cpu + redis_cpu else None,
+            )
         return result
     except Exception as e:
         result["error"] = "%s: %s" % (type(e).__name__, e)
         return result
     finally:
-        server.stop()
+        deployment.stop()
         if generator is not None:
             result.setdefault("disconnects", generator.disconnects)
             generator.close()
+
+
+def run_redis(name, config, core):
+    """
+    Scenario P: one line per number of subscribers, with redis-server's
+    CPU at a fixed publishing rate and its publishes a second when
+    redis-benchmark floods it; what the subscribers got beside what they
+    should have (a subscriber that falls too far behind is dropped by
+    Redis's pubsub output limit).
+    """
+    results = []
+    redis = RedisServer(free_port(), None if core is None else str(core))
+    try:
+        for count in config["subscribers"]:
+            result = {"scenario": name, "server": "redis-server", "subscribers": count,
+                      "message_bytes": len(WAZZAP_MESSAGE),
+                      "load_average_1m": round(os.getloadavg()[0], 2)}
+            watched = [redis.pid]
+            for pipeline in (None,) + tuple(config["pipelines"]):
+                # None: this process publishing at config["rate"].
+                subscribers = None
+                if count:
+                    subscribers = Subscribers(redis.port, count, 60)
+                    watched.append(subscribers.pid)
+                sched0 = [proc_sched_seconds(p) for p in watched]
+                own0, wall0 = cpu_seconds(), time.monotonic()
+                if pipeline is None:
+                    sent = publish_at_rate(redis.port, config["rate"], config["duration"])
+                    rate = None
+                else:
+                    sent = config["requests"]
+                    rate = redis_benchmark(redis.port, sent, pipeline, 50 if pipeline == 1 else 4)
+                wall = time.monotonic() - wall0
+                own = cpu_seconds() - own0
+                sched1 = [proc_sched_seconds(p) for p in watched]
+                got = subscribers.messages(60) if subscribers else 0
+                if subscribers:
+                    watched.pop()
+                fractions = [round((b[0] - a[0]) / wall, 3) for a, b in zip(sched0, sched1)]
+                key = "at_rate" if pipeline is None else "benchmark_pipeline_%d" % pipeline
+                result[key] = phase = {
+                    "published": sent, "seconds": round(wall, 3),
+                    "lines_per_second": rate or round(sent / wall),
+                    "redis_cpu_fraction": fractions[0],
+                    "subscribers_cpu_fraction": fractions[1] if count else None,
+                    "delivered": got, "expected": sent * count,
+                }
+                if pipeline is None:
+                    phase["publisher_cpu_fraction"] = round(own / wall, 3)
+                    phase["redis_cpu_per_1000_lines_per_second"] = round(
+                        fractions[0] / (sent / wall / 1000), 4)
+                else:
+                    # Redis's own seconds per publish, whatever else waits.
+                    phase["redis_cpu_limited_lines_per_second"] = round(
+                        sent / (fractions[0] * wall)) if fractions[0] else None
+            results.append(result)
+    finally:
+        redis.stop()
+    return results
 
 
 def measure_idle(config, generator, pid, result):
@@ -571,6 +760,7 @@ def main(argv=None):
     wanted = set(args.servers.split(",")) if args.servers else None
 
     cores = sorted(os.sched_getaffinity(0))
+    all_cores = ",".join(str(core) for core in cores)
     server_core = None
     if len(cores) >= 2:
         server_core = cores[0]
@@ -590,6 +780,14 @@ def main(argv=None):
         for name in names:
             config = dict(SCENARIOS[name], **(QUICK[name] if args.quick else {}))
             results[name] = {}
+            if (set(config["servers"]) & (set(REDIS_SERVERS) | {"redis-server"})
+                    and not shutil.which("redis-server")):
+                print(json.dumps({"scenario": name, "skipped": REDIS_MISSING}), flush=True)
+                continue
+            if config["kind"] == "redis":
+                for result in run_redis(name, config, server_core):
+                    print(json.dumps(result), flush=True)
+                continue
             servers = [(server, args.wazzap_root) for server in config["servers"]]
             if args.before and "wazzap" in config["servers"]:
                 servers.insert(1, ("wazzap-before", args.before))
@@ -604,7 +802,7 @@ def main(argv=None):
                         run_one(name, config, server_name, server_core, root)
                         for _ in range(config.get("runs", 1))])
                 else:
-                    result = run_one(name, config, server_name, server_core, root)
+                    result = run_one(name, config, server_name, server_core, root, all_cores)
                 results[name][server_name] = result
                 print(json.dumps(result), flush=True)
                 if name == "A" and server_name == "wazzap":
@@ -616,6 +814,13 @@ def main(argv=None):
             for other in ("baseline", "wazzap-before", HISTORY_OFF):
                 ratio = ratio_line(name, results[name], other)
                 if ratio and (name in RATIO_SCENARIOS or other != "baseline"):
+                    print(json.dumps(ratio), flush=True)
+            for redis_server in REDIS_SERVERS:
+                # On Redis over wazzap alone, in the same run.
+                ratio = ratio_line(name, {"wazzap": results[name].get(redis_server),
+                                          "alone": results[name].get("wazzap")}, "alone",
+                                   redis_server + "/wazzap")
+                if ratio:
                     print(json.dumps(ratio), flush=True)
             for mixed, label in (("T", "tls/clear"), ("I", "irc-mix/line")):
                 if name == mixed and "A" in results:
