@@ -31,7 +31,7 @@ from wazzap.bus.redis_link import MAX_RETRY_SECONDS
 DEAD_WITHIN_SECONDS = SILENT_SECONDS + 2 * HEARTBEAT_SECONDS + TIMEOUT
 
 UNREACHABLE = "The other servers cannot be reached just now"
-REACHABLE = "The other servers can be reached again"
+REACHABLE = "This server reaches the others again"
 
 
 def cluster_db(tmp_path, admins=()):

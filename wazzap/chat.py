@@ -894,7 +894,7 @@ class Chat:
     def reachable(self, others):
         # Each process tells its own people: every one of them sees this.
         if others:
-            notice = "The other servers can be reached again: everyone is back together."
+            notice = "This server reaches the others again: you are chatting with everyone."
         else:
             notice = (
                 "The other servers cannot be reached just now: you are chatting with the "
