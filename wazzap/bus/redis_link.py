@@ -97,6 +97,20 @@ def _endpoint(reactor, address):
     return HostnameEndpoint(reactor, host, port, CONNECT_TIMEOUT_SECONDS)
 
 
+#: The publishes of one turn, in order: KEYS the channels, ARGV the messages.
+_PUBLISH_ALL = "for i, channel in ipairs(KEYS) do redis.call('PUBLISH', channel, ARGV[i]) end"
+
+
+def _fire_all(result, outgoing):
+    for _, _, sent in outgoing:
+        sent.callback(None)
+
+
+def _fail_all(failure, outgoing):
+    for _, _, sent in outgoing:
+        sent.errback(failure)
+
+
 class _CommandsFactory(protocol.Factory):
     """
     Builds the commands connection's txredisapi protocol for a
@@ -155,6 +169,10 @@ class RedisLink(service.MultiService):
         self.up = False
         self._on_up = on_up
         self._on_down = on_down
+        self._reactor = reactor
+        # (channel, message, Deferred) published this turn, not yet sent.
+        self._outgoing = []
+        self._sending = None
         self._channels = set()
         # Commands asked while a subscription is on its way, in order, with
         # the Deferreds their answers go to; None when none is.
@@ -252,9 +270,33 @@ class RedisLink(service.MultiService):
 
     def publish(self, channel, message):
         """
-        Publish C{message} (a str) on C{channel}.
+        Publish C{message} (a str) on C{channel} at the end of this reactor
+        turn, in one command with the turn's other publishes: a command
+        costs this process some 30 microseconds of the client's work, the
+        most of what a line through Redis costs it.  A Deferred firing once
+        Redis took it, or failing as L{execute} does.
         """
-        return self.execute("PUBLISH", channel, message)
+        sent = defer.Deferred()
+        self._outgoing.append((channel, message, sent))
+        if self._sending is None:
+            self._sending = self._reactor.callLater(0, self._publish_outgoing)
+        return sent
+
+    def _publish_outgoing(self):
+        if self._sending is not None and self._sending.active():
+            self._sending.cancel()
+        self._sending = None
+        outgoing, self._outgoing = self._outgoing, []
+        if not outgoing:
+            return
+        if len(outgoing) == 1:
+            channel, message, _ = outgoing[0]
+            answered = self.execute("PUBLISH", channel, message)
+        else:
+            channels = [channel for channel, _, _ in outgoing]
+            messages = [message for _, message, _ in outgoing]
+            answered = self.execute("EVAL", _PUBLISH_ALL, len(outgoing), *channels, *messages)
+        answered.addCallbacks(_fire_all, _fail_all, (outgoing,), None, (outgoing,))
 
     def subscribe(self, channel):
         """
@@ -280,5 +322,7 @@ class RedisLink(service.MultiService):
             self._subscriber.unsubscribe(channel).addErrback(lambda _: None)
 
     def stopService(self):
+        # What was published this turn (a goodbye) goes before the link does.
+        self._publish_outgoing()
         self.up = False
         return super().stopService()
