@@ -69,8 +69,9 @@ def cluster(tmp_path, redis_server):
         server.wait_for_log("connected to Redis")
         return server
 
-    def start(count, admins=()):
+    def start(count, admins=(), more=()):
         options.append(cluster_db(tmp_path, admins))
+        options.extend(more)
         with ThreadPoolExecutor(count) as pool:
             return list(pool.map(lambda _: start_one(), range(count)))
 
@@ -297,3 +298,20 @@ def test_redis_stopped_during_chat(cluster):
     assert "just us two" not in " ".join(seen_by_carol)
     (seen_by_alice,) = said(carol, "hello from two", alice)
     assert seen_by_alice[-1] == "carol: hello from two"
+
+
+def test_a_room_whose_people_are_elsewhere_is_replayed_to_who_joins_it_here(cluster):
+    """What was said in a room on one process is replayed to the first who joins it on another."""
+    one, two = cluster(2, more=("--replay=5",))
+    alice = cluster.connect(one, "alice")
+    bob = cluster.connect(two, "bob")
+    alice.send("/join #talk")
+    alice.read_through("you joined #talk")
+    alice.send("said before bob came")
+    # Written to the database in batches of a tenth of a second.
+    time.sleep(0.5)
+    bob.send("/join #talk")
+    lines = bob.read_through("--- now ---")
+    assert [line for line in lines if "[history #talk" in line and "said before bob came" in line]
+    alice.send("said after")
+    bob.read_through("said after")

@@ -630,7 +630,10 @@ class Chat:
                 )
             room = self._rooms[room_key(name)] = Room(name, self, self._clock)
         if self.replay is not None:
-            self.replay.arriving(key)
+            # A room with people only elsewhere was not heard here: what
+            # they said is in the database, not in this process's memory.
+            unheard = len(room) and not self.bus.local_members(room.name)
+            self.replay.arriving(key, room.name if unheard else None)
         self._enter(member, room, room.name)
         return None
 

@@ -71,25 +71,48 @@ class Replay:
         # room name -> the replay being told to its newcomers, until the
         # outbox has handed it to all of them (weakly held: no more).
         self._replays = WeakValueDictionary()
+        # session key -> the room it is entering that was not heard here.
+        self._unheard = {}
 
-    def arriving(self, session_key):
+    def arriving(self, session_key, unheard=None):
         """
         The session is about to join the chat or a room: what is published
-        from now on reaches it live.
+        from now on reaches it live.  C{unheard} names a room it joins whose
+        lines this process did not hear (its people were all elsewhere).
         """
         self._arrivals[session_key] = self.history.mark()
+        if unheard is not None:
+            self._unheard[session_key] = unheard
 
     def entered(self, member, room):
         """
         C{member} just joined C{room} (and was told so): replay the last of
         the lines it did not hear.
         """
-        self._replay(member, room, self._arrivals.pop(member.session_key, self.history.mark()))
+        up_to = self._arrivals.pop(member.session_key, self.history.mark())
+        if self._unheard.pop(member.session_key, None) != room.name:
+            self._replay(member, room, up_to)
+        elif self.lines:
+            read = self.history.read([(room.name, self.lines, 0, None)])
+            read.addCallback(self._read_elsewhere, member, room)
+            read.addErrback(log_failure, log, "replaying %s" % (room.name,))
+
+    def _read_elsewhere(self, results, member, room):
+        (_, lines), = results
+        self.history.refill(room.name, lines)
+        if lines and member in room:
+            self._tell(member, room, lines)
 
     def _replay(self, member, room, up_to):
         lines = self.history.tail(room.name, up_to, self.lines)
-        if not lines:
-            return
+        if lines:
+            self._tell(member, room, lines)
+
+    def _tell(self, member, room, lines):
+        """
+        Tell C{member} the replay of C{lines} of C{room}, shared with
+        whoever joins it with the same lines today.
+        """
         today = self._clock.seconds() // DAY
         span = (lines[0][0], lines[-1][0], today)
         replay = self._replays.get(room.name)
@@ -182,6 +205,7 @@ class Replay:
         user is told what they missed when they come back.
         """
         self._arrivals.pop(session_key, None)
+        self._unheard.pop(session_key, None)
         if identity.account is not None:
             last_line = self.history.mark()
             self.history.left(

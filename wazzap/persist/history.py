@@ -172,6 +172,14 @@ class HistoryLog:
         # Not the last id of this server's, whose low bits are its number.
         self._heard_id = max(self._heard_id, line_id)
 
+    def refill(self, room, lines):
+        """
+        Keep C{lines} (read from the database) as the tail of C{room}, with
+        what was heard of it since: this process had not heard the room.
+        """
+        known = {line[0]: line for line in chain(lines, self._tails.get(room, ()))}
+        self._tails[room] = deque((known[id_] for id_ in sorted(known)), self._tail_lines)
+
     def mark(self):
         """
         The id of the last line recorded or heard: what is recorded later
