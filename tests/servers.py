@@ -15,6 +15,7 @@ import pwd
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -223,24 +224,39 @@ REDIS_MISSING = "redis-server is not installed: apt-get install redis-server"
 class RedisServer:
     """
     A C{redis-server} of its own, keeping nothing on disk, that a test may
-    stop and start again on the same port.
+    stop and start again on the same port; with C{certificates} (see
+    L{tests.certificates}) it speaks only TLS, and with C{password} it
+    asks for one.
     """
 
-    def __init__(self, binary, directory):
+    def __init__(self, binary, directory, certificates=None, password=None):
         self._binary = binary
         self._directory = directory
+        self._certificates = certificates
+        self._password = password
         self.port = free_port()
         self._process = None
         self.start()
 
     @property
     def url(self):
-        return "redis://127.0.0.1:%d/0" % (self.port,)
+        scheme = "redis" if self._certificates is None else "rediss"
+        return "%s://127.0.0.1:%d/0" % (scheme, self.port)
 
     def start(self):
+        options = ["--port", str(self.port)]
+        if self._certificates is not None:
+            files = self._certificates
+            options = [
+                "--port", "0", "--tls-port", str(self.port),
+                "--tls-cert-file", str(files.fullchain), "--tls-key-file", str(files.key),
+                "--tls-ca-cert-file", str(files.ca), "--tls-auth-clients", "no",
+            ]
+        if self._password is not None:
+            options += ["--requirepass", self._password]
         self._process = subprocess.Popen(
             [
-                self._binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                self._binary, *options, "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", str(self._directory),
                 "--daemonize", "no", "--loglevel", "warning",
             ],
@@ -256,16 +272,23 @@ class RedisServer:
 
     def command(self, *words):
         """
-        The first line Redis answers C{words} with, or L{None} if it cannot
-        be reached.
+        The first line Redis answers C{words} with (after logging in, with
+        a password), or L{None} if it cannot be reached.
         """
-        request = b"*%d\r\n" % (len(words),) + b"".join(
-            b"$%d\r\n%s\r\n" % (len(word.encode()), word.encode()) for word in words
+        commands = [words] if self._password is None else [("AUTH", self._password), words]
+        request = b"".join(
+            b"*%d\r\n" % (len(command),)
+            + b"".join(b"$%d\r\n%s\r\n" % (len(word.encode()), word.encode()) for word in command)
+            for command in commands
         )
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+                if self._certificates is not None:
+                    context = ssl.create_default_context(cafile=str(self._certificates.ca))
+                    sock = context.wrap_socket(sock, server_hostname="localhost")
                 sock.sendall(request)
-                return sock.makefile("rb").readline().decode().rstrip("\r\n")
+                replies = sock.makefile("rb")
+                return [replies.readline() for _ in commands][-1].decode().rstrip("\r\n")
         except OSError:
             return None
 

@@ -7,6 +7,7 @@ The link is real (the global reactor, spun here for a bounded time); the
 heartbeat and the turn's flush run on a L{Clock} each test moves.
 """
 
+import shutil
 import time
 from itertools import count
 from types import SimpleNamespace
@@ -17,6 +18,8 @@ from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
 from tests import contract_bus, contract_presence
+from tests.certificates import make_certificates
+from tests.servers import REDIS_MISSING, RedisServer
 from tests.doubles import RecordingMember
 from wazzap.bus.local import LocalBus
 from wazzap.chat import Chat
@@ -486,3 +489,26 @@ def test_a_process_is_known_by_the_id_it_has_once_started(processes, redis_serve
         assert bob.lines == ["[Server] found you"]
     finally:
         wait(cluster.stopService())
+
+
+def test_rediss_speaks_tls_and_logs_in_with_the_password(tmp_path, monkeypatch):
+    """A rediss:// URL verifies the server's certificate, and REDIS_PASSWORD logs in."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip(REDIS_MISSING)
+    files = make_certificates(tmp_path)
+    server = RedisServer(binary, tmp_path, certificates=files, password="s3cret")
+    try:
+        # What a private CA's operator does: OpenSSL reads it as the trust store.
+        monkeypatch.setenv("SSL_CERT_FILE", str(files.ca))
+        monkeypatch.setenv("REDIS_PASSWORD", "s3cret")
+        one, two = Process(server.url, "1"), Process(server.url, "2")
+        try:
+            assert wait(one.presence.claim("1.1", "alice"))
+            spin(lambda: two.presence.locate("alice") == "1.1")
+            assert server.command("GET", "test:nick:alice") == "$3"
+        finally:
+            one.stop()
+            two.stop()
+    finally:
+        server.stop()
