@@ -187,6 +187,21 @@ def test_only_a_plain_tcp_transport_is_taken_for_the_fast_path(tcp_connection):
     assert _tune(tcp_connection) is None
 
 
+def test_connections_of_a_kind_share_one_name_for_twisted_s_log_and_repr(tcp_connection):
+    """Twisted's per-connection log prefix and repr become one string for all of a protocol's kind."""
+
+    class ChatLike:
+        pass
+
+    tcp_connection.protocol = ChatLike()
+    _tune(tcp_connection)
+    assert tcp_connection.logPrefix() == tcp_connection.repstr == "ChatLike"
+    other = tcp.Connection(socket.socket(), ChatLike(), reactor=Clock())
+    _tune(other)
+    assert other.logstr is tcp_connection.logstr
+    other.socket.close()
+
+
 def test_a_wrapped_tcp_transport_is_tuned_but_never_written_directly(tcp_connection):
     """Under a wrapper (as TLS is), the socket gets its options but is not taken for the fast path."""
 
