@@ -313,5 +313,6 @@ def test_a_room_whose_people_are_elsewhere_is_replayed_to_who_joins_it_here(clus
     bob.send("/join #talk")
     lines = bob.read_through("--- now ---")
     assert [line for line in lines if "[history #talk" in line and "said before bob came" in line]
+    # Said at once: it reaches bob's process whether or not alice's knows yet that he is there.
     alice.send("said after")
     bob.read_through("said after")

@@ -512,3 +512,26 @@ def test_rediss_speaks_tls_and_logs_in_with_the_password(tmp_path, monkeypatch):
             two.stop()
     finally:
         server.stop()
+
+
+def test_a_line_reaches_a_newcomer_elsewhere_before_this_process_knows_of_them(processes):
+    """With another process about, a room's lines go through Redis even when all members seem here."""
+    one, two = processes("1"), processes("2")
+    spin(lambda: one.presence.others_alive())
+    alice, bob = one.member("alice", 1), two.member("bob", 1)
+    one.bus.join("#r", alice)
+    one.presence.enter("#r", alice.session_key)
+    # Bob's process has subscribed; process one has not heard he is there.
+    two.bus.join("#r", bob)
+    wait(two.cluster.link.execute("PING"))
+    assert one.presence.members_of("#r") == [alice.session_key]
+    one.bus.publish("#r", events.Notice("just now"))
+    spin(lambda: not one.bus.in_flight)
+
+    def heard():
+        one.clock.advance(0)
+        two.clock.advance(0)
+        return bob.lines
+
+    spin(heard)
+    assert bob.lines == ["[Server] just now"] and alice.lines == ["[Server] just now"]

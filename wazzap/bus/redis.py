@@ -676,6 +676,12 @@ class RedisPresence:
             )
         self._tell(["state", sessions])
 
+    def others_alive(self):
+        """
+        Whether another process is heard from.
+        """
+        return bool(self._heard)
+
     def heartbeat(self):
         """
         Say this process is alive, renew its leases, and take for dead the
@@ -739,9 +745,15 @@ class RedisPresence:
 @implementer(IRoomBus)
 class RedisBus:
     """
-    L{IRoomBus} over Redis: a room whose members are all in this process
-    is delivered here, one with members elsewhere through its channel, in
-    the order Redis gives every process.
+    L{IRoomBus} over Redis: what a room publishes goes through its channel,
+    in the order Redis gives every process, to the processes subscribed to
+    it (those with members there).  While no other process is there (or
+    Redis cannot be reached) it is delivered here without Redis.
+
+    Not when only the room's members seem to be here: this process's
+    mirror of presence learns of a newcomer elsewhere a moment after the
+    newcomer's process subscribed, and a line said in that moment would not
+    reach them.  Redis itself never misses a subscriber it has taken.
 
     What this process published comes back to it through Redis too, so
     that its members hear a room in the same order as everyone else.  Until
@@ -804,7 +816,8 @@ class RedisBus:
     def publish(self, room, event, exclude=None, heard_in=(), line=None):
         cluster = self._cluster
         here = self._local.local_members(room)
-        if not cluster.up or self._presence.count(room) <= len(here):
+        alone = not self._presence.others_alive() and self._presence.count(room) <= len(here)
+        if not cluster.up or alone:
             self._local.publish(room, event, exclude, heard_in)
             return
         if here:
