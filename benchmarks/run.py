@@ -75,7 +75,7 @@ SCENARIOS["I"] = dict(SCENARIOS["A"], irc_every=2, servers=("wazzap",))
 SCENARIOS["H"] = dict(SCENARIOS["D"], talk=20, servers=("wazzap",))
 # A with its clients spread over 2 wazzap processes on one redis-server
 # (client i on process i % 2), beside A on one process, without and with
-# --redis (a room all of whose members are local does not go through Redis).
+# --redis (a process alone on its Redis delivers its rooms without it).
 SCENARIOS["M"] = dict(SCENARIOS["A"], servers=("wazzap", "wazzap-redis", "wazzap-redis-x2"))
 # The Redis hop: 200 messages/s in all from the clients of the first process
 # (group 0: the even clients) to everyone, half of them on a second process;
