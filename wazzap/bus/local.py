@@ -57,16 +57,23 @@ class LocalBus:
         members = self._rooms.get(room)
         if not members:
             return
-        heard = [self._rooms[name] for name in heard_in if name in self._rooms]
-        if heard:
-            unheard = [key for key in members if not any(key in other for other in heard)]
-            if len(unheard) < len(members):
-                # Some heard it in another room: each of the others alone.
-                for key in unheard:
-                    if key != exclude:
-                        self.outbox.direct(members[key], event)
-                return
+        if heard_in and self._heard_elsewhere(members, event, exclude, heard_in):
+            return
         self.outbox.publish(room, members, event, exclude)
+
+    def _heard_elsewhere(self, members, event, exclude, heard_in):
+        """
+        If some of C{members} heard C{event} in a room of C{heard_in}, give
+        it to each of the others alone, and return True.
+        """
+        heard = [self._rooms[name] for name in heard_in if name in self._rooms]
+        unheard = [key for key in members if not any(key in other for other in heard)]
+        if len(unheard) == len(members):
+            return False
+        for key in unheard:
+            if key != exclude:
+                self.outbox.direct(members[key], event)
+        return True
 
     def direct(self, session_key, event):
         member = self._sessions.get(session_key)
