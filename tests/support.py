@@ -21,7 +21,7 @@ from pathlib import Path
 import argon2
 
 from wazzap.persist import passwords
-from wazzap.persist.store import Database
+from wazzap.persist.store import open_database
 
 REPO = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -236,9 +236,10 @@ def password_hash(password):
 def seed_accounts(db_path, nicknames, admins=()):
     """
     Register C{nicknames} (with L{PASSWORD}) in the database at C{db_path}
-    before a server opens it; flag C{admins}.  Return the --db option.
+    (a SQLite file, or a PostgreSQL URL) before a server opens it; flag
+    C{admins}.  Return the --db option.
     """
-    with Database.open(db_path) as database:
+    with open_database(str(db_path)) as database:
         for nickname in nicknames:
             assert database.create_account(nickname, password_hash(PASSWORD))
         for nickname in admins:

@@ -34,18 +34,26 @@ UNREACHABLE = "The other servers cannot be reached just now"
 REACHABLE = "This server reaches the others again"
 
 
-def cluster_db(tmp_path, admins=()):
+@pytest.fixture(params=["postgresql"])
+def cluster_db(request, tmp_path):
     """
-    The C{--db} option every process of a test shares, with the accounts
-    C{admins} registered (see L{seed_accounts}) and flagged as admins: one
-    SQLite file, which processes on one machine may share.  The one place
-    that picks the database of these tests.
+    C{cluster_db(admins=())}: the C{--db} option every process of a test
+    shares, with the accounts C{admins} registered (see L{seed_accounts})
+    and flagged as admins.  A PostgreSQL database of the tests' own, as
+    processes on several machines share; a test may ask for a SQLite file
+    too (C{@pytest.mark.parametrize("cluster_db", ["sqlite"], indirect=True)}),
+    which processes on one machine may share.  The one place that picks
+    the database of these tests.
     """
-    return seed_accounts(tmp_path / "cluster.sqlite3", admins, admins=admins)
+    if request.param == "postgresql":
+        target = request.getfixturevalue("postgres_url")
+    else:
+        target = tmp_path / "cluster.sqlite3"
+    return lambda admins=(): seed_accounts(target, admins, admins=admins)
 
 
 @pytest.fixture
-def cluster(tmp_path, redis_server):
+def cluster(tmp_path, redis_server, cluster_db):
     """
     Start C{count} processes on the test's Redis and database
     (C{cluster(count, admins=())}), each connected to Redis, and
@@ -70,7 +78,7 @@ def cluster(tmp_path, redis_server):
         return server
 
     def start(count, admins=(), more=()):
-        options.append(cluster_db(tmp_path, admins))
+        options.append(cluster_db(admins))
         options.extend(more)
         with ThreadPoolExecutor(count) as pool:
             return list(pool.map(lambda _: start_one(), range(count)))
@@ -123,6 +131,7 @@ def until_answered(clients, command, needle, expected):
         assert answered, "%s never answered %r" % (command, expected)
 
 
+@pytest.mark.parametrize("cluster_db", ["postgresql", "sqlite"], indirect=True)
 def test_three_processes_are_one_server(cluster):
     """Users on three processes chat in rooms, list each other, rename and talk privately."""
     one, two, three = cluster(3)
