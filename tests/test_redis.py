@@ -535,3 +535,51 @@ def test_a_line_reaches_a_newcomer_elsewhere_before_this_process_knows_of_them(p
 
     spin(heard)
     assert bob.lines == ["[Server] just now"] and alice.lines == ["[Server] just now"]
+
+
+def test_a_message_that_is_not_wazzap_s_is_ignored_and_the_link_stays(processes, redis_server):
+    """Malformed presence messages change nothing, and what follows them is still heard."""
+    one, two = processes("1"), processes("2")
+    for junk in ('["claim","9","9.1",5]', '["enter","9",5,"9.1"]', "not json", '{"a":1}', "[]"):
+        redis_server.command("PUBLISH", "test:presence", junk)
+    assert wait(two.presence.claim("2.1", "bob"))
+    spin(lambda: one.presence.locate("bob") == "2.1")
+    assert one.cluster.up and one.presence.locate("5") is None
+
+
+def test_a_whole_state_takes_out_what_it_no_longer_holds(processes, redis_server):
+    """A process's state, told again, takes its sessions out of rooms and the queue they left meanwhile."""
+    one, two = processes("1"), processes("2")
+    assert wait(two.presence.claim("2.1", "bob"))
+    two.presence.enter("#a", "2.1")
+    two.presence.wait_for_approval("2.1", "192.0.2.4")
+    spin(lambda: one.presence.members_of("#a") == ["2.1"] and one.presence.waiting() == ["2.1"])
+    # Its exit and unwait were lost (say, while the link was down): its state says so.
+    redis_server.command(
+        "PUBLISH", "test:presence", '["state","2",[["2.1","bob",null,["#b"],null,false]]]'
+    )
+    spin(lambda: one.presence.members_of("#b") == ["2.1"])
+    assert one.presence.members_of("#a") == [] and one.presence.waiting() == []
+
+
+def test_a_session_that_lost_its_nickname_leaves_its_rooms(redis_server):
+    """The loser of a clash is closed, and leaving takes it out of its rooms here and everywhere."""
+    one, two = ChatProcess(redis_server.url, "1"), Process(redis_server.url, "2")
+    try:
+        alice = one.joined("alice")
+        spin(lambda: two.presence.members_of("#lobby") == [alice.session_key])
+        one.cluster.link.stopService()
+        for _ in range(SILENT_SECONDS // 3 + 2):
+            two.clock.advance(3)
+        redis_server.command("PEXPIRE", "test:nick:alice", "1")
+        spin(lambda: redis_server.command("EXISTS", "test:nick:alice") == ":0")
+        assert wait(two.presence.claim("2.1", "alice"))
+        one.cluster.link.startService()
+        spin(lambda: alice.closed)
+        one.chat.leave(alice, alice.closed[0])
+        assert not one.bus.local_members("#lobby")
+        assert one.presence.members_of("#lobby") == []
+        spin(lambda: one.presence.locate("alice") == "2.1")
+    finally:
+        one.stop()
+        two.stop()

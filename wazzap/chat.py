@@ -24,6 +24,7 @@ from collections import Counter, deque
 from itertools import islice
 
 from twisted.internet import defer
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from wazzap import text
@@ -44,7 +45,10 @@ from wazzap.core.rooms import (
     room_name_problem,
     topic_problem,
 )
+from wazzap.failures import log_failure
 from wazzap.flow import TurnFlusher
+
+log = Logger()
 
 #: Requests to join (--approve-joins) told to admins one by one; beyond
 #: these, admins get one summary per APPROVAL_SUMMARY_SECONDS.
@@ -448,6 +452,14 @@ class Chat:
             or "%s is already online" % (nickname,)
         )
 
+    def _hold_nickname(self, member):
+        """
+        Hold the member's nickname, unless admission did (L{claim}): the
+        answer is not waited for, so this is for callers that checked it.
+        """
+        if self.presence.nickname_of(member.session_key) != member.nickname:
+            self.presence.claim(member.session_key, member.nickname)
+
     def find(self, nickname):
         """
         The member online under C{nickname} (any case), here or, as an
@@ -489,7 +501,7 @@ class Chat:
         L{approval_listeners}) were asked.
         """
         key = member.session_key
-        self.presence.claim(key, member.nickname)
+        self._hold_nickname(member)
         self.presence.wait_for_approval(key, member.peer)
         self._waiting[key] = member
         asked = len(self.admins()) + len(self.approval_listeners)
@@ -733,7 +745,7 @@ class Chat:
         presence = self.presence
         if self._waiting.pop(key, None) is not None:
             presence.stop_waiting(key)
-        presence.claim(key, member.nickname)
+        self._hold_nickname(member)
         identity = Identity(
             member.nickname, member.account, member.is_admin, member.color, member.peer
         )
@@ -882,7 +894,8 @@ class Chat:
                     self.outbox.direct(member, event)
             room = self.find_room(name)
             if room is not None:
-                self._forget_if_empty(room, told=False)
+                # Its process cannot forget the room's topic: the others do.
+                self._forget_if_empty(room)
 
     def nickname_lost(self, session_key):
         session = self._sessions.get(session_key)
@@ -908,9 +921,11 @@ class Chat:
             self.outbox.direct(session.member, event)
 
     def moderation_changed(self, what):
-        return defer.gatherResults(
-            [defer.maybeDeferred(listener, what) for listener in self.moderation_listeners]
+        reread = defer.gatherResults(
+            [defer.maybeDeferred(listener, what) for listener in self.moderation_listeners],
+            consumeErrors=True,
         )
+        return reread.addErrback(log_failure, log, "reading the %s again" % (what,))
 
     def asked(self, session_key, request, argument):
         session = self._sessions.get(session_key)

@@ -57,23 +57,31 @@ class LocalBus:
         members = self._rooms.get(room)
         if not members:
             return
-        if heard_in and self._heard_elsewhere(members, event, exclude, heard_in):
+        if heard_in and self._heard_elsewhere(members, heard_in):
+            self.publish_except(room, event, (exclude,), heard_in)
             return
         self.outbox.publish(room, members, event, exclude)
 
-    def _heard_elsewhere(self, members, event, exclude, heard_in):
+    def _heard_elsewhere(self, members, heard_in):
         """
-        If some of C{members} heard C{event} in a room of C{heard_in}, give
-        it to each of the others alone, and return True.
+        Whether any of C{members} is in a room of C{heard_in}.
         """
         heard = [self._rooms[name] for name in heard_in if name in self._rooms]
-        unheard = [key for key in members if not any(key in other for other in heard)]
-        if len(unheard) == len(members):
-            return False
-        for key in unheard:
-            if key != exclude:
-                self.outbox.direct(members[key], event)
-        return True
+        return any(key in other for other in heard for key in members)
+
+    def publish_except(self, room, event, skipping, heard_in=()):
+        """
+        Give C{event} to each member of C{room} alone but the session keys
+        in C{skipping} and those in a room of C{heard_in}: slower than
+        L{publish}, for the few events some members of a room must not get.
+        """
+        members = self._rooms.get(room)
+        if not members:
+            return
+        heard = [self._rooms[name] for name in heard_in if name in self._rooms]
+        for key, member in members.items():
+            if key not in skipping and not any(key in other for other in heard):
+                self.outbox.direct(member, event)
 
     def direct(self, session_key, event):
         member = self._sessions.get(session_key)

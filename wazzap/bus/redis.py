@@ -240,17 +240,23 @@ class Cluster(service.MultiService):
                 self.bus.deliver(
                     room, events.unpack(packed), exclude, tuple(heard_in), process, line
                 )
-        except (ValueError, TypeError, IndexError, KeyError):
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError):
             self.log.warn(
                 "ignored a message on {channel} that is not wazzap's: {message!r}",
                 channel=channel,
                 message=message[:200],
             )
+        except Exception:
+            # A bug here, not in the message: logged, and the link (and
+            # the other messages of this read) go on.
+            self.log.failure("taking a message on {channel}", channel=channel)
+        return None
 
     def _up(self):
         self.presence.connected()
 
     def _down(self):
+        self.bus.link_lost()
         self.presence.disconnected()
 
 
@@ -473,7 +479,17 @@ class RedisPresence:
         Ask the process of C{session_key} for C{request} about it (see
         L{IPresenceObserver.asked}).
         """
-        self._cluster.to_process(process_of(session_key), ["ask", session_key, request, argument])
+        asked = self._cluster.to_process(
+            process_of(session_key), ["ask", session_key, request, argument]
+        )
+        asked.addErrback(
+            lambda failure: self.log.warn(
+                "could not ask for {request} of {session}: {why}",
+                request=request,
+                session=session_key,
+                why=failure.getErrorMessage(),
+            )
+        )
 
     def _tell(self, message):
         """
@@ -508,6 +524,10 @@ class RedisPresence:
         cluster = self._cluster
         if process == cluster.process:
             return
+        if op == "alive" and process not in self._heard:
+            # Given up for dead, yet alive (slow, or this process was):
+            # its presence was dropped, so ask for it again.
+            self._tell(["hello"])
         self._heard[process] = cluster.clock.seconds()
         handler = getattr(self, "_on_" + op, None)
         if handler is not None:
@@ -594,11 +614,17 @@ class RedisPresence:
             if identity is not None:
                 self._on_who(process, session_key, identity)
             self._on_consent(process, session_key, consenting)
+            was_in = self._mirror.rooms_of(session_key)
             for room in rooms:
-                if room not in self._mirror.rooms_of(session_key):
+                if room not in was_in:
                     self._on_enter(process, room, session_key)
+            for room in was_in:
+                if room not in rooms:
+                    self._on_exit(process, room, session_key)
             if address is not None:
                 self._mirror.wait_for_approval(session_key, address)
+            else:
+                self._mirror.stop_waiting(session_key)
         for session_key in known - told:
             self._on_release(process, session_key)
 
@@ -643,7 +669,13 @@ class RedisPresence:
         if self._observer is None or not isinstance(rooms, dict):
             return
         for record in rooms.values():
-            name, topic, locked = json.loads(record)
+            try:
+                name, topic, locked = json.loads(record)
+                room_key(name)
+            except (ValueError, TypeError, AttributeError):
+                self.log.warn("ignored a room in Redis that is not wazzap's: {record!r}",
+                              record=record[:200])
+                continue
             self._observer.room_described(name, topic, locked)
 
     def _local_sessions(self):
@@ -729,6 +761,7 @@ class RedisPresence:
         ).addCallbacks(self._renewed, lambda _: None, callbackArgs=(sessions,))
 
     def _renewed(self, lost, sessions):
+        taken = False
         for position in lost or ():
             session_key, nickname = sessions[position - 1]
             if self._mirror.nickname_of(session_key) != nickname:
@@ -737,9 +770,14 @@ class RedisPresence:
                 "{nickname} was taken on another process while Redis was away",
                 nickname=nickname,
             )
-            self._mirror.release(session_key)
+            # Its rooms stay until its session leaves them.
+            self._mirror.drop_nickname(session_key)
+            taken = True
             if self._observer is not None:
                 self._observer.nickname_lost(session_key)
+        if taken:
+            # Who holds those nicknames now is told again by every process.
+            self._tell(["hello"])
 
 
 @implementer(IRoomBus)
@@ -817,25 +855,52 @@ class RedisBus:
         cluster = self._cluster
         here = self._local.local_members(room)
         alone = not self._presence.others_alive() and self._presence.count(room) <= len(here)
-        if not cluster.up or alone:
+        # Not while lines of the room are on their way back: this one
+        # would overtake them.
+        if not cluster.up or (alone and not self._in_flight[room]):
             self._local.publish(room, event, exclude, heard_in)
             return
         if here:
             self._in_flight[room] += 1
         message = [room, exclude, list(heard_in), events.pack(event), cluster.process, line]
         cluster.publish(cluster.room_channel(room), message).addErrback(
-            self._not_published, room, event, exclude, heard_in
+            self._not_published, room, event, exclude, heard_in, bool(here)
         )
 
-    def _not_published(self, failure, room, event, exclude, heard_in):
-        self._came_back(room)
+    def _not_published(self, failure, room, event, exclude, heard_in, counted):
+        if counted:
+            self._came_back(room)
         self._local.publish(room, event, exclude, heard_in)
 
+    def link_lost(self):
+        """
+        Redis is gone: what this process published and had not heard back
+        will not come back, and nobody waits for it any more.
+        """
+        self._in_flight.clear()
+        self._directs_in_flight = 0
+        self._late.clear()
+
     def _came_back(self, room):
+        """
+        One of this process's lines of C{room} came back, or never will:
+        the newcomers who skip it, which it counts down.
+        """
         if self._in_flight[room] > 1:
             self._in_flight[room] -= 1
         else:
             self._in_flight.pop(room, None)
+        late = self._late.get(room)
+        if not late:
+            return ()
+        skipping = list(late)
+        for key in skipping:
+            late[key] -= 1
+            if not late[key]:
+                del late[key]
+        if not late:
+            del self._late[room]
+        return skipping
 
     def direct(self, session_key, event):
         cluster = self._cluster
@@ -864,29 +929,12 @@ class RedisBus:
         """
         if line is not None and process != self._cluster.process and self._listener is not None:
             self._listener(room, event, line)
-        late = self._late.get(room)
         if process == self._cluster.process:
-            self._came_back(room)
-            if late:
-                self._deliver_but_late(room, event, exclude, heard_in, late)
+            skipping = self._came_back(room)
+            if skipping:
+                self._local.publish_except(room, event, (exclude, *skipping), heard_in)
                 return
         self._local.publish(room, event, exclude, heard_in)
-
-    def _deliver_but_late(self, room, event, exclude, heard_in, late):
-        skipping = set(late)
-        for key in skipping:
-            late[key] -= 1
-            if not late[key]:
-                del late[key]
-        if not late:
-            del self._late[room]
-        members = self._local.local_members(room)
-        heard = set()
-        for other in heard_in:
-            heard.update(self._local.local_members(other))
-        for key in members:
-            if key != exclude and key not in skipping and key not in heard:
-                self._local.direct(key, event)
 
     def deliver_direct(self, session_key, event, process):
         """

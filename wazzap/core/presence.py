@@ -93,12 +93,19 @@ class MemoryPresence:
         """
 
     def release(self, session_key):
-        nickname = self._nicknames.pop(session_key, None)
-        if nickname is not None:
-            del self._holders[nickname_key(nickname)]
+        self.drop_nickname(session_key)
         for room in self.rooms_of(session_key):
             self.exit(room, session_key)
         self.stop_waiting(session_key)
+
+    def drop_nickname(self, session_key):
+        """
+        Free the session's nickname, keeping its rooms and its place in the
+        queue: another session won it elsewhere, and this one leaves soon.
+        """
+        nickname = self._nicknames.pop(session_key, None)
+        if nickname is not None:
+            del self._holders[nickname_key(nickname)]
 
     def locate(self, nickname):
         return self._holders.get(nickname_key(nickname))
