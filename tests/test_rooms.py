@@ -383,3 +383,12 @@ def test_bad_room_options_are_one_line(arguments, message):
     with pytest.raises(SystemExit) as exit:
         tap.Options().parseOptions(arguments)
     assert message in str(exit.value.code)
+
+
+def test_a_room_described_by_another_process_but_empty_is_not_listed_nor_counted():
+    """A topic kept in Redis for a room nobody is in makes no room here once rooms are listed."""
+    chat, (alice,) = chat_with("alice")
+    chat.room_described("#ghost", "an old topic", False)
+    assert chat.find_room("#ghost") is not None
+    assert [room.name for room in chat.rooms()] == ["#lobby"]
+    assert chat.find_room("#ghost") is None and chat.room_count() == 1

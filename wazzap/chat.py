@@ -601,7 +601,16 @@ class Chat:
         """
         Every room, busiest first, then by name.
         """
+        self._forget_empty_rooms()
         return sorted(self._rooms.values(), key=lambda room: (-len(room), room_key(room.name)))
+
+    def _forget_empty_rooms(self):
+        """
+        Forget the rooms nobody is in: those another process described (a
+        topic kept in Redis) whose members never came, or left unheard.
+        """
+        for room in list(self._rooms.values()):
+            self._forget_if_empty(room, told=False)
 
     def _read(self, member, room):
         """
@@ -636,6 +645,7 @@ class Chat:
         if room is None:
             if not self.user_rooms and not member.is_admin:
                 return "only admins create rooms here: /rooms lists those there are"
+            self._forget_empty_rooms()
             if len(self._rooms) >= self.max_rooms:
                 return "the server holds %s, its most: /rooms lists them" % (
                     _rooms(self.max_rooms),
