@@ -583,3 +583,28 @@ def test_a_session_that_lost_its_nickname_leaves_its_rooms(redis_server):
     finally:
         one.stop()
         two.stop()
+
+
+def test_an_admin_on_one_process_approves_a_newcomer_waiting_on_another(redis_server):
+    """The queue is everyone's: an admin elsewhere is asked, lists the newcomer, and lets them in."""
+    one, two = ChatProcess(redis_server.url, "1"), ChatProcess(redis_server.url, "2")
+    try:
+        root = one.member("root", 1)
+        root.is_admin = True
+        assert wait(one.chat.claim(root, "root")) is None
+        one.chat.join(root)
+        spin(lambda: [m.nickname for m in two.chat.admins()] == ["root"])
+        newcomer = two.member("newbie", 1)
+        newcomer.admit = lambda: two.chat.join(newcomer)
+        assert wait(two.chat.claim(newcomer, "newbie")) is None
+        assert two.chat.wait_for_approval(newcomer) == 1
+        spin(lambda: [m.nickname for m in one.chat.waiting()] == ["newbie"])
+        spin(lambda: (one.settle(two), any("newbie" in line for line in root.lines))[1])
+        waiting = one.chat.stop_waiting("newbie")
+        assert waiting.peer == newcomer.peer
+        waiting.admit()
+        spin(lambda: two.chat.session_of(newcomer) is not None)
+        spin(lambda: one.chat.find("newbie") is not None and two.chat.waiting() == [])
+    finally:
+        one.stop()
+        two.stop()
